@@ -1,0 +1,57 @@
+"""archspec: describe a vision backbone in YAML, get a checked plan and a PyTorch module.
+
+The planning half (``load_spec``, ``resolve``) never imports torch; ``build`` does.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from archspec.errors import ArchspecError, SpecError, SpecFileError
+from archspec.plan import Plan, resolve
+from archspec.spec import LoadedSpec, ModelSpec, load_spec, validate
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+__version__ = "0.1.0"
+
+
+def plan(spec: ModelSpec | LoadedSpec) -> Plan:
+    """Resolve a spec into its :class:`Plan`; problems are located in the spec's file when known."""
+    if isinstance(spec, LoadedSpec):
+        try:
+            return resolve(spec.spec)
+        except SpecError as exc:
+            raise exc.with_source(spec.source) from None
+    return resolve(spec)
+
+
+def build(spec_or_plan: ModelSpec | LoadedSpec | Plan, **kwargs: Any) -> nn.Module:
+    """Build an ``nn.Module`` from a spec or plan; keyword arguments go to :func:`archspec.builder.build`."""
+    from archspec.builder import build as build_plan
+
+    resolved = spec_or_plan if isinstance(spec_or_plan, Plan) else plan(spec_or_plan)
+    return build_plan(resolved, **kwargs)
+
+
+def load_model(path: str, device: str | torch.device = "cpu", seed: int | None = 0) -> nn.Module:
+    """Load, plan and build a spec file in one call."""
+    return build(load_spec(path), device=device, seed=seed)
+
+
+__all__ = [
+    "ArchspecError",
+    "LoadedSpec",
+    "ModelSpec",
+    "Plan",
+    "SpecError",
+    "SpecFileError",
+    "build",
+    "load_model",
+    "load_spec",
+    "plan",
+    "resolve",
+    "validate",
+]

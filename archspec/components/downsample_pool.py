@@ -1,0 +1,62 @@
+"""Downsamples ``maxpool`` and ``avgpool``: a pooling window, a 1×1 conv if the width changes, a LayerNorm."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar, Literal
+
+from pydantic import Field
+
+from archspec.components._common import window_out
+from archspec.flops import conv2d_flops
+from archspec.plan import Node, PlanProblem, Shape, Site
+from archspec.registry import register
+from archspec.specbase import DownsampleSpec
+
+if TYPE_CHECKING:
+    from torch import nn
+
+
+class _PoolDownsampleSpec(DownsampleSpec):
+    """``stride`` defaults to ``kernel``."""
+
+    pool_class: ClassVar[str]
+    kernel: int = Field(2, ge=1)
+    stride: int | None = Field(None, ge=1)
+    padding: int = Field(0, ge=0)
+    norm_eps: float = Field(1e-5, gt=0)
+
+    def plan(self, grid: Shape, dim: int, site: Site) -> Node:
+        assert grid.grid is not None
+        stride = self.stride or self.kernel
+        if 2 * self.padding > self.kernel:
+            raise PlanProblem("padding", f"padding {self.padding} is more than half the kernel {self.kernel}")
+        out = window_out(grid.grid, self.kernel, stride, self.padding, (), "the pooling window")
+        project = grid.channels != dim
+        params = (grid.channels * dim + dim if project else 0) + 2 * dim
+        flops = conv2d_flops(grid.channels, dim, 1, out) if project else 0
+        return self.node(site, grid, Shape(dim, out, tokens=True), params, flops,
+                         cin=grid.channels, dim=dim, kernel=self.kernel, stride=stride, padding=self.padding,
+                         project=project, eps=self.norm_eps, pool=self.pool_class)
+
+    @staticmethod
+    def build(node: Node) -> nn.Module:
+        from torch import nn
+
+        from archspec.nn import PoolDownsample
+
+        a = node.args
+        pool = getattr(nn, a["pool"])(a["kernel"], a["stride"], a["padding"])
+        proj = nn.Conv2d(a["cin"], a["dim"], 1) if a["project"] else None
+        return PoolDownsample(pool, proj, nn.LayerNorm(a["dim"], eps=a["eps"]))
+
+
+@register
+class MaxPoolDownsampleSpec(_PoolDownsampleSpec):
+    type: Literal["maxpool"] = "maxpool"
+    pool_class: ClassVar[str] = "MaxPool2d"
+
+
+@register
+class AvgPoolDownsampleSpec(_PoolDownsampleSpec):
+    type: Literal["avgpool"] = "avgpool"
+    pool_class: ClassVar[str] = "AvgPool2d"

@@ -1,0 +1,71 @@
+"""Head ``class_attention``: SpectFormer-H's post-network of class-attention blocks, with optional token labelling."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import Field
+
+from archspec.components._common import hidden_width
+from archspec.flops import attention_flops, linear_flops
+from archspec.plan import Node, PlanProblem, Shape, Site
+from archspec.registry import register
+from archspec.specbase import HeadSpec
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from archspec.nn.backbone import Body
+
+
+@register
+class ClassAttentionHeadSpec(HeadSpec):
+    """``heads`` defaults to dim // 32; ``aux_head`` adds the token-labelling classifier."""
+
+    type: Literal["class_attention"] = "class_attention"
+    blocks: int = Field(1, ge=0)
+    heads: int | None = Field(None, ge=1)
+    mlp_ratio: float = Field(4.0, gt=0)
+    norm_eps: float = Field(1e-6, gt=0)
+    aux_head: bool = False
+
+    def plan(self, tokens: Shape, num_classes: int, site: Site) -> Node:
+        dim, n = tokens.channels, tokens.dims[0]
+        heads = self.heads if self.heads is not None else max(1, dim // 32)
+        if dim % heads:
+            written = "" if self.heads is not None else " (the default, dim // 32)"
+            raise PlanProblem("heads", f"{heads} heads{written} do not divide the last stage's dim {dim}")
+        hidden = hidden_width(dim, self.mlp_ratio, "mlp_ratio")
+        block_params = 4 * dim + 4 * dim * dim + 4 * dim + 2 * dim * hidden + hidden + dim
+        block_flops = (
+            linear_flops(n + 1, dim, 2 * dim)  # kv over cls + tokens
+            + linear_flops(1, dim, dim) * 2  # q and proj, cls only
+            + attention_flops(1, n + 1, dim)
+            + linear_flops(1, dim, hidden) * 2  # FFN on cls
+        )
+        classifier = dim * num_classes + num_classes
+        params = self.blocks * block_params + classifier * (1 + self.aux_head)
+        flops = self.blocks * block_flops + linear_flops(1, dim, num_classes) + self.aux_head * linear_flops(
+            n, dim, num_classes
+        )
+        node = self.node(site, tokens, Shape(num_classes), params, flops, dim=dim, heads=heads, hidden=hidden,
+                         blocks=self.blocks, eps=self.norm_eps, num_classes=num_classes, aux_head=self.aux_head)
+        paths = ("post_network", "head", "aux_head") if self.aux_head else ("post_network", "head")
+        return replace(node, module_paths=paths)
+
+    @staticmethod
+    def build_model(node: Node, body: Body) -> nn.Module:
+        from torch import nn
+
+        from archspec.nn import FFN, ClassAttention, ClassAttentionModel, ClassBlock
+
+        a = node.args
+        dim = a["dim"]
+        post_network = nn.ModuleList(
+            ClassBlock(nn.LayerNorm(dim, eps=a["eps"]), nn.LayerNorm(dim, eps=a["eps"]), ClassAttention(dim, a["heads"]),
+                       FFN(dim, a["hidden"]))
+            for _ in range(a["blocks"])
+        )
+        aux_head = nn.Linear(dim, a["num_classes"]) if a["aux_head"] else None
+        return ClassAttentionModel(body, post_network, nn.Linear(dim, a["num_classes"]), aux_head)

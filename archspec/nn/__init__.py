@@ -1,0 +1,31 @@
+"""Plain PyTorch modules. They take explicit numbers and built sub-modules, never a spec object."""
+
+from archspec.nn.attention import Attention
+from archspec.nn.backbone import Backbone, Body
+from archspec.nn.block import Block
+from archspec.nn.class_attention import ClassAttention, ClassBlock
+from archspec.nn.drop import DropPath
+from archspec.nn.embed import DownSamples, PatchEmbed, PoolDownsample, Stem
+from archspec.nn.ffn import FFN, PVT2FFN, DWConv
+from archspec.nn.heads import ClassAttentionModel, PoolModel
+from archspec.nn.spectral import SpectralGatingNetwork
+
+__all__ = [
+    "FFN",
+    "PVT2FFN",
+    "Attention",
+    "Backbone",
+    "Block",
+    "Body",
+    "ClassAttention",
+    "ClassAttentionModel",
+    "ClassBlock",
+    "DWConv",
+    "DownSamples",
+    "DropPath",
+    "PatchEmbed",
+    "PoolDownsample",
+    "PoolModel",
+    "SpectralGatingNetwork",
+    "Stem",
+]

@@ -1,0 +1,71 @@
+"""The hierarchical body: per stage an embedding, a list of blocks and an end norm."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass
+class Body:
+    """Built stage parts handed to a head's model class.
+
+    Args:
+        name: model name; the printed module tree is titled with it.
+        embeds: per stage, the stem or downsample producing its tokens.
+        blocks: per stage, its blocks.
+        norms: per stage, the norm applied to its output tokens.
+    """
+
+    name: str
+    embeds: list[nn.Module]
+    blocks: list[nn.ModuleList]
+    norms: list[nn.Module]
+
+
+class Backbone(nn.Module):
+    """Runs the stages; subclasses add a head and define ``forward_head``.
+
+    Registers ``patch_embed{i}``, ``block{i}`` and ``norm{i}`` for each stage i (1-based), in that
+    order. Between stages the end norm is applied and the tokens are laid back out as a grid for the
+    next downsample; the last stage's norm is left to the head.
+    """
+
+    def __init__(self, body: Body) -> None:
+        super().__init__()
+        self.name = body.name
+        self.num_stages = len(body.embeds)
+        for i, (embed, blocks, norm) in enumerate(zip(body.embeds, body.blocks, body.norms, strict=True), start=1):
+            setattr(self, f"patch_embed{i}", embed)
+            setattr(self, f"block{i}", blocks)
+            setattr(self, f"norm{i}", norm)
+
+    def _get_name(self) -> str:
+        return self.name
+
+    def stage(self, i: int) -> tuple[nn.Module, nn.ModuleList, nn.Module]:
+        """The (embed, blocks, norm) of stage ``i``, counted from 1."""
+        return getattr(self, f"patch_embed{i}"), getattr(self, f"block{i}"), getattr(self, f"norm{i}")
+
+    @property
+    def final_norm(self) -> nn.Module:
+        return self.stage(self.num_stages)[2]
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Image (B, C, H, W) → last stage's tokens (B, N, C), before its end norm."""
+        for i in range(1, self.num_stages + 1):
+            embed, blocks, norm = self.stage(i)
+            x, hw = embed(x)  # (B, N, C)
+            for block in blocks:
+                x = block(x, hw)
+            if i < self.num_stages:
+                x = norm(x).transpose(1, 2).reshape(x.shape[0], -1, *hw)  # (B, C, H, W)
+        return x
+
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        return self.forward_head(self.forward_features(x))

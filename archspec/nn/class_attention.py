@@ -1,0 +1,47 @@
+"""CaiT-style class attention: a class token attends to all tokens; the patch tokens stay as they are."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class ClassAttention(nn.Module):
+    """Attention with the query taken from the class token (position 0) only.
+
+    ``kv`` is registered before ``q`` and lays out [k | v] as in :class:`~archspec.nn.Attention`.
+    """
+
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"heads ({heads}) must divide dim ({dim})")
+        self.heads = heads
+        self.kv = nn.Linear(dim, dim * 2)
+        self.q = nn.Linear(dim, dim)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, 1 + N, C) → (B, 1, C)
+        batch, tokens, dim = x.shape
+        head_dim = dim // self.heads
+        kv = self.kv(x).reshape(batch, tokens, 2, self.heads, head_dim).permute(2, 0, 3, 1, 4)  # (2, B, h, 1+N, d)
+        q = self.q(x[:, :1]).reshape(batch, 1, self.heads, head_dim).transpose(1, 2)  # (B, h, 1, d)
+        cls = F.scaled_dot_product_attention(q, kv[0], kv[1])  # (B, h, 1, d)
+        return self.proj(cls.transpose(1, 2).reshape(batch, 1, dim))
+
+
+class ClassBlock(nn.Module):
+    """``cls += attn(norm1(all tokens))``, then ``cls += mlp(norm2(cls))``; patch tokens pass through."""
+
+    def __init__(self, norm1: nn.Module, norm2: nn.Module, attn: nn.Module, mlp: nn.Module) -> None:
+        super().__init__()
+        self.norm1 = norm1
+        self.norm2 = norm2
+        self.attn = attn
+        self.mlp = mlp
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, 1 + N, C)
+        cls = x[:, :1] + self.attn(self.norm1(x))
+        cls = cls + self.mlp(self.norm2(cls))
+        return torch.cat([cls, x[:, 1:]], dim=1)

@@ -1,0 +1,51 @@
+"""GFNet-style global filter: mix tokens by a learnable filter in the 2-D Fourier domain."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class SpectralGatingNetwork(nn.Module):
+    """``irfft2(rfft2(x) * W)`` over the token grid, optionally between two k×k convs.
+
+    The FFT runs in float32 whatever the model's dtype, with ``norm="ortho"``, and the result is
+    cast back. ``complex_weight`` holds the filter as (height, width // 2 + 1, dim, 2) real pairs,
+    so it is tied to one grid size.
+
+    Args:
+        dim: channels.
+        height: token-grid height.
+        width: token-grid width.
+        conv_in: kernel of the conv before the filter (``conv_input``), or None.
+        conv_out: kernel of the conv after the filter (``conv_output``), or None.
+    """
+
+    def __init__(self, dim: int, height: int, width: int, conv_in: int | None = None, conv_out: int | None = None):
+        super().__init__()
+        self.conv_input = nn.Conv2d(dim, dim, conv_in, padding=conv_in // 2) if conv_in else None
+        self.conv_output = nn.Conv2d(dim, dim, conv_out, padding=conv_out // 2) if conv_out else None
+        self.complex_weight = nn.Parameter(torch.randn(height, width // 2 + 1, dim, 2) * 0.02)
+        self.grid = (height, width)
+
+    def forward(self, x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+        batch, tokens, dim = x.shape
+        height, width = hw
+        if hw != self.grid:
+            raise ValueError(
+                f"SpectralGatingNetwork was built for a {self.grid[0]}×{self.grid[1]} token grid, got {height}×{width}"
+            )
+        if self.conv_input is not None:
+            x = x.transpose(1, 2).reshape(batch, dim, height, width)  # (B, C, H, W)
+            x = self.conv_input(x).permute(0, 2, 3, 1)  # (B, H, W, C)
+        else:
+            x = x.reshape(batch, height, width, dim)  # (B, H, W, C)
+        dtype = x.dtype
+        # Half-precision FFTs lose too much and only accept power-of-two sizes: keep this in float32.
+        spectrum = torch.fft.rfft2(x.float(), dim=(1, 2), norm="ortho")  # (B, H, W//2+1, C) complex
+        spectrum = spectrum * torch.view_as_complex(self.complex_weight.float())
+        x = torch.fft.irfft2(spectrum, s=(height, width), dim=(1, 2), norm="ortho").to(dtype)  # (B, H, W, C)
+        if self.conv_output is not None:
+            x = self.conv_output(x.permute(0, 3, 1, 2))  # (B, C, H, W)
+            return x.flatten(2).transpose(1, 2)  # (B, N, C)
+        return x.reshape(batch, tokens, dim)

@@ -1,0 +1,290 @@
+"""The static plan: every node's shapes, parameters, FLOPs and names, worked out without torch.
+
+:func:`resolve` walks a :class:`~archspec.spec.ModelSpec` once, carrying channels and the token grid
+from node to node. It derives what a user should not have to write (filter sizes, in-channels,
+drop-path rates, module names) and collects every contradiction it meets as a located problem.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from archspec import registry
+from archspec.errors import KeyPath, Problem, SpecError
+
+if TYPE_CHECKING:
+    from archspec.spec import ModelSpec
+    from archspec.specbase import MixerSpec
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A per-sample tensor shape (no batch axis).
+
+    ``tokens=True`` means the (N, C) token layout with N = H·W; otherwise (C, H, W). A shape with no
+    grid is a plain vector of ``channels`` values (logits).
+    """
+
+    channels: int
+    grid: tuple[int, int] | None = None
+    tokens: bool = False
+
+    @property
+    def dims(self) -> tuple[int, ...]:
+        if self.grid is None:
+            return (self.channels,)
+        height, width = self.grid
+        return (height * width, self.channels) if self.tokens else (self.channels, height, width)
+
+    @property
+    def numel(self) -> int:
+        total = 1
+        for dim in self.dims:
+            total *= dim
+        return total
+
+    def as_tokens(self) -> Shape:
+        return Shape(self.channels, self.grid, tokens=True)
+
+    def as_grid(self) -> Shape:
+        return Shape(self.channels, self.grid, tokens=False)
+
+    def __str__(self) -> str:
+        return "×".join(str(d) for d in self.dims)
+
+
+@dataclass(frozen=True)
+class Site:
+    """Where a node lives: its key path in the spec and its attribute path in the module tree."""
+
+    spec_path: KeyPath
+    module_path: str
+
+
+@dataclass(frozen=True)
+class Node:
+    """One planned piece of the model.
+
+    ``module_paths`` lists the attributes of the built model whose parameters make up ``params``
+    (one for most nodes; the head owns several top-level attributes). ``args`` holds the resolved
+    numbers the component's ``build`` reads. ``flops`` are per sample.
+    """
+
+    kind: str
+    component: str
+    spec_path: KeyPath
+    module_paths: tuple[str, ...]
+    in_shape: Shape
+    out_shape: Shape
+    params: int
+    flops: int
+    args: dict[str, Any] = field(default_factory=dict)
+    children: tuple[Node, ...] = ()
+
+    @property
+    def module_path(self) -> str:
+        return self.module_paths[0]
+
+    def walk(self) -> Iterator[Node]:
+        """This node and all nodes below it, depth first."""
+        yield self
+        for child in self.children:
+            yield from child.walk()
+
+
+@dataclass(frozen=True)
+class StagePlan:
+    """One stage: the embedding into it (stem or downsample), its blocks and its end norm."""
+
+    index: int
+    dim: int
+    grid: tuple[int, int]
+    embed: Node
+    blocks: tuple[Node, ...]
+    norm: Node
+
+    @property
+    def nodes(self) -> tuple[Node, ...]:
+        return (self.embed, *self.blocks, self.norm)
+
+    @property
+    def params(self) -> int:
+        return sum(node.params for node in self.nodes)
+
+    @property
+    def flops(self) -> int:
+        return sum(node.flops for node in self.nodes)
+
+    @property
+    def out_shape(self) -> Shape:
+        return self.norm.out_shape
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The whole model, planned."""
+
+    name: str
+    input: Shape
+    num_classes: int
+    stages: tuple[StagePlan, ...]
+    head: Node
+
+    @property
+    def nodes(self) -> tuple[Node, ...]:
+        """Top-level nodes in forward order: per stage its embed, blocks and norm, then the head."""
+        return (*(node for stage in self.stages for node in stage.nodes), self.head)
+
+    def walk(self) -> Iterator[Node]:
+        for node in self.nodes:
+            yield from node.walk()
+
+    @property
+    def params(self) -> int:
+        return sum(node.params for node in self.nodes)
+
+    @property
+    def flops(self) -> int:
+        return sum(node.flops for node in self.nodes)
+
+    @property
+    def out_shape(self) -> Shape:
+        return self.head.out_shape
+
+
+class PlanProblem(Exception):
+    """Raised by a component's ``plan`` for a contradiction; ``key`` is relative to the component."""
+
+    def __init__(self, key: str | tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.key: KeyPath = (key,) if isinstance(key, str) else key
+        self.message = message
+
+
+def layer_norm_node(dim: int, eps: float, shape: Shape, site: Site) -> Node:
+    return Node(
+        kind="norm",
+        component="layernorm",
+        spec_path=site.spec_path,
+        module_paths=(site.module_path,),
+        in_shape=shape,
+        out_shape=shape,
+        params=2 * dim,
+        flops=0,
+        args={"dim": dim, "eps": eps},
+    )
+
+
+def drop_path_rates(total: int, rate: float) -> list[float]:
+    """A linear ramp from 0 to ``rate`` over every block of the model (stochastic depth)."""
+    if total <= 1:
+        return [0.0] * total
+    return [rate * i / (total - 1) for i in range(total)]
+
+
+def expand_mixers(mixers: tuple[MixerSpec, ...], depth: int, path: KeyPath) -> list[tuple[MixerSpec, KeyPath]]:
+    """Give every block of a stage its mixer spec and the key path it was written at.
+
+    A single mixer covers the whole stage. In a list, each entry covers ``blocks`` consecutive blocks;
+    one entry may leave ``blocks`` out to take the rest.
+    """
+    if len(mixers) == 1 and mixers[0].blocks is None:
+        return [(mixers[0], (*path, "mixer"))] * depth
+    open_entries = [i for i, m in enumerate(mixers) if m.blocks is None]
+    fixed = sum(m.blocks or 0 for m in mixers)
+    if len(open_entries) > 1:
+        raise PlanProblem(("mixer", open_entries[1], "blocks"), "only one pattern entry may leave out 'blocks'")
+    rest = depth - fixed
+    if open_entries and rest < 0 or not open_entries and rest != 0:
+        counts = " + ".join(str(m.blocks) if m.blocks is not None else "rest" for m in mixers)
+        raise PlanProblem("mixer", f"the pattern covers {counts} = {fixed} blocks but the stage has depth {depth}")
+    result: list[tuple[MixerSpec, KeyPath]] = []
+    for index, mixer in enumerate(mixers):
+        count = mixer.blocks if mixer.blocks is not None else rest
+        result.extend([(mixer, (*path, "mixer", index))] * count)
+    return result
+
+
+class _Planner:
+    def __init__(self, spec: ModelSpec) -> None:
+        self.spec = spec
+        self.problems: list[Problem] = []
+
+    def attempt(self, spec_path: KeyPath, make: Any, *args: Any) -> Any:
+        """Call a plan rule; record a PlanProblem against the spec and return None instead of raising."""
+        try:
+            return make(*args)
+        except PlanProblem as problem:
+            self.problems.append(Problem((*spec_path, *problem.key), problem.message))
+            return None
+
+    def run(self) -> Plan:
+        spec = self.spec
+        image = Shape(spec.input.channels, spec.input.hw)
+        rates = drop_path_rates(sum(stage.depth for stage in spec.stages), spec.drop_path_rate)
+        stages: list[StagePlan] = []
+        shape = image
+        block_index = 0
+        for index, stage in enumerate(spec.stages):
+            path: KeyPath = ("stages", index)
+            site = Site(("stem",) if index == 0 else (*path, "downsample"), f"patch_embed{index + 1}")
+            if index == 0:
+                if stage.downsample is not None:
+                    self.problems.append(
+                        Problem((*path, "downsample"), "the first stage is fed by the stem; remove 'downsample'")
+                    )
+                embed = self.attempt(("stem",), spec.stem.plan, shape, stage.dim, site)
+            else:
+                downsample = stage.downsample or registry.get("downsample", "conv")()
+                embed = self.attempt(site.spec_path, downsample.plan, shape.as_grid(), stage.dim, site)
+            if embed is None:
+                break  # without this stage's grid nothing after it can be planned
+            tokens: Shape = embed.out_shape
+            mixers = self.attempt(path, expand_mixers, stage.mixer, stage.depth, path) or []
+            blocks = []
+            for j, (mixer, mixer_path) in enumerate(mixers):
+                block = self.block(stage, tokens, mixer, mixer_path, f"block{index + 1}.{j}", rates[block_index + j])
+                if block is not None:
+                    blocks.append(block)
+            block_index += stage.depth
+            norm = layer_norm_node(stage.dim, stage.norm_eps, tokens, Site(path, f"norm{index + 1}"))
+            stages.append(StagePlan(index, stage.dim, tokens.grid or (1, 1), embed, tuple(blocks), norm))
+            shape = tokens
+        head = None
+        if len(stages) == len(spec.stages):
+            head_site = Site(("head",), "head")
+            head = self.attempt(("head",), spec.head.plan, shape, spec.num_classes, head_site)
+        if self.problems or head is None:
+            raise SpecError(self.problems)
+        return Plan(spec.name, image, spec.num_classes, tuple(stages), head)
+
+    def block(self, stage: Any, tokens: Shape, mixer: MixerSpec, mixer_path: KeyPath, at: str, rate: float) -> Node | None:
+        stage_path = mixer_path[:2]
+        mixer_node = self.attempt(mixer_path, mixer.plan, tokens, Site(mixer_path, f"{at}.m"))
+        ffn_node = self.attempt((*stage_path, "ffn"), stage.ffn.plan, tokens, Site((*stage_path, "ffn"), f"{at}.mlp"))
+        if mixer_node is None or ffn_node is None:
+            return None
+        norm1 = layer_norm_node(stage.dim, stage.norm_eps, tokens, Site(stage_path, f"{at}.norm1"))
+        norm2 = layer_norm_node(stage.dim, stage.norm_eps, tokens, Site(stage_path, f"{at}.norm2"))
+        children = (norm1, mixer_node, norm2, ffn_node)
+        return Node(
+            kind="block",
+            component="block",
+            spec_path=mixer_path,
+            module_paths=(at,),
+            in_shape=tokens,
+            out_shape=tokens,
+            params=sum(child.params for child in children),
+            flops=sum(child.flops for child in children),
+            args={"drop_path": rate, "mixer": mixer.type, "ffn": stage.ffn.type},
+            children=children,
+        )
+
+
+def resolve(spec: ModelSpec) -> Plan:
+    """Plan a validated spec. Raises :class:`SpecError` listing every contradiction found."""
+    return _Planner(spec).run()
+
+

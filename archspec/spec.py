@@ -1,0 +1,221 @@
+"""The spec format: what a user writes, validated strictly and nothing derived.
+
+Component slots (``stem``, ``downsample``, ``mixer``, ``ffn``, ``head``) are discriminated unions on
+``type:`` built from the registry, so a new component is accepted here as soon as it registers.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Union
+
+from pydantic import Field, ValidationError, field_validator
+
+from archspec import components as _components  # noqa: F401  (registers the built-in components)
+from archspec import registry
+from archspec.errors import KeyPath, Problem, SourceMap, SpecError, did_you_mean
+from archspec.loader import read_spec_file
+from archspec.specbase import StrictModel
+
+
+def _union(kind: str) -> Any:
+    members = tuple(registry.components(kind))
+    if len(members) == 1:
+        return members[0]
+    return Annotated[Union[members], Field(discriminator="type")]  # noqa: UP007  (built from a runtime tuple)
+
+
+Stem = _union("stem")
+Downsample = _union("downsample")
+Mixer = _union("mixer")
+Ffn = _union("ffn")
+Head = _union("head")
+
+
+class InputSpec(StrictModel):
+    """Image channels and size; ``size: 224`` means 224×224, ``size: [256, 320]`` is height × width."""
+
+    channels: int = Field(3, ge=1)
+    size: tuple[int, int] = Field((224, 224))
+
+    @field_validator("size", mode="before")
+    @classmethod
+    def _square(cls, value: Any) -> Any:
+        return (value, value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("size")
+    @classmethod
+    def _positive(cls, value: tuple[int, int]) -> tuple[int, int]:
+        if min(value) < 1:
+            raise ValueError(f"image size must be positive, got {value[0]}×{value[1]}")
+        return value
+
+    @property
+    def hw(self) -> tuple[int, int]:
+        return self.size
+
+
+class StageSpec(StrictModel):
+    """One stage: ``depth`` blocks of width ``dim``, entered through ``downsample`` (stages after the first)."""
+
+    dim: int = Field(ge=1)
+    depth: int = Field(ge=1)
+    mixer: tuple[Mixer, ...] = Field(min_length=1)  # type: ignore[valid-type]
+    ffn: Ffn = Field(default_factory=lambda: registry.get("ffn", "mlp")())  # type: ignore[valid-type]
+    norm_eps: float = Field(1e-6, gt=0)
+    downsample: Downsample | None = None  # type: ignore[valid-type]
+
+    @field_validator("mixer", mode="before")
+    @classmethod
+    def _one_or_pattern(cls, value: Any) -> Any:
+        # A single mapping is the mixer for every block; a list is a per-block pattern.
+        return [value] if isinstance(value, dict) else value
+
+
+class ModelSpec(StrictModel):
+    """A whole model: input, stem, stages, head."""
+
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]*$", max_length=64)
+    input: InputSpec = InputSpec()
+    num_classes: int = Field(1000, ge=1)
+    drop_path_rate: float = Field(0.0, ge=0, lt=1)
+    stem: Stem = Field(default_factory=lambda: registry.get("stem", "conv")())  # type: ignore[valid-type]
+    stages: tuple[StageSpec, ...] = Field(min_length=1)
+    head: Head = Field(default_factory=lambda: registry.get("head", "pool")())  # type: ignore[valid-type]
+
+
+@dataclass(frozen=True)
+class LoadedSpec:
+    """A validated spec and where each of its keys was written."""
+
+    spec: ModelSpec
+    source: SourceMap
+
+
+def validate(data: Any, source: SourceMap | None = None) -> ModelSpec:
+    """Validate plain data (as parsed from YAML) into a :class:`ModelSpec`, or raise :class:`SpecError`."""
+    if not isinstance(data, dict):
+        raise SpecError([Problem((), f"a spec must be a mapping of keys, got {_kind_of(data)}")], source)
+    try:
+        return ModelSpec.model_validate(data)
+    except ValidationError as exc:
+        problems = [_problem(error, data) for error in exc.errors(include_url=False)]
+        raise SpecError(_unique(problems), source) from None
+
+
+def load_spec(path: str | Path) -> LoadedSpec:
+    """Read, parse and validate a spec file."""
+    data, source = read_spec_file(path)
+    return LoadedSpec(validate(data, source), source)
+
+
+def _unique(problems: list[Problem]) -> list[Problem]:
+    seen: dict[tuple[KeyPath, str], Problem] = {}
+    for problem in problems:
+        seen.setdefault((problem.path, problem.message), problem)
+    return list(seen.values())
+
+
+def _kind_of(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", type(None): "nothing"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _user_path(loc: tuple[int | str, ...], data: Any) -> KeyPath:
+    """Map a pydantic error location onto the keys the user wrote.
+
+    Pydantic adds steps the user never wrote (a union member's tag, validator names); those are
+    dropped by walking the raw data alongside. A last step missing from the data is kept: it is the
+    name of a missing key.
+    """
+    path: list[int | str] = []
+    current = data
+    for index, part in enumerate(loc):
+        last = index == len(loc) - 1
+        if isinstance(current, dict) and isinstance(part, str):
+            if part in current:
+                path.append(part)
+                current = current[part]
+            elif last and part != current.get("type"):
+                path.append(part)
+        elif isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
+            path.append(part)
+            current = current[part]
+    return tuple(path)
+
+
+def _model_at(path: KeyPath, data: Any) -> type[StrictModel] | None:
+    """The spec class that validates the mapping at ``path`` (union members picked by their ``type``)."""
+    annotation: Any = ModelSpec
+    current = data
+    for part in path:
+        model = _pick_model(annotation, current)
+        if isinstance(part, str):
+            if model is None or part not in model.model_fields:
+                return None
+            annotation = model.model_fields[part].annotation
+        else:
+            args = [a for a in typing.get_args(_strip(annotation)) if a is not Ellipsis]
+            if not args:
+                return None
+            annotation = args[0]
+        current = current[part] if isinstance(current, dict | list) else None
+    return _pick_model(annotation, current)
+
+
+def _strip(annotation: Any) -> Any:
+    while typing.get_origin(annotation) is Annotated:
+        annotation = typing.get_args(annotation)[0]
+    return annotation
+
+
+def _models_in(annotation: Any) -> list[type[StrictModel]]:
+    annotation = _strip(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, StrictModel):
+        return [annotation]
+    if typing.get_origin(annotation) in (Union, types.UnionType):
+        return [model for arg in typing.get_args(annotation) for model in _models_in(arg)]
+    return []
+
+
+def _pick_model(annotation: Any, value: Any) -> type[StrictModel] | None:
+    models = _models_in(annotation)
+    tag = value.get("type") if isinstance(value, dict) else None
+    for model in models:
+        if "type" in model.model_fields and model.model_fields["type"].default == tag:
+            return model
+    return models[0] if len(models) == 1 else None
+
+
+def _problem(error: Any, data: Any) -> Problem:
+    kind = error["type"]
+    path = _user_path(error["loc"], data)
+    ctx = error.get("ctx", {})
+    if kind == "extra_forbidden":
+        key = str(path[-1])
+        model = _model_at(path[:-1], data)
+        valid = list(model.model_fields) if model else []
+        hint = did_you_mean(key, valid) or (f" (valid keys: {', '.join(valid)})" if valid else "")
+        return Problem(path, f"unknown key '{key}'{hint}")
+    if kind == "missing":
+        return Problem(path, f"missing required key '{path[-1]}'")
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        slot = next((str(p) for p in reversed(path) if isinstance(p, str)), "component")
+        valid = registry.names(slot) if slot in registry.KINDS else []
+        listing = ", ".join(valid)
+        if kind == "union_tag_not_found":
+            return Problem(path, f"missing 'type' (one of: {listing})")
+        tag = str(ctx.get("tag", ""))
+        return Problem((*path, "type"), f"unknown {slot} type '{tag}'{did_you_mean(tag, valid)} (valid: {listing})")
+    message = str(error["msg"])
+    if message.startswith("Value error, "):
+        message = message[len("Value error, ") :]
+    message = message[:1].lower() + message[1:]
+    value = error.get("input")
+    if isinstance(value, str | int | float | bool) and kind != "value_error":
+        message += f" (got {value!r})"
+    return Problem(path, message)
