@@ -85,7 +85,7 @@ class SpecError(ArchspecError):
     """A spec is invalid. Holds every problem found, not only the first."""
 
     def __init__(self, problems: Sequence[Problem], source: SourceMap | None = None) -> None:
-        self.problems = list(problems)
+        self.problems = list(dict.fromkeys(problems))  # a rule shared by many blocks reports once
         self.source = source
         super().__init__("\n".join(self.lines()))
 

@@ -102,8 +102,9 @@ def validate(data: Any, source: SourceMap | None = None) -> ModelSpec:
     try:
         return ModelSpec.model_validate(data)
     except ValidationError as exc:
-        problems = [_problem(error, data) for error in exc.errors(include_url=False)]
-        raise SpecError(_unique(problems), source) from None
+        errors = exc.errors(include_url=False)
+        problems = [_problem(error, data) for error in errors if not _echoes_item_errors(error, errors)]
+        raise SpecError(problems, source) from None
 
 
 def load_spec(path: str | Path) -> LoadedSpec:
@@ -112,11 +113,12 @@ def load_spec(path: str | Path) -> LoadedSpec:
     return LoadedSpec(validate(data, source), source)
 
 
-def _unique(problems: list[Problem]) -> list[Problem]:
-    seen: dict[tuple[KeyPath, str], Problem] = {}
-    for problem in problems:
-        seen.setdefault((problem.path, problem.message), problem)
-    return list(seen.values())
+def _echoes_item_errors(error: Any, errors: list[Any]) -> bool:
+    """A list's "too short" error that is only there because its items failed to validate."""
+    if error["type"] != "too_short":
+        return False
+    loc = error["loc"]
+    return any(other is not error and other["loc"][: len(loc)] == loc for other in errors)
 
 
 def _kind_of(value: Any) -> str:
@@ -159,12 +161,14 @@ def _model_at(path: KeyPath, data: Any) -> type[StrictModel] | None:
                 return None
             annotation = model.model_fields[part].annotation
         else:
-            args = [a for a in typing.get_args(_strip(annotation)) if a is not Ellipsis]
-            if not args:
-                return None
-            annotation = args[0]
+            annotation = _item_type(annotation)
         current = current[part] if isinstance(current, dict | list) else None
     return _pick_model(annotation, current)
+
+
+def _item_type(annotation: Any) -> Any:
+    args = [a for a in typing.get_args(_strip(annotation)) if a is not Ellipsis]
+    return args[0] if args else None
 
 
 def _strip(annotation: Any) -> Any:
@@ -183,6 +187,8 @@ def _models_in(annotation: Any) -> list[type[StrictModel]]:
 
 
 def _pick_model(annotation: Any, value: Any) -> type[StrictModel] | None:
+    if isinstance(value, dict) and typing.get_origin(_strip(annotation)) in (tuple, list):
+        annotation = _item_type(annotation)  # a single mapping written where a list is allowed
     models = _models_in(annotation)
     tag = value.get("type") if isinstance(value, dict) else None
     for model in models:

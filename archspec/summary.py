@@ -1,0 +1,108 @@
+"""Plan summaries as a text table, Markdown or JSON. Torch-free."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from archspec.errors import format_path
+from archspec.plan import Node, Plan
+
+
+@dataclass(frozen=True)
+class Row:
+    part: str
+    layers: str
+    output: str
+    params: int
+    flops: int
+
+
+def _runs(labels: list[str]) -> str:
+    """``["a", "a", "b"]`` → ``"2×a, 1×b"``."""
+    return ", ".join(f"{len(list(group))}×{label}" for label, group in itertools.groupby(labels))
+
+
+def _describe_embed(node: Node) -> str:
+    return f"{node.component} {node.kind}"
+
+
+def rows(plan: Plan) -> list[Row]:
+    """One row per stage (its embedding, blocks and end norm) and one for the head."""
+    result = []
+    for stage in plan.stages:
+        mixers = _runs([block.args["mixer"] for block in stage.blocks])
+        ffns = _runs([block.args["ffn"] for block in stage.blocks])
+        layers = f"{_describe_embed(stage.embed)}; {mixers} + {ffns}"
+        result.append(Row(f"stage {stage.index + 1}", layers, str(stage.out_shape), stage.params, stage.flops))
+    head = plan.head
+    result.append(Row("head", f"{head.component} head", str(head.out_shape), head.params, head.flops))
+    return result
+
+
+def _gflops(flops: int) -> str:
+    return f"{flops / 1e9:.3f}"
+
+
+def format_table(plan: Plan, markdown: bool = False) -> str:
+    """The summary table; its totals are the plan's parameter and FLOP counts for one sample."""
+    header = ("part", "layers", "output", "params", "GFLOPs")
+    body = [(r.part, r.layers, r.output, f"{r.params:,}", _gflops(r.flops)) for r in rows(plan)]
+    total = ("total", f"input {plan.input}", str(plan.out_shape), f"{plan.params:,}", _gflops(plan.flops))
+    table = [header, *body, total]
+    right = {3, 4}
+    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
+
+    def line(cells: tuple[str, ...]) -> str:
+        padded = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))]
+        return ("| " + " | ".join(padded) + " |") if markdown else "  ".join(padded).rstrip()
+
+    if markdown:
+        rule = "|" + "|".join(("-" * (w + 1) + ":") if i in right else ("-" * (w + 2)) for i, w in enumerate(widths)) + "|"
+        return "\n".join([line(header), rule, *(line(r) for r in body), line(total)])
+    rule = "  ".join("-" * w for w in widths)
+    title = f"{plan.name}: {plan.params:,} params, {_gflops(plan.flops)} GFLOPs per sample"
+    return "\n".join([title, line(header), rule, *(line(r) for r in body), rule, line(total)])
+
+
+def node_dict(node: Node) -> dict[str, Any]:
+    return {
+        "kind": node.kind,
+        "component": node.component,
+        "spec_path": format_path(node.spec_path),
+        "module_paths": list(node.module_paths),
+        "input": list(node.in_shape.dims),
+        "output": list(node.out_shape.dims),
+        "params": node.params,
+        "flops": node.flops,
+        "args": node.args,
+        "children": [node_dict(child) for child in node.children],
+    }
+
+
+def plan_dict(plan: Plan) -> dict[str, Any]:
+    return {
+        "name": plan.name,
+        "input": list(plan.input.dims),
+        "output": list(plan.out_shape.dims),
+        "params": plan.params,
+        "flops": plan.flops,
+        "stages": [
+            {
+                "index": stage.index,
+                "dim": stage.dim,
+                "grid": list(stage.grid),
+                "params": stage.params,
+                "flops": stage.flops,
+                "nodes": [node_dict(node) for node in stage.nodes],
+            }
+            for stage in plan.stages
+        ],
+        "head": node_dict(plan.head),
+    }
+
+
+def format_json(plan: Plan) -> str:
+    return json.dumps(plan_dict(plan), indent=2)
