@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, cast
 
 import torch
 from torch import nn
@@ -10,6 +11,9 @@ from torch import nn
 from archspec import registry
 from archspec.nn import Block, Body, DropPath, SpectralGatingNetwork
 from archspec.plan import Node, Plan
+
+if TYPE_CHECKING:
+    from archspec.specbase import HeadSpec
 
 
 def build_node(node: Node) -> nn.Module:
@@ -74,7 +78,8 @@ def build(
             blocks=[nn.ModuleList(build_block(block) for block in stage.blocks) for stage in plan.stages],
             norms=[_layer_norm(stage.norm) for stage in plan.stages],
         )
-        model = registry.get("head", plan.head.component).build_model(plan.head, body)
+        head = cast("type[HeadSpec]", registry.get("head", plan.head.component))
+        model = head.build_model(plan.head, body)
         model.apply(init_weights)
     if dtype is not None:
         model.to(dtype=dtype)

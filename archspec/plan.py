@@ -197,7 +197,7 @@ def expand_mixers(mixers: tuple[MixerSpec, ...], depth: int, path: KeyPath) -> l
     if len(open_entries) > 1:
         raise PlanProblem(("mixer", open_entries[1], "blocks"), "only one pattern entry may leave out 'blocks'")
     rest = depth - fixed
-    if open_entries and rest < 0 or not open_entries and rest != 0:
+    if rest < 0 or (not open_entries and rest != 0):
         counts = " + ".join(str(m.blocks) if m.blocks is not None else "rest" for m in mixers)
         raise PlanProblem("mixer", f"the pattern covers {counts} = {fixed} blocks but the stage has depth {depth}")
     result: list[tuple[MixerSpec, KeyPath]] = []
@@ -237,7 +237,7 @@ class _Planner:
                     )
                 embed = self.attempt(("stem",), spec.stem.plan, shape, stage.dim, site)
             else:
-                downsample = stage.downsample or registry.get("downsample", "conv")()
+                downsample = stage.downsample or registry.default("downsample", "conv")
                 embed = self.attempt(site.spec_path, downsample.plan, shape.as_grid(), stage.dim, site)
             if embed is None:
                 break  # without this stage's grid nothing after it can be planned
@@ -260,7 +260,9 @@ class _Planner:
             raise SpecError(self.problems)
         return Plan(spec.name, image, spec.num_classes, tuple(stages), head)
 
-    def block(self, stage: Any, tokens: Shape, mixer: MixerSpec, mixer_path: KeyPath, at: str, rate: float) -> Node | None:
+    def block(
+        self, stage: Any, tokens: Shape, mixer: MixerSpec, mixer_path: KeyPath, at: str, rate: float
+    ) -> Node | None:
         stage_path = mixer_path[:2]
         mixer_node = self.attempt(mixer_path, mixer.plan, tokens, Site(mixer_path, f"{at}.m"))
         ffn_node = self.attempt((*stage_path, "ffn"), stage.ffn.plan, tokens, Site((*stage_path, "ffn"), f"{at}.mlp"))
@@ -286,5 +288,3 @@ class _Planner:
 def resolve(spec: ModelSpec) -> Plan:
     """Plan a validated spec. Raises :class:`SpecError` listing every contradiction found."""
     return _Planner(spec).run()
-
-

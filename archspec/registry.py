@@ -7,7 +7,7 @@ builder finds build functions here; neither ever branches on a type name.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from archspec.errors import ArchspecError, did_you_mean
 
@@ -53,6 +53,11 @@ def get(kind: str, name: str) -> type[ComponentSpec]:
         raise RegistryError(f"unknown {kind} type {name!r}{did_you_mean(name, table)} (valid: {valid})") from None
 
 
+def default(kind: str, name: str) -> Any:
+    """An instance of a component with every field at its default (typed Any: its class depends on ``kind``)."""
+    return get(kind, name).model_validate({})
+
+
 def names(kind: str) -> list[str]:
     return sorted(_COMPONENTS[kind])
 
@@ -61,4 +66,3 @@ def components(kind: str | None = None) -> list[type[ComponentSpec]]:
     """All registered component classes, optionally of one kind, in registration order."""
     kinds = KINDS if kind is None else (kind,)
     return [cls for k in kinds for cls in _COMPONENTS[k].values()]
-

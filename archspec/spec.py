@@ -10,7 +10,7 @@ import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Union
+from typing import TYPE_CHECKING, Annotated, Any, TypeAlias, Union
 
 from pydantic import Field, ValidationError, field_validator
 
@@ -18,7 +18,7 @@ from archspec import components as _components  # noqa: F401  (registers the bui
 from archspec import registry
 from archspec.errors import KeyPath, Problem, SourceMap, SpecError, did_you_mean
 from archspec.loader import read_spec_file
-from archspec.specbase import StrictModel
+from archspec.specbase import DownsampleSpec, FfnSpec, HeadSpec, MixerSpec, StemSpec, StrictModel
 
 
 def _union(kind: str) -> Any:
@@ -28,11 +28,18 @@ def _union(kind: str) -> Any:
     return Annotated[Union[members], Field(discriminator="type")]  # noqa: UP007  (built from a runtime tuple)
 
 
-Stem = _union("stem")
-Downsample = _union("downsample")
-Mixer = _union("mixer")
-Ffn = _union("ffn")
-Head = _union("head")
+if TYPE_CHECKING:
+    Stem: TypeAlias = StemSpec
+    Downsample: TypeAlias = DownsampleSpec
+    Mixer: TypeAlias = MixerSpec
+    Ffn: TypeAlias = FfnSpec
+    Head: TypeAlias = HeadSpec
+else:
+    Stem = _union("stem")
+    Downsample = _union("downsample")
+    Mixer = _union("mixer")
+    Ffn = _union("ffn")
+    Head = _union("head")
 
 
 class InputSpec(StrictModel):
@@ -63,10 +70,10 @@ class StageSpec(StrictModel):
 
     dim: int = Field(ge=1)
     depth: int = Field(ge=1)
-    mixer: tuple[Mixer, ...] = Field(min_length=1)  # type: ignore[valid-type]
-    ffn: Ffn = Field(default_factory=lambda: registry.get("ffn", "mlp")())  # type: ignore[valid-type]
+    mixer: tuple[Mixer, ...] = Field(min_length=1)
+    ffn: Ffn = Field(default_factory=lambda: registry.default("ffn", "mlp"))
     norm_eps: float = Field(1e-6, gt=0)
-    downsample: Downsample | None = None  # type: ignore[valid-type]
+    downsample: Downsample | None = None
 
     @field_validator("mixer", mode="before")
     @classmethod
@@ -82,9 +89,9 @@ class ModelSpec(StrictModel):
     input: InputSpec = InputSpec()
     num_classes: int = Field(1000, ge=1)
     drop_path_rate: float = Field(0.0, ge=0, lt=1)
-    stem: Stem = Field(default_factory=lambda: registry.get("stem", "conv")())  # type: ignore[valid-type]
+    stem: Stem = Field(default_factory=lambda: registry.default("stem", "conv"))
     stages: tuple[StageSpec, ...] = Field(min_length=1)
-    head: Head = Field(default_factory=lambda: registry.get("head", "pool")())  # type: ignore[valid-type]
+    head: Head = Field(default_factory=lambda: registry.default("head", "pool"))
 
 
 @dataclass(frozen=True)
@@ -162,7 +169,12 @@ def _model_at(path: KeyPath, data: Any) -> type[StrictModel] | None:
             annotation = model.model_fields[part].annotation
         else:
             annotation = _item_type(annotation)
-        current = current[part] if isinstance(current, dict | list) else None
+        if isinstance(current, dict):
+            current = current.get(part)
+        elif isinstance(current, list) and isinstance(part, int):
+            current = current[part]
+        else:
+            current = None
     return _pick_model(annotation, current)
 
 

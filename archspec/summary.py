@@ -60,7 +60,9 @@ def format_table(plan: Plan, markdown: bool = False) -> str:
         return ("| " + " | ".join(padded) + " |") if markdown else "  ".join(padded).rstrip()
 
     if markdown:
-        rule = "|" + "|".join(("-" * (w + 1) + ":") if i in right else ("-" * (w + 2)) for i, w in enumerate(widths)) + "|"
+        rule = (
+            "|" + "|".join(("-" * (w + 1) + ":") if i in right else ("-" * (w + 2)) for i, w in enumerate(widths)) + "|"
+        )
         return "\n".join([line(header), rule, *(line(r) for r in body), line(total)])
     rule = "  ".join("-" * w for w in widths)
     title = f"{plan.name}: {plan.params:,} params, {_gflops(plan.flops)} GFLOPs per sample"

@@ -30,9 +30,19 @@ class ConvDownsampleSpec(DownsampleSpec):
         out = window_out(grid.grid, self.kernel, self.stride, padding, (), "the downsample conv")
         params = grid.channels * dim * self.kernel**2 + dim + 2 * dim
         flops = conv2d_flops(grid.channels, dim, self.kernel, out)
-        return self.node(site, grid, Shape(dim, out, tokens=True), params, flops,
-                         cin=grid.channels, dim=dim, kernel=self.kernel, stride=self.stride, padding=padding,
-                         eps=self.norm_eps)
+        return self.node(
+            site,
+            grid,
+            Shape(dim, out, tokens=True),
+            params,
+            flops,
+            cin=grid.channels,
+            dim=dim,
+            kernel=self.kernel,
+            stride=self.stride,
+            padding=padding,
+            eps=self.norm_eps,
+        )
 
     @staticmethod
     def build(node: Node) -> nn.Module:

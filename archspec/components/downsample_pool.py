@@ -34,9 +34,21 @@ class _PoolDownsampleSpec(DownsampleSpec):
         project = grid.channels != dim
         params = (grid.channels * dim + dim if project else 0) + 2 * dim
         flops = conv2d_flops(grid.channels, dim, 1, out) if project else 0
-        return self.node(site, grid, Shape(dim, out, tokens=True), params, flops,
-                         cin=grid.channels, dim=dim, kernel=self.kernel, stride=stride, padding=self.padding,
-                         project=project, eps=self.norm_eps, pool=self.pool_class)
+        return self.node(
+            site,
+            grid,
+            Shape(dim, out, tokens=True),
+            params,
+            flops,
+            cin=grid.channels,
+            dim=dim,
+            kernel=self.kernel,
+            stride=stride,
+            padding=self.padding,
+            project=project,
+            eps=self.norm_eps,
+            pool=self.pool_class,
+        )
 
     @staticmethod
     def build(node: Node) -> nn.Module:

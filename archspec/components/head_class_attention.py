@@ -46,11 +46,25 @@ class ClassAttentionHeadSpec(HeadSpec):
         )
         classifier = dim * num_classes + num_classes
         params = self.blocks * block_params + classifier * (1 + self.aux_head)
-        flops = self.blocks * block_flops + linear_flops(1, dim, num_classes) + self.aux_head * linear_flops(
-            n, dim, num_classes
+        flops = (
+            self.blocks * block_flops
+            + linear_flops(1, dim, num_classes)
+            + self.aux_head * linear_flops(n, dim, num_classes)
         )
-        node = self.node(site, tokens, Shape(num_classes), params, flops, dim=dim, heads=heads, hidden=hidden,
-                         blocks=self.blocks, eps=self.norm_eps, num_classes=num_classes, aux_head=self.aux_head)
+        node = self.node(
+            site,
+            tokens,
+            Shape(num_classes),
+            params,
+            flops,
+            dim=dim,
+            heads=heads,
+            hidden=hidden,
+            blocks=self.blocks,
+            eps=self.norm_eps,
+            num_classes=num_classes,
+            aux_head=self.aux_head,
+        )
         paths = ("post_network", "head", "aux_head") if self.aux_head else ("post_network", "head")
         return replace(node, module_paths=paths)
 
@@ -63,8 +77,12 @@ class ClassAttentionHeadSpec(HeadSpec):
         a = node.args
         dim = a["dim"]
         post_network = nn.ModuleList(
-            ClassBlock(nn.LayerNorm(dim, eps=a["eps"]), nn.LayerNorm(dim, eps=a["eps"]), ClassAttention(dim, a["heads"]),
-                       FFN(dim, a["hidden"]))
+            ClassBlock(
+                nn.LayerNorm(dim, eps=a["eps"]),
+                nn.LayerNorm(dim, eps=a["eps"]),
+                ClassAttention(dim, a["heads"]),
+                FFN(dim, a["hidden"]),
+            )
             for _ in range(a["blocks"])
         )
         aux_head = nn.Linear(dim, a["num_classes"]) if a["aux_head"] else None

@@ -22,8 +22,15 @@ class PoolHeadSpec(HeadSpec):
     def plan(self, tokens: Shape, num_classes: int, site: Site) -> Node:
         dim = tokens.channels
         params = dim * num_classes + num_classes
-        return self.node(site, tokens, Shape(num_classes), params, linear_flops(1, dim, num_classes),
-                         dim=dim, num_classes=num_classes)
+        return self.node(
+            site,
+            tokens,
+            Shape(num_classes),
+            params,
+            linear_flops(1, dim, num_classes),
+            dim=dim,
+            num_classes=num_classes,
+        )
 
     @staticmethod
     def build_model(node: Node, body: Body) -> nn.Module:

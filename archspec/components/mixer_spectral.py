@@ -37,8 +37,18 @@ class SpectralSpec(MixerSpec):
             if kernel:
                 params += dim * dim * kernel**2 + dim
                 flops += conv2d_flops(dim, dim, kernel, tokens.grid)
-        return self.node(site, tokens, tokens, params, flops,
-                         dim=dim, height=height, width=width, conv_in=self.conv_in, conv_out=self.conv_out)
+        return self.node(
+            site,
+            tokens,
+            tokens,
+            params,
+            flops,
+            dim=dim,
+            height=height,
+            width=width,
+            conv_in=self.conv_in,
+            conv_out=self.conv_out,
+        )
 
     @staticmethod
     def build(node: Node) -> nn.Module:

@@ -56,8 +56,16 @@ class ConvStemSpec(StemSpec):
             grid = window_out(grid, layer.kernel, layer.stride, padding, ("layers", index), "this conv")
             params += channels * layer.channels * layer.kernel**2 + layer.channels * (layer.bias + 2)  # conv + BN
             flops += conv2d_flops(channels, layer.channels, layer.kernel, grid)
-            layers.append(dict(cin=channels, cout=layer.channels, kernel=layer.kernel, stride=layer.stride,
-                               padding=padding, bias=layer.bias))
+            layers.append(
+                dict(
+                    cin=channels,
+                    cout=layer.channels,
+                    kernel=layer.kernel,
+                    stride=layer.stride,
+                    padding=padding,
+                    bias=layer.bias,
+                )
+            )
             channels = layer.channels
         proj = self.proj
         padding = proj.kernel // 2 if proj.padding is None else proj.padding
@@ -65,7 +73,11 @@ class ConvStemSpec(StemSpec):
         params += channels * dim * proj.kernel**2 + dim * proj.bias + 2 * dim  # proj + LayerNorm
         flops += conv2d_flops(channels, dim, proj.kernel, grid)
         return self.node(
-            site, image, Shape(dim, grid, tokens=True), params, flops,
+            site,
+            image,
+            Shape(dim, grid, tokens=True),
+            params,
+            flops,
             layers=layers,
             proj=dict(cin=channels, cout=dim, kernel=proj.kernel, stride=proj.stride, padding=padding, bias=proj.bias),
             eps=self.norm_eps,
@@ -80,8 +92,9 @@ class ConvStemSpec(StemSpec):
         layers: list[nn.Module] = []
         for layer in node.args["layers"]:
             layers += [
-                nn.Conv2d(layer["cin"], layer["cout"], layer["kernel"], layer["stride"], layer["padding"],
-                          bias=layer["bias"]),
+                nn.Conv2d(
+                    layer["cin"], layer["cout"], layer["kernel"], layer["stride"], layer["padding"], bias=layer["bias"]
+                ),
                 nn.BatchNorm2d(layer["cout"]),
                 nn.ReLU(inplace=True),
             ]

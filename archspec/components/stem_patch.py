@@ -27,8 +27,17 @@ class PatchStemSpec(StemSpec):
         grid = window_out(image.grid, self.patch, self.patch, 0, "patch", "the patch")
         params = image.channels * dim * self.patch**2 + dim + 2 * dim
         flops = conv2d_flops(image.channels, dim, self.patch, grid)
-        return self.node(site, image, Shape(dim, grid, tokens=True), params, flops,
-                         cin=image.channels, dim=dim, patch=self.patch, eps=self.norm_eps)
+        return self.node(
+            site,
+            image,
+            Shape(dim, grid, tokens=True),
+            params,
+            flops,
+            cin=image.channels,
+            dim=dim,
+            patch=self.patch,
+            eps=self.norm_eps,
+        )
 
     @staticmethod
     def build(node: Node) -> nn.Module:

@@ -1,0 +1,40 @@
+"""Shared fixtures: the shipped specs, a tiny spec to vary, and plan-vs-module checks."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SPECS = sorted((ROOT / "specs").glob("*.yaml"))
+DATA = Path(__file__).resolve().parent / "data"
+
+TINY: dict[str, Any] = {
+    "name": "Tiny",
+    "input": {"channels": 3, "size": 32},
+    "num_classes": 5,
+    "drop_path_rate": 0.1,
+    "stem": {"type": "patch", "patch": 4},
+    "stages": [
+        {"dim": 8, "depth": 1, "mixer": {"type": "spectral"}, "ffn": {"type": "mlp", "ratio": 2}},
+        {"dim": 16, "depth": 2, "mixer": {"type": "attention", "heads": 2}, "ffn": {"type": "mlp", "ratio": 2}},
+    ],
+    "head": {"type": "pool"},
+}
+
+
+def tiny(**changes: Any) -> dict[str, Any]:
+    """A deep copy of the tiny spec with top-level keys replaced."""
+    spec = copy.deepcopy(TINY)
+    spec.update(copy.deepcopy(changes))
+    return spec
+
+
+@pytest.fixture(autouse=True)
+def _seeded() -> None:
+    import torch
+
+    torch.manual_seed(0)

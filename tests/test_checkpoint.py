@@ -1,0 +1,102 @@
+"""Loading weights: our own files and official SpectFormer-H checkpoints (block mixers under ``attn``)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+from conftest import ROOT
+
+import archspec
+from archspec.checkpoint import CheckpointError, from_official, load_file, load_state
+
+
+def _official_keys_s() -> dict[str, tuple[int, ...]]:
+    """The official SpectFormer-H-S state-dict layout, written out from its module structure."""
+    keys: dict[str, tuple[int, ...]] = {}
+    for i, cin in enumerate([3, 32, 32]):
+        keys[f"patch_embed1.conv.{3 * i}.weight"] = (32, cin, 7, 7) if i == 0 else (32, 32, 3, 3)
+        for name in ("weight", "bias", "running_mean", "running_var"):
+            keys[f"patch_embed1.conv.{3 * i + 1}.{name}"] = (32,)
+        keys[f"patch_embed1.conv.{3 * i + 1}.num_batches_tracked"] = ()
+    keys |= {"patch_embed1.proj.weight": (64, 32, 3, 3), "patch_embed1.proj.bias": (64,)}
+    keys |= {"patch_embed1.norm.weight": (64,), "patch_embed1.norm.bias": (64,)}
+    dims, depths, ratios, grids = [64, 128, 320, 448], [3, 4, 6, 3], [8, 8, 4, 4], [56, 28]
+    for s, (dim, depth, ratio) in enumerate(zip(dims, depths, ratios, strict=True), start=1):
+        if s > 1:
+            keys |= {f"patch_embed{s}.proj.weight": (dim, dims[s - 2], 3, 3), f"patch_embed{s}.proj.bias": (dim,)}
+            keys |= {f"patch_embed{s}.norm.weight": (dim,), f"patch_embed{s}.norm.bias": (dim,)}
+        hidden = dim * ratio
+        for j in range(depth):
+            b = f"block{s}.{j}"
+            for n in ("norm1", "norm2"):
+                keys |= {f"{b}.{n}.weight": (dim,), f"{b}.{n}.bias": (dim,)}
+            if s <= 2:
+                keys[f"{b}.attn.complex_weight"] = (grids[s - 1], grids[s - 1] // 2 + 1, dim, 2)
+            else:
+                for n, out in (("q", dim), ("kv", 2 * dim), ("proj", dim)):
+                    keys |= {f"{b}.attn.{n}.weight": (out, dim), f"{b}.attn.{n}.bias": (out,)}
+            keys |= {f"{b}.mlp.fc1.weight": (hidden, dim), f"{b}.mlp.fc1.bias": (hidden,)}
+            keys |= {f"{b}.mlp.dwconv.dwconv.weight": (hidden, 1, 3, 3), f"{b}.mlp.dwconv.dwconv.bias": (hidden,)}
+            keys |= {f"{b}.mlp.fc2.weight": (dim, hidden), f"{b}.mlp.fc2.bias": (dim,)}
+        keys |= {f"norm{s}.weight": (dim,), f"norm{s}.bias": (dim,)}
+    p = "post_network.0"
+    keys |= {
+        f"{p}.norm1.weight": (448,),
+        f"{p}.norm1.bias": (448,),
+        f"{p}.norm2.weight": (448,),
+        f"{p}.norm2.bias": (448,),
+    }
+    for n, out in (("kv", 896), ("q", 448), ("proj", 448)):
+        keys |= {f"{p}.attn.{n}.weight": (out, 448), f"{p}.attn.{n}.bias": (out,)}
+    keys |= {f"{p}.mlp.fc1.weight": (1792, 448), f"{p}.mlp.fc1.bias": (1792,)}
+    keys |= {f"{p}.mlp.fc2.weight": (448, 1792), f"{p}.mlp.fc2.bias": (448,)}
+    for head in ("head", "aux_head"):
+        keys |= {f"{head}.weight": (1000, 448), f"{head}.bias": (1000,)}
+    return keys
+
+
+@pytest.fixture(scope="module")
+def model_s():
+    return archspec.build(archspec.load_spec(ROOT / "specs" / "spectformer-h-s.yaml"))
+
+
+def test_state_dict_equals_official_layout_but_for_the_mixer_name(model_s):
+    ours = {key: tuple(value.shape) for key, value in model_s.state_dict().items()}
+    official = _official_keys_s()
+    assert {from_official({k: torch.empty(0)}).popitem()[0]: shape for k, shape in official.items()} == ours
+    assert len(official) == len(ours) == 281
+
+
+def test_load_official_checkpoint(model_s):
+    donor = archspec.build(archspec.load_spec(ROOT / "specs" / "spectformer-h-s.yaml"), seed=1)
+    official = {re.sub(r"^(block\d+\.\d+)\.m\.", r"\1.attn.", k): v for k, v in donor.state_dict().items()}
+    assert "block1.0.attn.complex_weight" in official and "post_network.0.attn.q.weight" in official
+    load_state(model_s, {"model": official})
+    for key, value in donor.state_dict().items():
+        assert torch.equal(model_s.state_dict()[key], value), key
+
+
+def test_mismatches_are_named(model_s):
+    state = dict(model_s.state_dict())
+    state.pop("head.bias")
+    state["head.weight"] = torch.zeros(10, 448)
+    state["extra.weight"] = torch.zeros(1)
+    with pytest.raises(CheckpointError) as info:
+        load_state(model_s, state)
+    assert str(info.value) == (
+        "checkpoint does not fit the model (3 problems):\n"
+        "  missing: head.bias (1000,)\n"
+        "  unexpected: extra.weight\n"
+        "  shape: head.weight is (10, 448) in the checkpoint, (1000, 448) in the model"
+    )
+
+
+def test_truncated_file(tmp_path, model_s):
+    path = tmp_path / "w.pt"
+    torch.save(model_s.state_dict(), path)
+    path.write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(CheckpointError) as info:
+        load_file(model_s, path)
+    assert str(info.value).startswith(f"{path}: not a readable checkpoint (")

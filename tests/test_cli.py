@@ -1,0 +1,120 @@
+"""The command line: output streams, exit codes, and no torch import where none is needed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+from conftest import ROOT
+
+from archspec.cli import main
+
+SPEC = str(ROOT / "specs" / "spectformer.yaml")
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "archspec", *args], capture_output=True, text=True, cwd=ROOT)
+
+
+def test_validate_does_not_import_torch():
+    code = (
+        "import sys; from archspec.cli import main; "
+        "status = main(['validate', 'specs/spectformer.yaml']); "
+        "print('torch' in sys.modules, status)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert result.stdout.splitlines()[-1] == "False 0"
+
+
+def test_summary_does_not_import_torch():
+    code = (
+        "import sys; from archspec.cli import main; "
+        "main(['summary', 'specs/spectformer.yaml']); print('torch' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert result.stdout.splitlines()[-1] == "False"
+
+
+def test_validate_all_specs():
+    result = _run("validate", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "specs").glob("*.yaml")))
+    assert result.returncode == 0
+    assert result.stdout.splitlines() == [
+        "specs/spectformer-h-b.yaml: ok (SpectFormer-H-B: 33,052,880 params, 13.281 GFLOPs, 1000 out)",
+        "specs/spectformer-h-l.yaml: ok (SpectFormer-H-L: 54,675,792 params, 26.513 GFLOPs, 1000 out)",
+        "specs/spectformer-h-s.yaml: ok (SpectFormer-H-S: 22,226,928 params, 8.190 GFLOPs, 1000 out)",
+        "specs/spectformer.yaml: ok (SpectFormer: 14,183,334 params, 6.915 GFLOPs, 6 out)",
+    ]
+    assert result.stderr == ""
+
+
+def test_invalid_spec_exits_1_with_messages_on_stderr(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: Tiny\nstages: []\nhead: {type: pool}\n")
+    result = _run("validate", str(bad), "specs/spectformer.yaml")
+    assert result.returncode == 1
+    assert result.stderr == f"{bad}:2:1: stages: tuple should have at least 1 item after validation, not 0\n"
+    assert result.stdout == "specs/spectformer.yaml: ok (SpectFormer: 14,183,334 params, 6.915 GFLOPs, 6 out)\n"
+    assert "Traceback" not in result.stderr
+
+
+def test_usage_errors_exit_2():
+    assert _run("frobnicate").returncode == 2
+    result = _run("build", "specs/spectformer.yaml", "--device", "gpu")
+    assert result.returncode == 2
+    assert result.stderr == "error: unknown device 'gpu' (try cpu, cuda, cuda:1 or meta)\n"
+    assert _run("build", "specs/spectformer.yaml", "--batch", "0").returncode == 2
+
+
+def test_summary_table(capsys):
+    assert main(["summary", SPEC]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "SpectFormer: 14,183,334 params, 6.915 GFLOPs per sample"
+    assert lines[3] == "stage 1  conv stem; 3×spectral + 3×pvt2         3136×64     914,912   2.286"
+    assert lines[-1] == "total    input 3×224×224                        6        14,183,334   6.915"
+
+
+def test_summary_json(capsys):
+    assert main(["summary", SPEC, "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert (data["params"], data["flops"], data["output"]) == (14_183_334, 6_915_277_312, [6])
+    assert [stage["grid"] for stage in data["stages"]] == [[56, 56], [28, 28], [14, 14], [7, 7]]
+    block = data["stages"][1]["nodes"][1]
+    assert block["module_paths"] == ["block2.0"]
+    assert block["children"][1]["args"] == {"dim": 128, "height": 28, "width": 28, "conv_in": 3, "conv_out": 3}
+
+
+def test_build_prints_tree_and_table(capsys):
+    assert main(["build", SPEC, "--batch", "2"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith("SpectFormer(\n  (patch_embed1): Stem(\n")
+    assert "total    input 3×224×224                        6        14,183,334   6.915" in captured.out
+    assert captured.err.startswith("ok: built SpectFormer (14,183,334 params) on cpu as float32 in ")
+    assert "forward 2×3×224×224 → 2×6 in " in captured.err
+
+
+def test_build_on_meta_device(capsys):
+    assert main(["build", SPEC, "--device", "meta", "--quiet"]) == 0
+    assert "on meta as float32" in capsys.readouterr().err
+
+
+def test_build_save_refuses_to_overwrite(tmp_path, capsys):
+    target = tmp_path / "weights.pt"
+    assert main(["build", SPEC, "--quiet", "--save", str(target)]) == 0
+    saved = torch.load(target, weights_only=True)
+    assert saved["format"] == "archspec-checkpoint/1"
+    assert saved["spec"]["name"] == "SpectFormer"
+    assert len(saved["state_dict"]) == 307
+    before = target.read_bytes()
+    assert main(["build", SPEC, "--quiet", "--save", str(target)]) == 2
+    assert capsys.readouterr().err.endswith(f"error: {target} exists; pass --force to overwrite it\n")
+    assert target.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["weights.pt"]
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float64"])
+def test_build_dtypes(dtype, capsys):
+    assert main(["build", SPEC, "--quiet", "--dtype", dtype]) == 0
+    assert f"as {dtype}" in capsys.readouterr().err

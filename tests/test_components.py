@@ -1,0 +1,92 @@
+"""Generated from the registry: every component, in a tiny model, plans exactly what it builds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+from conftest import tiny
+from helpers import assert_flops_match, assert_params_match
+
+import archspec
+from archspec import registry
+
+
+def _with_component(kind: str, name: str) -> dict[str, Any]:
+    """The tiny spec with one slot filled by component ``name`` at its defaults."""
+    spec = tiny()
+    if kind in ("stem", "head"):
+        spec[kind] = {"type": name}
+    elif kind == "downsample":
+        spec["stages"][1]["downsample"] = {"type": name}
+    else:
+        for stage in spec["stages"]:
+            stage[kind] = {"type": name}
+    if kind == "stem":
+        spec["input"]["size"] = 64  # room for the default conv stem's total stride of 8
+    return spec
+
+
+ALL = [(cls.kind, cls.type_name()) for cls in registry.components()]
+
+
+def test_registry_lists_the_builtins():
+    assert sorted(ALL) == sorted(
+        [
+            ("stem", "conv"),
+            ("stem", "patch"),
+            ("downsample", "conv"),
+            ("downsample", "maxpool"),
+            ("downsample", "avgpool"),
+            ("mixer", "spectral"),
+            ("mixer", "attention"),
+            ("ffn", "pvt2"),
+            ("ffn", "mlp"),
+            ("head", "class_attention"),
+            ("head", "pool"),
+        ]
+    )
+
+
+@pytest.mark.parametrize(("kind", "name"), ALL, ids=[f"{k}-{n}" for k, n in ALL])
+def test_component_plan_matches_module(kind, name):
+    plan = archspec.plan(archspec.validate(_with_component(kind, name)))
+    assert any(node.kind == kind and node.component == name for node in plan.walk())
+    model = archspec.build(plan)
+    assert_params_match(plan, model)
+    assert_flops_match(plan, model, batch=2)
+
+
+@pytest.mark.parametrize(("kind", "name"), ALL, ids=[f"{k}-{n}" for k, n in ALL])
+def test_component_trains(kind, name):
+    """One backward pass reaches every parameter (a dead weight would break DDP)."""
+    plan = archspec.plan(archspec.validate(_with_component(kind, name)))
+    model = archspec.build(plan).train()
+    out = model(torch.randn(2, *plan.input.dims))
+    loss = sum(o.float().square().mean() for o in (out if isinstance(out, tuple) else (out,)))
+    loss.backward()
+    dead = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert dead == []
+
+
+def test_class_attention_with_aux_head():
+    spec = tiny(head={"type": "class_attention", "blocks": 2, "heads": 4, "aux_head": True})
+    plan = archspec.plan(archspec.validate(spec))
+    model = archspec.build(plan)
+    assert plan.head.module_paths == ("post_network", "head", "aux_head")
+    assert_params_match(plan, model)
+    out = assert_flops_match(plan, model, batch=2)
+    # In eval the output is head(cls) + 0.5 · max over tokens of aux_head(tokens).
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        tokens = model.forward_features(x)
+        cls_tokens = torch.cat([tokens.mean(1, keepdim=True), tokens], 1)
+        for block in model.post_network:
+            cls_tokens = block(cls_tokens)
+        normed = model.final_norm(cls_tokens)
+        expected = model.head(normed[:, 0]) + 0.5 * model.aux_head(normed[:, 1:]).max(1).values
+        torch.testing.assert_close(model(x), expected)
+    assert out.shape == (2, 5)
+    logits, aux = model.train()(x)
+    assert logits.shape == (2, 5) and aux.shape == (2, 16, 5)

@@ -1,0 +1,64 @@
+"""The plain modules against straightforward reference formulas."""
+
+from __future__ import annotations
+
+import torch
+
+from archspec.nn import Attention, ClassAttention, DropPath, SpectralGatingNetwork
+
+
+def test_attention_matches_explicit_softmax():
+    attn = Attention(dim=16, heads=4).eval()
+    x = torch.randn(2, 10, 16)
+    q = attn.q(x).reshape(2, 10, 4, 4).transpose(1, 2)
+    k, v = attn.kv(x).reshape(2, 10, 2, 4, 4).permute(2, 0, 3, 1, 4)
+    weights = (q @ k.transpose(-2, -1) * 4**-0.5).softmax(-1)
+    expected = attn.proj((weights @ v).transpose(1, 2).reshape(2, 10, 16))
+    torch.testing.assert_close(attn(x), expected)
+
+
+def test_class_attention_matches_explicit_softmax():
+    attn = ClassAttention(dim=8, heads=2)
+    x = torch.randn(3, 5, 8)
+    q = attn.q(x[:, :1]).reshape(3, 1, 2, 4).transpose(1, 2)  # (B, h, 1, d)
+    k, v = attn.kv(x).reshape(3, 5, 2, 2, 4).permute(2, 0, 3, 1, 4)
+    weights = (q @ k.transpose(-2, -1) * 4**-0.5).softmax(-1)
+    expected = attn.proj((weights @ v).transpose(1, 2).reshape(3, 1, 8))
+    torch.testing.assert_close(attn(x), expected)
+
+
+def test_spectral_filter_is_a_circular_convolution():
+    """With an all-ones filter the gating is the identity; the grid must match the filter."""
+    mixer = SpectralGatingNetwork(dim=4, height=6, width=5)
+    with torch.no_grad():
+        mixer.complex_weight.zero_()
+        mixer.complex_weight[..., 0] = 1.0
+    x = torch.randn(2, 30, 4)
+    torch.testing.assert_close(mixer(x, (6, 5)), x, atol=1e-5, rtol=1e-5)
+    assert tuple(mixer.complex_weight.shape) == (6, 3, 4, 2)
+    try:
+        mixer(torch.randn(2, 36, 4), (6, 6))
+    except ValueError as exc:
+        assert str(exc) == "SpectralGatingNetwork was built for a 6×5 token grid, got 6×6"
+    else:
+        raise AssertionError("a mismatched grid must be refused")
+
+
+def test_spectral_runs_in_float32_under_bfloat16():
+    mixer = SpectralGatingNetwork(dim=4, height=4, width=4).to(torch.bfloat16)
+    x = torch.randn(1, 16, 4, dtype=torch.bfloat16)
+    out = mixer(x, (4, 4))
+    assert out.dtype == torch.bfloat16
+    reference = SpectralGatingNetwork(dim=4, height=4, width=4)
+    reference.complex_weight.data = mixer.complex_weight.data.float()
+    torch.testing.assert_close(out.float(), reference(x.float(), (4, 4)), atol=2e-2, rtol=2e-2)
+
+
+def test_drop_path():
+    drop = DropPath(0.5)
+    x = torch.ones(1000, 3)
+    assert torch.equal(drop.eval()(x), x)
+    kept = drop.train()(x)[:, 0]
+    assert set(kept.unique().tolist()) == {0.0, 2.0}
+    assert 400 < int((kept > 0).sum()) < 600
+    assert repr(drop) == "DropPath()"
