@@ -97,6 +97,11 @@ def cmd_build(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     model = build(plan, device=device, dtype=dtype, seed=args.seed)
     built = time.perf_counter() - start
+    if args.weights:
+        from archspec.checkpoint import load_file
+
+        load_file(model, args.weights)
+        _say(f"loaded weights from {args.weights}")
     params = sum(p.numel() for p in model.parameters())
     if params != plan.params:
         raise CheckError(f"the built model has {params:,} parameters but the plan says {plan.params:,}")
@@ -199,6 +204,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", choices=DTYPES, default="float32", help="parameter dtype (default: float32)")
     p.add_argument("--seed", type=int, default=0, help="RNG seed for the initial weights (default: 0)")
     p.add_argument("--batch", type=_positive_int, default=1, help="batch size of the check forward pass (default: 1)")
+    p.add_argument(
+        "--weights", metavar="PATH", help="load weights (archspec or official SpectFormer-H checkpoint) before checking"
+    )
     p.add_argument("--save", metavar="PATH", help="write the weights and the spec to PATH (torch.save format)")
     p.add_argument("--force", action="store_true", help="let --save overwrite an existing file")
     p.add_argument("--quiet", action="store_true", help="print only the summary table, not the module tree")

@@ -1,0 +1,65 @@
+"""The README documents every command, option and spec field, so adding one without docs fails here."""
+
+from __future__ import annotations
+
+import argparse
+import re
+
+import pytest
+from conftest import ROOT
+from pydantic import BaseModel
+
+from archspec import registry
+from archspec.cli import _parser
+from archspec.spec import InputSpec, ModelSpec, StageSpec
+from archspec.specbase import StrictModel
+
+README = (ROOT / "README.md").read_text()
+
+
+def _subcommands() -> dict[str, argparse.ArgumentParser]:
+    parser = _parser()
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
+def _models(model: type[BaseModel]) -> list[type[BaseModel]]:
+    """A spec class and the nested spec classes its fields hold (e.g. the conv stem's layers)."""
+    found = [model]
+    for field in model.model_fields.values():
+        for candidate in re.findall(r"[A-Za-z_]+", str(field.annotation)):
+            nested = _nested_classes().get(candidate)
+            if nested is not None and nested not in found and nested is not model:
+                found += _models(nested)
+    return found
+
+
+def _nested_classes() -> dict[str, type[StrictModel]]:
+    classes: dict[str, type[StrictModel]] = {}
+    pending: list[type] = [StrictModel]
+    while pending:
+        cls = pending.pop()
+        classes[cls.__name__] = cls
+        pending += cls.__subclasses__()
+    return classes
+
+
+@pytest.mark.parametrize("command", sorted(_subcommands()))
+def test_every_command_and_option_is_documented(command):
+    assert f"archspec {command}" in README
+    for action in _subcommands()[command]._actions:
+        for option in action.option_strings:
+            if option not in ("-h", "--help"):
+                assert f"{option}" in README, f"{command} {option}"
+
+
+SPEC_CLASSES = [ModelSpec, StageSpec, InputSpec, *registry.components()]
+
+
+@pytest.mark.parametrize("model", SPEC_CLASSES, ids=lambda m: m.__name__)
+def test_every_spec_field_is_documented(model):
+    if model in registry.components():
+        assert f"type: {model.type_name()}" in README
+    for cls in _models(model):
+        for name in cls.model_fields:
+            assert re.search(rf"\b{name}:", README), f"{cls.__name__}.{name}"
