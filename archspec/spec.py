@@ -20,6 +20,9 @@ from archspec.errors import KeyPath, Problem, SourceMap, SpecError, did_you_mean
 from archspec.loader import read_spec_file
 from archspec.specbase import DownsampleSpec, FfnSpec, HeadSpec, MixerSpec, StemSpec, StrictModel
 
+MAX_IMAGE_SIZE = 16_384
+"""Bounds on sizes keep a typo (``depth: 1000000000``) from hanging the planner; see also the ``le=`` limits."""
+
 
 def _union(kind: str) -> Any:
     members = tuple(registry.components(kind))
@@ -45,7 +48,7 @@ else:
 class InputSpec(StrictModel):
     """Image channels and size; ``size: 224`` means 224×224, ``size: [256, 320]`` is height × width."""
 
-    channels: int = Field(3, ge=1)
+    channels: int = Field(3, ge=1, le=4096)
     size: tuple[int, int] = Field((224, 224))
 
     @field_validator("size", mode="before")
@@ -56,8 +59,8 @@ class InputSpec(StrictModel):
     @field_validator("size")
     @classmethod
     def _positive(cls, value: tuple[int, int]) -> tuple[int, int]:
-        if min(value) < 1:
-            raise ValueError(f"image size must be positive, got {value[0]}×{value[1]}")
+        if min(value) < 1 or max(value) > MAX_IMAGE_SIZE:
+            raise ValueError(f"image size must be between 1 and {MAX_IMAGE_SIZE:,}, got {value[0]}×{value[1]}")
         return value
 
     @property
@@ -68,9 +71,9 @@ class InputSpec(StrictModel):
 class StageSpec(StrictModel):
     """One stage: ``depth`` blocks of width ``dim``, entered through ``downsample`` (stages after the first)."""
 
-    dim: int = Field(ge=1)
-    depth: int = Field(ge=1)
-    mixer: tuple[Mixer, ...] = Field(min_length=1)
+    dim: int = Field(ge=1, le=65_536)
+    depth: int = Field(ge=1, le=1_000)
+    mixer: tuple[Mixer, ...] = Field(min_length=1, max_length=1_000)
     ffn: Ffn = Field(default_factory=lambda: registry.default("ffn", "mlp"))
     norm_eps: float = Field(1e-6, gt=0)
     downsample: Downsample | None = None
@@ -87,10 +90,10 @@ class ModelSpec(StrictModel):
 
     name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]*$", max_length=64)
     input: InputSpec = InputSpec()
-    num_classes: int = Field(1000, ge=1)
+    num_classes: int = Field(1000, ge=1, le=1_000_000)
     drop_path_rate: float = Field(0.0, ge=0, lt=1)
     stem: Stem = Field(default_factory=lambda: registry.default("stem", "conv"))
-    stages: tuple[StageSpec, ...] = Field(min_length=1)
+    stages: tuple[StageSpec, ...] = Field(min_length=1, max_length=64)
     head: Head = Field(default_factory=lambda: registry.default("head", "pool"))
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
     from torch import nn
@@ -86,7 +86,7 @@ class MixerSpec(ComponentSpec):
     """
 
     kind: ClassVar[str] = "mixer"
-    blocks: int | None = None
+    blocks: int | None = Field(None, ge=1, le=1_000)
 
     def plan(self, tokens: Shape, site: Site) -> Node:
         raise NotImplementedError

@@ -118,3 +118,20 @@ def test_build_save_refuses_to_overwrite(tmp_path, capsys):
 def test_build_dtypes(dtype, capsys):
     assert main(["build", SPEC, "--quiet", "--dtype", dtype]) == 0
     assert f"as {dtype}" in capsys.readouterr().err
+
+
+def test_build_loads_official_weights(tmp_path, capsys):
+    import re
+
+    import archspec
+
+    donor = archspec.build(archspec.load_spec(SPEC), seed=3)
+    official = {re.sub(r"^(block\d+\.\d+)\.m\.", r"\1.attn.", k): v for k, v in donor.state_dict().items()}
+    path = tmp_path / "official.pth"
+    torch.save({"model": official}, path)
+    assert main(["build", SPEC, "--quiet", "--weights", str(path)]) == 0
+    assert f"loaded weights from {path}" in capsys.readouterr().err
+    official.pop("head.bias")
+    torch.save(official, path)
+    assert main(["build", SPEC, "--quiet", "--weights", str(path)]) == 1
+    assert capsys.readouterr().err == "checkpoint does not fit the model (1 problems):\n  missing: head.bias (6,)\n"

@@ -63,3 +63,9 @@ def test_every_spec_field_is_documented(model):
     for cls in _models(model):
         for name in cls.model_fields:
             assert re.search(rf"\b{name}:", README), f"{cls.__name__}.{name}"
+
+
+def test_python_api_example_runs(capsys):
+    block = README.split("## Python API", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    exec(compile(block, "README.md", "exec"), {})
+    assert capsys.readouterr().out == "22226928 8190180480 (56, 56)\n"

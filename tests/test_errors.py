@@ -185,3 +185,20 @@ def test_alias_bomb_is_bounded(tmp_path):
     with pytest.raises(SpecFileError) as info:
         archspec.load_spec(path)
     assert str(info.value).endswith("the spec expands to more than 200,000 values")
+
+
+def test_absurd_sizes_are_refused_before_planning(tmp_path):
+    assert _problems(
+        tmp_path,
+        """\
+        name: Huge
+        input: {size: 1000000}
+        stem: {type: patch}
+        stages:
+          - {dim: 10000000, depth: 1000000000, mixer: {type: spectral}}
+        """,
+    ) == [
+        "2:9: input.size: image size must be between 1 and 16,384, got 1000000×1000000",
+        "5:6: stages[0].dim: input should be less than or equal to 65536 (got 10000000)",
+        "5:21: stages[0].depth: input should be less than or equal to 1000 (got 1000000000)",
+    ]

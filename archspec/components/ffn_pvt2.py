@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 @register
 class Pvt2FfnSpec(FfnSpec):
     type: Literal["pvt2"] = "pvt2"
-    ratio: float = Field(4.0, gt=0, description="hidden width = dim × ratio")
+    ratio: float = Field(4.0, gt=0, le=64, description="hidden width = dim × ratio")
 
     def plan(self, tokens: Shape, site: Site) -> Node:
         assert tokens.grid is not None

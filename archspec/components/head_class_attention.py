@@ -24,8 +24,8 @@ class ClassAttentionHeadSpec(HeadSpec):
     """``heads`` defaults to dim // 32; ``aux_head`` adds the token-labelling classifier."""
 
     type: Literal["class_attention"] = "class_attention"
-    blocks: int = Field(1, ge=0)
-    heads: int | None = Field(None, ge=1)
+    blocks: int = Field(1, ge=0, le=64)
+    heads: int | None = Field(None, ge=1, le=4096)
     mlp_ratio: float = Field(4.0, gt=0)
     norm_eps: float = Field(1e-6, gt=0)
     aux_head: bool = False

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 @register
 class AttentionSpec(MixerSpec):
     type: Literal["attention"] = "attention"
-    heads: int = Field(1, ge=1)
+    heads: int = Field(1, ge=1, le=4096)
     qkv_bias: bool = True
 
     def plan(self, tokens: Shape, site: Site) -> Node:

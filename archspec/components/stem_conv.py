@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 class ConvLayer(StrictModel):
     """One Conv-BN-ReLU layer; ``padding`` defaults to ``kernel // 2``."""
 
-    channels: int = Field(ge=1)
+    channels: int = Field(ge=1, le=65_536)
     kernel: int = Field(3, ge=1)
     stride: int = Field(1, ge=1)
     padding: int | None = Field(None, ge=0)
@@ -42,7 +42,7 @@ def _default_layers() -> tuple[ConvLayer, ...]:
 @register
 class ConvStemSpec(StemSpec):
     type: Literal["conv"] = "conv"
-    layers: tuple[ConvLayer, ...] = Field(default_factory=_default_layers)
+    layers: tuple[ConvLayer, ...] = Field(default_factory=_default_layers, max_length=64)
     proj: Projection = Projection()
     norm_eps: float = Field(1e-5, gt=0)
 
