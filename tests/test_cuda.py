@@ -1,0 +1,39 @@
+"""CUDA checks: skipped where no GPU is present."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import SPECS
+
+import archspec
+
+pytestmark = [
+    pytest.mark.cuda,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available"),
+]
+
+
+@pytest.mark.parametrize("path", SPECS, ids=lambda p: p.name)
+def test_cuda_matches_cpu(path):
+    plan = archspec.plan(archspec.load_spec(path))
+    cpu = archspec.build(plan).eval()
+    gpu = archspec.build(plan, device="cuda").eval()
+    gpu.load_state_dict(cpu.state_dict())
+    x = torch.randn(2, *plan.input.dims)
+    with torch.no_grad():
+        torch.testing.assert_close(gpu(x.cuda()).cpu(), cpu(x), atol=2e-3, rtol=2e-3)
+
+
+@pytest.mark.parametrize("path", SPECS, ids=lambda p: p.name)
+def test_bf16_autocast_keeps_the_fft_in_float32(path):
+    plan = archspec.plan(archspec.load_spec(path))
+    model = archspec.build(plan, device="cuda").eval()
+    x = torch.randn(2, *plan.input.dims, device="cuda")
+    with torch.no_grad():
+        reference = model(x)
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            out = model(x)
+    assert out.dtype == torch.bfloat16
+    assert torch.isfinite(out).all()
+    torch.testing.assert_close(out.float(), reference, atol=0.15, rtol=0.1)
