@@ -15,7 +15,7 @@ from archspec import registry
 from archspec.errors import KeyPath, Problem, SpecError
 
 if TYPE_CHECKING:
-    from archspec.spec import ModelSpec
+    from archspec.spec import ModelSpec, StageSpec
     from archspec.specbase import MixerSpec
 
 
@@ -37,16 +37,6 @@ class Shape:
             return (self.channels,)
         height, width = self.grid
         return (height * width, self.channels) if self.tokens else (self.channels, height, width)
-
-    @property
-    def numel(self) -> int:
-        total = 1
-        for dim in self.dims:
-            total *= dim
-        return total
-
-    def as_tokens(self) -> Shape:
-        return Shape(self.channels, self.grid, tokens=True)
 
     def as_grid(self) -> Shape:
         return Shape(self.channels, self.grid, tokens=False)
@@ -261,7 +251,7 @@ class _Planner:
         return Plan(spec.name, image, spec.num_classes, tuple(stages), head)
 
     def block(
-        self, stage: Any, tokens: Shape, mixer: MixerSpec, mixer_path: KeyPath, at: str, rate: float
+        self, stage: StageSpec, tokens: Shape, mixer: MixerSpec, mixer_path: KeyPath, at: str, rate: float
     ) -> Node | None:
         stage_path = mixer_path[:2]
         mixer_node = self.attempt(mixer_path, mixer.plan, tokens, Site(mixer_path, f"{at}.m"))
