@@ -16,6 +16,9 @@ import torch
 from torch import nn
 
 from archspec.errors import ArchspecError
+from archspec.fingerprint import canonical, differences, structure_fingerprint
+from archspec.output import write_atomic
+from archspec.plan import Plan
 
 _OFFICIAL_MIXER = re.compile(r"^(block\d+\.\d+)\.attn\.")
 
@@ -76,8 +79,38 @@ def load_state(model: nn.Module, checkpoint: Mapping[str, Any], official: bool |
     model.load_state_dict(state, strict=True)
 
 
-def load_file(model: nn.Module, path: str | Path, official: bool | None = None) -> None:
-    """Load a ``torch.save`` checkpoint file (read with ``weights_only=True``, so it cannot run code)."""
+FORMAT = "archspec-checkpoint/1"
+
+
+def save_file(model: nn.Module, plan: Plan, path: str | Path, force: bool = False) -> Path:
+    """Write weights with the resolved spec and both fingerprints; the file appears whole or not at all."""
+    payload = {
+        "format": FORMAT,
+        "spec": canonical(plan.spec),
+        "spec_fingerprint": plan.fingerprint,
+        "structure_fingerprint": structure_fingerprint(model),
+        "state_dict": model.state_dict(),
+    }
+    return write_atomic(path, lambda handle: torch.save(payload, handle), force)
+
+
+def _check_spec(checkpoint: Mapping[str, Any], plan: Plan, path: str | Path) -> None:
+    stored = checkpoint.get("spec_fingerprint")
+    if stored is None or stored == plan.fingerprint:
+        return
+    changes = differences(checkpoint.get("spec", {}), canonical(plan.spec))
+    listing = "\n  ".join(changes[:20]) or "(the stored spec is missing)"
+    raise CheckpointError(
+        f"{path}: saved for a different spec (fingerprint {stored}, this spec {plan.fingerprint}); "
+        f"checkpoint → this spec:\n  {listing}"
+    )
+
+
+def load_file(model: nn.Module, path: str | Path, official: bool | None = None, plan: Plan | None = None) -> None:
+    """Load a ``torch.save`` checkpoint file (read with ``weights_only=True``, so it cannot run code).
+
+    With ``plan``, an archspec checkpoint saved for another spec is refused, naming what differs.
+    """
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
@@ -86,4 +119,6 @@ def load_file(model: nn.Module, path: str | Path, official: bool | None = None) 
         raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from None
     if not isinstance(checkpoint, Mapping):
         raise CheckpointError(f"{path}: expected a dict of tensors, found {type(checkpoint).__name__}")
+    if plan is not None:
+        _check_spec(checkpoint, plan, path)
     load_state(model, checkpoint, official)

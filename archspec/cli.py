@@ -7,20 +7,17 @@ Data goes to stdout and messages to stderr. Exit codes: 0 ok, 1 invalid spec or 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from archspec.compose import OverrideError
 from archspec.errors import ArchspecError, CheckError, SpecError
+from archspec.output import OutputExistsError
 from archspec.plan import Plan
 from archspec.spec import LoadedSpec, load_spec
-
-if TYPE_CHECKING:
-    from torch import nn
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 DTYPES = ("float32", "float64", "bfloat16", "float16")
@@ -34,11 +31,15 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr)
 
 
-def _load_and_plan(path: str) -> tuple[LoadedSpec, Plan]:
+def _load_and_plan(path: str, overrides: Sequence[str] = ()) -> tuple[LoadedSpec, Plan]:
     from archspec import plan
 
-    loaded = load_spec(path)
+    loaded = load_spec(path, overrides)
     return loaded, plan(loaded)
+
+
+def _label(path: str, overrides: Sequence[str]) -> str:
+    return " ".join([path, *(f"--set {o}" for o in overrides)])
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -51,7 +52,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     status = EXIT_OK
     for path in args.specs:
         try:
-            _, plan = _load_and_plan(path)
+            _, plan = _load_and_plan(path, args.set)
+        except OverrideError:
+            raise  # a malformed --set is a usage error, the same for every file
         except ArchspecError as exc:
             _report(exc)
             status = EXIT_INVALID
@@ -67,11 +70,26 @@ def cmd_summary(args: argparse.Namespace) -> int:
     """
     from archspec import summary
 
-    _, plan = _load_and_plan(args.spec)
+    _, plan = _load_and_plan(args.spec, args.set)
     if args.format == "json":
         print(summary.format_json(plan))
     else:
         print(summary.format_table(plan, markdown=args.format == "md"))
+        print(f"spec fingerprint: {plan.fingerprint}")
+    return EXIT_OK
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    """Print the fully resolved spec (after extends, defaults and --set) as canonical YAML.
+
+    The output is itself a valid spec that describes the same model.
+
+    Example: archspec show specs/spectformer.yaml --set stages.2.depth=8
+    """
+    from archspec.fingerprint import canonical_yaml
+
+    loaded = load_spec(args.spec, args.set)
+    sys.stdout.write(canonical_yaml(loaded.spec))
     return EXIT_OK
 
 
@@ -85,14 +103,15 @@ def cmd_build(args: argparse.Namespace) -> int:
     """
     from archspec import summary
 
-    loaded, plan = _load_and_plan(args.spec)
+    _, plan = _load_and_plan(args.spec, args.set)
     torch = _import_torch()
     device = _device(torch, args.device)
     dtype = getattr(torch, args.dtype)
     if args.save and Path(args.save).exists() and not args.force:
-        raise UsageError(f"{args.save} exists; pass --force to overwrite it")
+        raise OutputExistsError(f"{args.save} exists; pass --force to overwrite it")
 
     from archspec.builder import build
+    from archspec.fingerprint import structure_fingerprint
 
     start = time.perf_counter()
     model = build(plan, device=device, dtype=dtype, seed=args.seed)
@@ -100,7 +119,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     if args.weights:
         from archspec.checkpoint import load_file
 
-        load_file(model, args.weights)
+        load_file(model, args.weights, plan=plan)
         _say(f"loaded weights from {args.weights}")
     params = sum(p.numel() for p in model.parameters())
     if params != plan.params:
@@ -120,8 +139,11 @@ def cmd_build(args: argparse.Namespace) -> int:
         print(model)
         print()
     print(summary.format_table(plan))
+    print(f"spec fingerprint: {plan.fingerprint}  structure fingerprint: {structure_fingerprint(model)}")
     if args.save:
-        _save_checkpoint(torch, model, loaded, Path(args.save))
+        from archspec.checkpoint import save_file
+
+        save_file(model, plan, args.save, force=args.force)
         _say(f"saved weights to {args.save}")
     shape_in = "×".join(map(str, batch.shape))
     shape_out = "×".join(map(str, out.shape))
@@ -129,6 +151,100 @@ def cmd_build(args: argparse.Namespace) -> int:
         f"ok: built {plan.name} ({params:,} params) on {device} as {args.dtype} in {built * 1e3:.0f} ms; "
         f"forward {shape_in} → {shape_out} in {ran * 1e3:.0f} ms"
     )
+    return EXIT_OK
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    """Draw the plan of a spec: stages, collapsed runs of blocks, shapes, params and FLOPs.
+
+    The format comes from the suffix of -o: svg, png or pdf (these need Graphviz's dot), dot, json
+    (networkx node-link) or graphml. "-o -" writes DOT to stdout. No forward pass, no torch.
+
+    Example: archspec render specs/spectformer.yaml -o spectformer.svg --depth 2
+    """
+    from archspec import render
+
+    _, plan = _load_and_plan(args.spec, args.set)
+    if args.output == "-":
+        sys.stdout.write(render.to_dot(plan, depth=args.depth))
+        return EXIT_OK
+    out = render.render(plan, Path(args.output), depth=args.depth, force=args.force)
+    _say(f"wrote {out}")
+    return EXIT_OK
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    """Compare two specs structurally: stages and blocks added or removed, widths, mixers, heads.
+
+    Each change carries its parameter and FLOP delta (B − A); the deltas add up to the totals.
+    --set applies to B and --set-a to A, so a spec can be compared with a variant of itself.
+
+    Example: archspec diff specs/spectformer.yaml specs/spectformer.yaml --set stages.1.mixer.type=attention
+    """
+    from archspec.diff import diff_plans, format_diff
+
+    _, a = _load_and_plan(args.a, args.set_a)
+    _, b = _load_and_plan(args.b, args.set)
+    print(format_diff(diff_plans(a, b), _label(args.a, args.set_a), _label(args.b, args.set), args.format))
+    return EXIT_OK
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Plan every combination of --grid values and print one row per variant.
+
+    Rows give params, FLOPs, an activation-memory estimate and a status; an invalid combination is
+    a row with its error. --measure also builds each variant and times its forward pass (this
+    imports torch; a progress bar is drawn on a terminal).
+
+    Example:
+      archspec sweep specs/spectformer.yaml \\
+        --grid stages.2.depth=4,6,8 --grid stages.1.mixer.type=spectral,attention
+    """
+    from archspec.sweep import format_rows, run_sweep, tty_progress
+
+    if args.measure:
+        torch = _import_torch()
+        _device(torch, args.device)
+    rows = run_sweep(
+        args.spec, args.grid, args.set, measure=args.measure, batch=args.batch, device=args.device,
+        repeats=args.repeats, progress=tty_progress,
+    )  # fmt: skip
+    print(format_rows(rows, args.format, measured=args.measure, batch=args.batch))
+    return EXIT_OK
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    """Write the JSON Schema (draft 2020-12) of the spec format, plugin components included.
+
+    Point your editor at it (yaml-language-server) to get completion and checks while writing specs.
+
+    Example: archspec schema -o specs/archspec.schema.json --force
+    """
+    from archspec.schema import schema_text
+
+    text = schema_text()
+    if args.output in (None, "-"):
+        sys.stdout.write(text)
+        return EXIT_OK
+    from archspec.output import write_text_atomic
+
+    _say(f"wrote {write_text_atomic(args.output, text, force=args.force)}")
+    return EXIT_OK
+
+
+def cmd_components(args: argparse.Namespace) -> int:
+    """List the registered components (built in and from installed plugins) and where each comes from.
+
+    Example: archspec components
+    """
+    from archspec import registry
+
+    rows = [(cls.kind, cls.type_name(), registry.origin(cls)) for cls in registry.components()]
+    widths = [max(len(r[i]) for r in [("kind", "type", "from"), *rows]) for i in range(3)]
+    for row in [("kind", "type", "from"), *rows]:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    for error in registry.plugin_errors:
+        _say(f"warning: {error}")
     return EXIT_OK
 
 
@@ -150,44 +266,42 @@ def _device(torch: Any, name: str) -> Any:
     return device
 
 
-def _save_checkpoint(torch: Any, model: nn.Module, loaded: LoadedSpec, path: Path) -> None:
-    """Write weights and the spec they belong to; the file appears whole or not at all."""
-    payload = {
-        "format": "archspec-checkpoint/1",
-        "spec": loaded.spec.model_dump(mode="json"),
-        "state_dict": model.state_dict(),
-    }
-    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(payload, handle)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _report(exc: ArchspecError) -> None:
     if isinstance(exc, SpecError):
         for line in exc.lines():
             _say(line)
+    elif isinstance(exc, UsageError | CheckError | OutputExistsError | OverrideError):
+        _say(f"error: {exc}")
     else:
-        _say(f"error: {exc}" if isinstance(exc, UsageError | CheckError) else str(exc))
+        _say(str(exc))
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="archspec",
-        description="Describe a vision backbone in YAML; check, summarise and build it.",
+        description="Describe a vision backbone in YAML; check, summarise, draw, compare and build it.",
         epilog="Exit codes: 0 ok, 1 invalid spec or failed check, 2 usage error.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    overrides = argparse.ArgumentParser(add_help=False)
+    overrides.add_argument(
+        "--set", action="append", default=[], metavar="KEY.PATH=VALUE",
+        help="override a spec value (YAML-typed, list indices allowed), e.g. --set stages.2.depth=8; repeatable",
+    )  # fmt: skip
 
-    def command(name: str, func: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
+    def command(name: str, func: Callable[[argparse.Namespace], int], spec: bool = True) -> argparse.ArgumentParser:
         doc = (func.__doc__ or "").strip()
         p = sub.add_parser(
-            name, help=doc.splitlines()[0], description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
-        )
+            name, help=doc.splitlines()[0], description=doc, parents=[overrides] if spec else [],
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )  # fmt: skip
         p.set_defaults(func=func)
         return p
 
@@ -198,6 +312,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("spec", metavar="SPEC")
     p.add_argument("--format", choices=("table", "md", "json"), default="table", help="output format (default: table)")
 
+    p = command("show", cmd_show)
+    p.add_argument("spec", metavar="SPEC")
+
     p = command("build", cmd_build)
     p.add_argument("spec", metavar="SPEC")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or meta (default: cpu)")
@@ -207,24 +324,46 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--weights", metavar="PATH", help="load weights (archspec or official SpectFormer-H checkpoint) before checking"
     )
-    p.add_argument("--save", metavar="PATH", help="write the weights and the spec to PATH (torch.save format)")
+    p.add_argument("--save", metavar="PATH", help="write the weights, spec and fingerprints to PATH")
     p.add_argument("--force", action="store_true", help="let --save overwrite an existing file")
     p.add_argument("--quiet", action="store_true", help="print only the summary table, not the module tree")
+
+    p = command("render", cmd_render)
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("-o", "--output", default="-", help="output file (.svg .png .pdf .dot .json .graphml) or - for DOT")
+    p.add_argument("--depth", type=int, choices=(0, 1, 2, 3), default=1,
+                   help="0 stages, 1 blocks, 2 inside blocks, 3 leaf layers (default: 1)")  # fmt: skip
+    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
+
+    p = command("diff", cmd_diff)
+    p.add_argument("a", metavar="A", help="the reference spec")
+    p.add_argument("b", metavar="B", help="the spec compared with it")
+    p.add_argument("--set-a", action="append", default=[], metavar="KEY.PATH=VALUE", help="override a value of A")
+    p.add_argument("--format", choices=("text", "md", "json"), default="text", help="output format (default: text)")
+
+    p = command("sweep", cmd_sweep)
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("--grid", action="append", required=True, metavar="KEY.PATH=V1,V2",
+                   help="values to sweep for one key; repeat for a cartesian product")  # fmt: skip
+    p.add_argument("--measure", action="store_true", help="build every valid variant and time its forward pass")
+    p.add_argument("--batch", type=_positive_int, default=1, help="batch size for --measure (default: 1)")
+    p.add_argument("--device", default="cpu", help="device for --measure (default: cpu)")
+    p.add_argument("--repeats", type=_positive_int, default=3, help="timed forward passes per variant (default: 3)")
+    p.add_argument("--format", choices=("md", "csv", "json"), default="md", help="output format (default: md)")
+
+    p = command("schema", cmd_schema, spec=False)
+    p.add_argument("-o", "--output", help="write to this file instead of stdout")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
+
+    command("components", cmd_components, spec=False)
     return parser
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         status: int = args.func(args)
-    except UsageError as exc:
+    except (UsageError, OverrideError, OutputExistsError) as exc:
         _report(exc)
         return EXIT_USAGE
     except ArchspecError as exc:

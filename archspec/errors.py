@@ -41,7 +41,8 @@ class Position:
     column: int
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.column}"
+        # Values from the command line (--set) have no line: the origin is the argument itself.
+        return f"{self.file}:{self.line}:{self.column}" if self.line else self.file
 
 
 @dataclass

@@ -121,6 +121,14 @@ class Plan:
     num_classes: int
     stages: tuple[StagePlan, ...]
     head: Node
+    spec: ModelSpec = field(repr=False, compare=False)
+
+    @property
+    def fingerprint(self) -> str:
+        """A hash of the fully resolved spec: equal for specs that describe the same model."""
+        from archspec.fingerprint import spec_fingerprint
+
+        return spec_fingerprint(self.spec)
 
     @property
     def nodes(self) -> tuple[Node, ...]:
@@ -248,7 +256,7 @@ class _Planner:
             head = self.attempt(("head",), spec.head.plan, shape, spec.num_classes, head_site)
         if self.problems or head is None:
             raise SpecError(self.problems)
-        return Plan(spec.name, image, spec.num_classes, tuple(stages), head)
+        return Plan(spec.name, image, spec.num_classes, tuple(stages), head, spec)
 
     def block(
         self, stage: StageSpec, tokens: Shape, mixer: MixerSpec, mixer_path: KeyPath, at: str, rate: float

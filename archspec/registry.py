@@ -7,6 +7,7 @@ builder finds build functions here; neither ever branches on a type name.
 
 from __future__ import annotations
 
+from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from archspec.errors import ArchspecError, did_you_mean
@@ -17,7 +18,13 @@ if TYPE_CHECKING:
 KINDS = ("stem", "downsample", "mixer", "ffn", "head")
 """Every slot a component can fill, in the order a model runs them."""
 
+ENTRY_POINT_GROUP = "archspec.components"
+"""Installed packages add components by naming a module (or a spec class) in this entry-point group."""
+
 _COMPONENTS: dict[str, dict[str, type[ComponentSpec]]] = {kind: {} for kind in KINDS}
+_ORIGINS: dict[type[ComponentSpec], str] = {}
+plugin_errors: list[str] = []
+"""Plugins that failed to load, one message each; archspec keeps working without them."""
 
 C = TypeVar("C", bound="type[ComponentSpec]")
 
@@ -56,6 +63,34 @@ def get(kind: str, name: str) -> type[ComponentSpec]:
 def default(kind: str, name: str) -> Any:
     """An instance of a component with every field at its default (typed Any: its class depends on ``kind``)."""
     return get(kind, name).model_validate({})
+
+
+def origin(cls: type[ComponentSpec]) -> str:
+    """Where a component comes from: ``archspec`` or the plugin distribution that registered it."""
+    return _ORIGINS.get(cls, "archspec" if cls.__module__.startswith("archspec.") else cls.__module__)
+
+
+def load_plugins() -> None:
+    """Import every ``archspec.components`` entry point once; each registers its components on import.
+
+    Only packages installed in the environment can add components: a spec names types, never modules.
+    """
+    if getattr(load_plugins, "done", False):
+        return
+    load_plugins.done = True  # type: ignore[attr-defined]
+    for entry_point in entry_points(group=ENTRY_POINT_GROUP):
+        before = set(components())
+        dist = entry_point.dist
+        source = f"{dist.name} {dist.version}" if dist is not None else entry_point.value
+        try:
+            loaded = entry_point.load()
+            if isinstance(loaded, type) and loaded not in before and hasattr(loaded, "kind"):
+                register(loaded)
+        except Exception as exc:  # a broken plugin must not take archspec down with it
+            plugin_errors.append(f"plugin {entry_point.name!r} ({source}) failed to load: {type(exc).__name__}: {exc}")
+            continue
+        for cls in set(components()) - before:
+            _ORIGINS[cls] = f"{source} ({entry_point.value})"
 
 
 def names(kind: str) -> list[str]:

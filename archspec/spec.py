@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import types
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeAlias, Union
@@ -16,12 +17,15 @@ from pydantic import Field, ValidationError, field_validator
 
 from archspec import components as _components  # noqa: F401  (registers the built-in components)
 from archspec import registry
+from archspec.compose import Override, load_document, parse_override
 from archspec.errors import KeyPath, Problem, SourceMap, SpecError, did_you_mean
-from archspec.loader import read_spec_file
 from archspec.specbase import DownsampleSpec, FfnSpec, HeadSpec, MixerSpec, StemSpec, StrictModel
 
 MAX_IMAGE_SIZE = 16_384
 """Bounds on sizes keep a typo (``depth: 1000000000``) from hanging the planner; see also the ``le=`` limits."""
+
+
+registry.load_plugins()
 
 
 def _union(kind: str) -> Any:
@@ -51,7 +55,7 @@ class InputSpec(StrictModel):
     channels: int = Field(3, ge=1, le=4096)
     size: tuple[int, int] = Field((224, 224))
 
-    @field_validator("size", mode="before")
+    @field_validator("size", mode="before", json_schema_input_type=int | tuple[int, int])
     @classmethod
     def _square(cls, value: Any) -> Any:
         return (value, value) if isinstance(value, int) and not isinstance(value, bool) else value
@@ -78,7 +82,7 @@ class StageSpec(StrictModel):
     norm_eps: float = Field(1e-6, gt=0)
     downsample: Downsample | None = None
 
-    @field_validator("mixer", mode="before")
+    @field_validator("mixer", mode="before", json_schema_input_type=Mixer | list[Mixer])
     @classmethod
     def _one_or_pattern(cls, value: Any) -> Any:
         # A single mapping is the mixer for every block; a list is a per-block pattern.
@@ -117,9 +121,16 @@ def validate(data: Any, source: SourceMap | None = None) -> ModelSpec:
         raise SpecError(problems, source) from None
 
 
-def load_spec(path: str | Path) -> LoadedSpec:
-    """Read, parse and validate a spec file."""
-    data, source = read_spec_file(path)
+def load_spec(path: str | Path, overrides: Sequence[str | Override] = ()) -> LoadedSpec:
+    """Read a spec file, merge its ``extends`` bases, apply ``--set`` style overrides and validate.
+
+    Args:
+        path: the spec file.
+        overrides: ``"key.path=value"`` strings or parsed :class:`~archspec.compose.Override` objects.
+    """
+    parsed = [o if isinstance(o, Override) else parse_override(o) for o in overrides]
+    data, positions = load_document(path, parsed)
+    source = SourceMap(str(path), positions)
     return LoadedSpec(validate(data, source), source)
 
 

@@ -10,6 +10,7 @@ import pytest
 import torch
 from conftest import ROOT
 
+import archspec
 from archspec.cli import main
 
 SPEC = str(ROOT / "specs" / "spectformer.yaml")
@@ -73,7 +74,8 @@ def test_summary_table(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "SpectFormer: 14,183,334 params, 6.915 GFLOPs per sample"
     assert lines[3] == "stage 1  conv stem; 3×spectral + 3×pvt2         3136×64     914,912   2.286"
-    assert lines[-1] == "total    input 3×224×224                        6        14,183,334   6.915"
+    assert lines[-2] == "total    input 3×224×224                        6        14,183,334   6.915"
+    assert lines[-1] == "spec fingerprint: a5dea758609c4adf"
 
 
 def test_summary_json(capsys):
@@ -106,8 +108,20 @@ def test_build_save_refuses_to_overwrite(tmp_path, capsys):
     saved = torch.load(target, weights_only=True)
     assert saved["format"] == "archspec-checkpoint/1"
     assert saved["spec"]["name"] == "SpectFormer"
+    assert saved["spec_fingerprint"] == "a5dea758609c4adf"
+    assert len(saved["structure_fingerprint"]) == 16
     assert len(saved["state_dict"]) == 307
     before = target.read_bytes()
+    assert main(["build", SPEC, "--quiet", "--save", str(target)]) == 2
+    assert capsys.readouterr().err.endswith(f"error: {target} exists; pass --force to overwrite it\n")
+    assert target.read_bytes() == before
+    # Loading checks the spec: weights saved for depth 6 do not load into depth 8, and the message says why.
+    assert main(["build", SPEC, "--quiet", "--weights", str(target), "--set", "stages.2.depth=8"]) == 1
+    assert capsys.readouterr().err == (
+        f"{target}: saved for a different spec (fingerprint a5dea758609c4adf, this spec "
+        f"{archspec.plan(archspec.load_spec(SPEC, ['stages.2.depth=8'])).fingerprint}); checkpoint → this spec:\n"
+        "  stages[2].depth: 6 → 8\n"
+    )
     assert main(["build", SPEC, "--quiet", "--save", str(target)]) == 2
     assert capsys.readouterr().err.endswith(f"error: {target} exists; pass --force to overwrite it\n")
     assert target.read_bytes() == before

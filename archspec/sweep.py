@@ -1,0 +1,168 @@
+"""Sweeps: plan (and optionally build and time) every combination of a few overrides.
+
+Without ``measure`` nothing imports torch. Invalid combinations become rows that carry their error
+instead of stopping the sweep.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from archspec.errors import ArchspecError, SpecError
+from archspec.plan import Plan
+
+
+@dataclass
+class Row:
+    overrides: list[str]
+    status: str
+    params: int | None = None
+    flops: int | None = None
+    activations: int | None = None
+    latency_ms: float | None = None
+
+
+def split_values(text: str) -> list[str]:
+    """Split ``v1,v2`` on commas outside brackets, so ``[256, 320],224`` gives two values."""
+    values, depth, current = [], 0, ""
+    for char in text:
+        depth += char in "[{"
+        depth -= char in "]}"
+        if char == "," and depth == 0:
+            values.append(current)
+            current = ""
+        else:
+            current += char
+    values.append(current)
+    return [v.strip() for v in values]
+
+
+def combinations(grids: Sequence[str]) -> list[list[str]]:
+    """``["a=1,2", "b=x,y"]`` → every combination as override strings, first grid varying slowest."""
+    axes = []
+    for grid in grids:
+        key, sep, values = grid.partition("=")
+        if not sep or not key or not values:
+            raise ArchspecError(f"--grid {grid}: expected KEY.PATH=V1,V2,...")
+        axes.append([f"{key}={value}" for value in split_values(values)])
+    return [list(combo) for combo in itertools.product(*axes)]
+
+
+def activation_bytes(plan: Plan, bytes_per_value: int = 4) -> int:
+    """Sum of every planned node's output for one sample: a rough estimate of what training keeps."""
+    return bytes_per_value * sum(
+        node.out_shape.channels * (node.out_shape.grid[0] * node.out_shape.grid[1] if node.out_shape.grid else 1)
+        for node in plan.walk()
+    )
+
+
+def _measure(plan: Plan, batch: int, device: str, repeats: int) -> float:
+    import torch
+
+    from archspec.builder import build
+
+    model = build(plan, device=device).eval()
+    x = torch.randn(batch, *plan.input.dims, device=device)
+    times = []
+    with torch.inference_mode():
+        model(x)  # warm-up
+        for _ in range(repeats):
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            model(x)
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e3
+
+
+def run_sweep(
+    spec_path: str | Path,
+    grids: Sequence[str],
+    base_overrides: Sequence[str] = (),
+    measure: bool = False,
+    batch: int = 1,
+    device: str = "cpu",
+    repeats: int = 3,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> list[Row]:
+    """Evaluate every combination of ``grids`` on top of ``base_overrides``."""
+    from archspec import load_spec, plan
+
+    rows = []
+    combos = combinations(grids)
+    for index, combo in enumerate(combos):
+        if progress is not None:
+            progress(index, len(combos), " ".join(combo))
+        try:
+            planned = plan(load_spec(spec_path, [*base_overrides, *combo]))
+        except SpecError as exc:
+            rows.append(Row(combo, "invalid: " + "; ".join(exc.lines())))
+            continue
+        except ArchspecError as exc:
+            rows.append(Row(combo, f"invalid: {exc}"))
+            continue
+        row = Row(combo, "ok", planned.params, planned.flops, activation_bytes(planned))
+        if measure:
+            try:
+                row.latency_ms = _measure(planned, batch, device, repeats)
+            except (RuntimeError, MemoryError) as exc:
+                row.status = f"failed: {type(exc).__name__}: {str(exc).splitlines()[0]}"
+        rows.append(row)
+    if progress is not None:
+        progress(len(combos), len(combos), "")
+    return rows
+
+
+def tty_progress(index: int, total: int, label: str) -> None:
+    """A one-line progress bar on stderr, drawn only when stderr is a terminal."""
+    if not sys.stderr.isatty():
+        return
+    width = 24
+    filled = width * index // max(total, 1)
+    end = "\n" if index == total else ""
+    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {index}/{total} {label[:60]:<60}{end}")
+    sys.stderr.flush()
+
+
+def _cells(row: Row, measured: bool) -> list[str]:
+    cells = [
+        " ".join(row.overrides),
+        f"{row.params:,}" if row.params is not None else "",
+        f"{row.flops / 1e9:.3f}" if row.flops is not None else "",
+        f"{row.activations / 2**20:.1f}" if row.activations is not None else "",
+    ]
+    if measured:
+        cells.append(f"{row.latency_ms:.1f}" if row.latency_ms is not None else "")
+    return [*cells, row.status]
+
+
+def format_rows(rows: list[Row], fmt: str = "md", measured: bool = False, batch: int = 1) -> str:
+    """Render sweep rows as ``md``, ``csv`` or ``json``."""
+    if fmt == "json":
+        return json.dumps([asdict(row) for row in rows], indent=2)
+    header = ["overrides", "params", "GFLOPs", "activations (MiB)"]
+    if measured:
+        header.append(f"latency b{batch} (ms)")
+    header.append("status")
+    body = [_cells(row, measured) for row in rows]
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(body)
+        return out.getvalue().rstrip("\n")
+    align = ["---"] + ["---:"] * (len(header) - 2) + ["---"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |" for cells in body]
+    return "\n".join(lines)
