@@ -28,6 +28,10 @@ def write_atomic(path: str | Path, write: Callable[[BinaryIO], object], force: b
         raise OutputExistsError(f"{path} is a directory")
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        # mkstemp creates the file private (0600); give it the mode a plain open() would.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)
         with os.fdopen(fd, "wb") as handle:
             write(handle)
         os.replace(tmp, path)
