@@ -24,7 +24,11 @@ _OFFICIAL_MIXER = re.compile(r"^(block\d+\.\d+)\.attn\.")
 
 
 class CheckpointError(ArchspecError):
-    """A checkpoint does not fit the model it is loaded into."""
+    """A checkpoint cannot be read (AS501) or does not fit the model it is loaded into (AS502)."""
+
+    def __init__(self, message: str, code: str = "AS502") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def unwrap(checkpoint: Mapping[str, Any]) -> dict[str, torch.Tensor]:
@@ -114,11 +118,12 @@ def load_file(model: nn.Module, path: str | Path, official: bool | None = None, 
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
-        raise CheckpointError(f"{path}: no such file") from None
+        raise CheckpointError(f"{path}: no such file", "AS501") from None
     except Exception as exc:  # torch raises many types for truncated or foreign files
-        raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from None
+        message = f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})"
+        raise CheckpointError(message, "AS501") from None
     if not isinstance(checkpoint, Mapping):
-        raise CheckpointError(f"{path}: expected a dict of tensors, found {type(checkpoint).__name__}")
+        raise CheckpointError(f"{path}: expected a dict of tensors, found {type(checkpoint).__name__}", "AS501")
     if plan is not None:
         _check_spec(checkpoint, plan, path)
     load_state(model, checkpoint, official)

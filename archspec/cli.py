@@ -7,14 +7,16 @@ Data goes to stdout and messages to stderr. Exit codes: 0 ok, 1 invalid spec or 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from archspec.compose import OverrideError
-from archspec.errors import ArchspecError, CheckError, SpecError
+from archspec.errors import CATALOGUE, ArchspecError, CheckError, SpecError, SpecFileError
 from archspec.output import OutputExistsError
 from archspec.plan import Plan
 from archspec.spec import LoadedSpec, load_spec
@@ -109,6 +111,10 @@ def cmd_build(args: argparse.Namespace) -> int:
     dtype = getattr(torch, args.dtype)
     if args.save and Path(args.save).exists() and not args.force:
         raise OutputExistsError(f"{args.save} exists; pass --force to overwrite it")
+    if not args.force and device.type != "meta":
+        from archspec.budget import check_budget
+
+        check_budget(plan, args.dtype, args.batch, args.max_params)
 
     from archspec.builder import build
     from archspec.fingerprint import structure_fingerprint
@@ -135,6 +141,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     if tuple(out.shape) != expected:
         raise CheckError(f"the model returned shape {tuple(out.shape)} but the plan says {expected}")
 
+    if args.check_grad:
+        _check_grad(torch, model, batch)
     if not args.quiet:
         print(model)
         print()
@@ -248,6 +256,21 @@ def cmd_components(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _check_grad(torch: Any, model: Any, batch: Any) -> None:
+    """One forward and backward pass in training mode; every parameter must receive a gradient."""
+    model.train()
+    out = model(batch)
+    outputs = out if isinstance(out, tuple) else (out,)
+    sum(o.float().square().mean() for o in outputs).backward()
+    dead = [name for name, p in model.named_parameters() if p.grad is None]
+    model.zero_grad(set_to_none=True)
+    model.eval()
+    if dead:
+        listing = "\n  ".join(dead)
+        raise CheckError(f"{len(dead)} parameters received no gradient (they would break DDP):\n  {listing}", "AS702")
+    _say(f"ok: every parameter received a gradient ({len(list(model.parameters()))} tensors)")
+
+
 def _import_torch() -> Any:
     try:
         import torch
@@ -267,13 +290,19 @@ def _device(torch: Any, name: str) -> Any:
 
 
 def _report(exc: ArchspecError) -> None:
+    """Every problem on its own line with its code, then one hint per code."""
     if isinstance(exc, SpecError):
-        for line in exc.lines():
-            _say(line)
-    elif isinstance(exc, UsageError | CheckError | OutputExistsError | OverrideError):
-        _say(f"error: {exc}")
+        codes = [problem.code for problem in exc.problems]
+        for problem, line in zip(exc.problems, exc.lines(), strict=True):
+            _say(f"{line} [{problem.code}]")
     else:
-        _say(str(exc))
+        codes = [exc.code]
+        # A spec file error starts with file:line:col, which editors and terminals turn into links.
+        _say(f"{exc} [{exc.code}]" if isinstance(exc, SpecFileError) else f"error: {exc} [{exc.code}]")
+    for code in dict.fromkeys(codes):
+        kind = CATALOGUE.get(code)
+        if kind is not None:
+            _say(f"hint ({code}, {kind.title}): {kind.hint}")
 
 
 def _positive_int(text: str) -> int:
@@ -325,7 +354,11 @@ def _parser() -> argparse.ArgumentParser:
         "--weights", metavar="PATH", help="load weights (archspec or official SpectFormer-H checkpoint) before checking"
     )
     p.add_argument("--save", metavar="PATH", help="write the weights, spec and fingerprints to PATH")
-    p.add_argument("--force", action="store_true", help="let --save overwrite an existing file")
+    p.add_argument("--max-params", type=_positive_int, metavar="N",
+                   help="refuse plans with more parameters (instead of the memory-based budget)")  # fmt: skip
+    p.add_argument("--force", action="store_true", help="skip the memory budget and let --save overwrite a file")
+    p.add_argument("--check-grad", action="store_true",
+                   help="also run a backward pass and report parameters that get no gradient")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="print only the summary table, not the module tree")
 
     p = command("render", cmd_render)
@@ -359,8 +392,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _terminate(signum: int, frame: object) -> None:
+    # SIGTERM becomes an exception, so files being written are cleaned up as on Ctrl-C.
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         status: int = args.func(args)
     except (UsageError, OverrideError, OutputExistsError) as exc:

@@ -34,6 +34,8 @@ MAX_EXTENDS_DEPTH = 16
 class OverrideError(ArchspecError):
     """A ``--set`` argument is malformed."""
 
+    code = "AS601"
+
 
 @dataclass(frozen=True)
 class Override:
@@ -82,17 +84,17 @@ def _load(path: Path, chain: tuple[Path, ...], allowed: list[Path]) -> tuple[Any
     reference = data.pop("extends")
     _drop(positions, ("extends",))
     if not isinstance(reference, str):
-        raise SpecFileError(where, "extends: expected a file name or a shipped spec name")
+        raise SpecFileError(where, "extends: expected a file name or a shipped spec name", "AS104")
     base = _find_base(reference, path, allowed, where)
     resolved = (*chain, path.resolve())
     if base.resolve() in resolved:
         cycle = " → ".join(p.name for p in (*resolved, base.resolve()))
-        raise SpecFileError(where, f"extends: cycle {cycle}")
+        raise SpecFileError(where, f"extends: cycle {cycle}", "AS104")
     if len(resolved) > MAX_EXTENDS_DEPTH:
-        raise SpecFileError(where, f"extends: more than {MAX_EXTENDS_DEPTH} levels of bases")
+        raise SpecFileError(where, f"extends: more than {MAX_EXTENDS_DEPTH} levels of bases", "AS104")
     base_data, base_positions = _load(base, resolved, allowed)
     if not isinstance(base_data, dict):
-        raise SpecFileError(where, f"extends: {base} does not hold a mapping")
+        raise SpecFileError(where, f"extends: {base} does not hold a mapping", "AS104")
     _merge(base_data, base_positions, data, positions, (), ())
     base_positions[()] = positions[()]
     return base_data, base_positions
@@ -110,12 +112,13 @@ def _find_base(reference: str, spec: Path, allowed: list[Path], where: Position)
                     where,
                     f"extends: {reference} lies outside the spec's directory, the current directory and the "
                     "shipped specs",
+                    "AS104",
                 )
             if resolved.suffix not in (".yaml", ".yml"):
-                raise SpecFileError(where, f"extends: {reference} is not a .yaml file")
+                raise SpecFileError(where, f"extends: {reference} is not a .yaml file", "AS104")
             return candidate
     shipped = ", ".join(sorted(p.stem for p in SHIPPED_SPECS.glob("*.yaml")))
-    raise SpecFileError(where, f"extends: no such file {reference!r} (shipped specs: {shipped})")
+    raise SpecFileError(where, f"extends: no such file {reference!r} (shipped specs: {shipped})", "AS104")
 
 
 def _drop(positions: dict[KeyPath, Position], prefix: KeyPath) -> None:
@@ -158,6 +161,7 @@ def _merge(
                     raise SpecFileError(
                         child_positions[item_there],
                         f"{format_path(here)}: index {index} is out of range (the base has {len(current)} items)",
+                        "AS104",
                     )
                 if isinstance(item, dict) and isinstance(current[index], dict):
                     _merge(current[index], base_positions, item, child_positions, item_there, (*here, index))

@@ -67,11 +67,80 @@ class SourceMap:
 
 
 @dataclass(frozen=True)
+class ErrorKind:
+    """One class of error: a stable code, what it means, and what usually fixes it."""
+
+    code: str
+    title: str
+    hint: str
+
+
+CATALOGUE: dict[str, ErrorKind] = {
+    kind.code: kind
+    for kind in (
+        ErrorKind("AS101", "unreadable spec file", "check the path; specs are UTF-8 text files of at most 1 MiB"),
+        ErrorKind("AS102", "invalid YAML", "fix the YAML syntax at the position shown (indentation, brackets, colons)"),
+        ErrorKind(
+            "AS103",
+            "unsafe or oversized YAML",
+            "specs hold plain mappings, lists, strings, numbers and booleans: no !!python tags, no deep nesting "
+            "or alias bombs",
+        ),
+        ErrorKind(
+            "AS104",
+            "bad extends",
+            "extends names a .yaml file next to the spec (or below it, or in the current directory) or a shipped "
+            "spec; bases must not form a cycle",
+        ),
+        ErrorKind(
+            "AS201",
+            "unknown key",
+            "fix the spelling (see the suggestion) or remove the key; `archspec schema` lists every valid key",
+        ),
+        ErrorKind("AS202", "missing key", "add the key; the README's spec format section lists what is required"),
+        ErrorKind("AS203", "unknown component type", "use one of the listed types; `archspec components` lists them"),
+        ErrorKind("AS204", "invalid value", "give a value of the expected type within the stated bounds"),
+        ErrorKind(
+            "AS301",
+            "contradiction in the plan",
+            "change one of the values involved: widths must divide into heads, grids must fit strides and patterns "
+            "must cover their stage",
+        ),
+        ErrorKind(
+            "AS401",
+            "over budget",
+            "check the spec for a typo in a width or depth; --max-params or --force lifts the limit",
+        ),
+        ErrorKind("AS501", "unreadable checkpoint", "the file is truncated, corrupted or not a PyTorch checkpoint"),
+        ErrorKind(
+            "AS502",
+            "checkpoint does not fit",
+            "load it into the spec it was saved for; the message lists each key, shape or spec value that differs",
+        ),
+        ErrorKind("AS601", "bad command-line value", "see `archspec COMMAND --help`"),
+        ErrorKind("AS602", "output exists", "pick another file name or pass --force to replace it"),
+        ErrorKind("AS701", "model disagrees with its plan", "report it: a component's plan and module drifted apart"),
+        ErrorKind(
+            "AS702",
+            "parameters without gradient",
+            "a parameter the forward pass never uses breaks DDP: remove it from the component or use it",
+        ),
+        ErrorKind(
+            "AS801", "cannot render", "install Graphviz's dot (apt-get install graphviz) or write .dot/.json/.graphml"
+        ),
+        ErrorKind("AS901", "component registry", "a component name is unknown or registered twice"),
+    )
+}
+"""Every error code archspec reports. The README's troubleshooting section lists the same table."""
+
+
+@dataclass(frozen=True)
 class Problem:
-    """One thing wrong with a spec, at one key path."""
+    """One thing wrong with a spec, at one key path, with its catalogue code."""
 
     path: KeyPath
     message: str
+    code: str = "AS204"
 
     def render(self, source: SourceMap | None) -> str:
         where = str(source.locate(self.path)) if source is not None else "<spec>"
@@ -79,7 +148,9 @@ class Problem:
 
 
 class ArchspecError(Exception):
-    """Base class for every error archspec raises on purpose."""
+    """Base class for every error archspec raises on purpose; ``code`` is its catalogue entry."""
+
+    code = "AS601"
 
 
 class SpecError(ArchspecError):
@@ -100,10 +171,15 @@ class SpecError(ArchspecError):
 class SpecFileError(ArchspecError):
     """A spec file cannot be read or parsed at all (missing, not YAML, unsafe tag, ...)."""
 
-    def __init__(self, position: Position | str, message: str) -> None:
+    def __init__(self, position: Position | str, message: str, code: str = "AS101") -> None:
         self.position = position
+        self.code = code
         super().__init__(f"{position}: {message}")
 
 
 class CheckError(ArchspecError):
-    """A built model disagrees with its plan (shape, parameter count, ...)."""
+    """A built model disagrees with its plan (AS701), or has parameters without gradient (AS702)."""
+
+    def __init__(self, message: str, code: str = "AS701") -> None:
+        super().__init__(message)
+        self.code = code

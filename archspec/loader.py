@@ -21,14 +21,34 @@ MAX_NODES = 200_000
 MAX_DEPTH = 64
 """Upper bound on nesting depth (a real spec nests five or six levels)."""
 
+MAX_BYTES = 1 << 20
+"""Upper bound on a spec file's size (a real spec is a few kB); larger files are refused unread."""
+
 _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader with a nesting limit, checked before its recursive composer can overflow."""
+
+    depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                where = Position(self.name, mark.line + 1, mark.column + 1)
+                raise SpecFileError(where, f"the spec nests deeper than {MAX_DEPTH} levels", "AS103")
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
 
 
 class _Converter:
     """Turns a composed YAML node tree into Python data, recording positions as it goes."""
 
-    def __init__(self, file: str, loader: yaml.SafeLoader) -> None:
+    def __init__(self, file: str, loader: _Loader) -> None:
         self.file = file
         self.loader = loader
         self.source = SourceMap(file)
@@ -40,9 +60,11 @@ class _Converter:
     def convert(self, node: yaml.Node, path: KeyPath) -> Any:
         self.count += 1
         if self.count > MAX_NODES:
-            raise SpecFileError(self.position(node), f"the spec expands to more than {MAX_NODES:,} values")
+            # Aliases share nodes, so point at the top-level key being expanded rather than the shared node.
+            where = self.source.positions.get(path[:1]) or self.position(node)
+            raise SpecFileError(where, f"the spec expands to more than {MAX_NODES:,} values", "AS103")
         if len(path) > MAX_DEPTH:
-            raise SpecFileError(self.position(node), f"the spec nests deeper than {MAX_DEPTH} levels")
+            raise SpecFileError(self.position(node), f"the spec nests deeper than {MAX_DEPTH} levels", "AS103")
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
@@ -65,13 +87,15 @@ class _Converter:
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
-                raise SpecFileError(self.position(key_node), "mapping keys must be plain words")
+                raise SpecFileError(self.position(key_node), "mapping keys must be plain words", "AS102")
             key = self.loader.construct_object(key_node)
             if not isinstance(key, str):
                 key = str(key)
             if key in result:
                 first = self.source.positions.get((*path, key))
-                raise SpecFileError(self.position(key_node), f"duplicate key '{key}' (first written at {first})")
+                raise SpecFileError(
+                    self.position(key_node), f"duplicate key '{key}' (first written at {first})", "AS102"
+                )
             self.source.positions[(*path, key)] = self.position(key_node)
             result[key] = self.convert(value_node, (*path, key))
         return result
@@ -80,25 +104,27 @@ class _Converter:
         return SpecFileError(
             self.position(node),
             f"unsupported YAML tag {node.tag!r}: specs may only hold mappings, lists, strings, numbers and booleans",
+            "AS103",
         )
 
 
 def parse_yaml(text: str, file: str = "<string>") -> tuple[Any, SourceMap]:
     """Parse YAML text with safe semantics, returning the data and its :class:`SourceMap`."""
-    loader = yaml.SafeLoader(text)
+    loader = _Loader(text)
+    loader.name = file
     try:
         node = loader.get_single_node()
         if node is None:
-            raise SpecFileError(Position(file, 1, 1), "the file is empty")
+            raise SpecFileError(Position(file, 1, 1), "the file is empty", "AS102")
         converter = _Converter(file, loader)
         converter.source.positions[()] = converter.position(node)
         data = converter.convert(node, ())
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = Position(file, mark.line + 1, mark.column + 1) if mark else Position(file, 1, 1)
-        raise SpecFileError(where, f"invalid YAML: {exc.problem or exc.context}") from None
+        raise SpecFileError(where, f"invalid YAML: {exc.problem or exc.context}", "AS102") from None
     except yaml.YAMLError as exc:
-        raise SpecFileError(Position(file, 1, 1), f"invalid YAML: {exc}") from None
+        raise SpecFileError(Position(file, 1, 1), f"invalid YAML: {exc}", "AS102") from None
     finally:
         loader.dispose()
     return data, converter.source
@@ -111,7 +137,13 @@ def read_spec_file(path: str | Path) -> tuple[Any, SourceMap]:
     if path.is_dir():
         raise SpecFileError(name, "is a directory, not a spec file")
     try:
-        raw = path.read_bytes()
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            raise SpecFileError(name, f"the file has {size:,} bytes; spec files are limited to {MAX_BYTES:,}")
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_BYTES + 1)  # the file may have grown since stat
+        if len(raw) > MAX_BYTES:
+            raise SpecFileError(name, f"the file has more than {MAX_BYTES:,} bytes; spec files are limited to that")
     except FileNotFoundError:
         raise SpecFileError(name, "no such file") from None
     except OSError as exc:

@@ -14,6 +14,8 @@ from archspec.errors import ArchspecError
 class OutputExistsError(ArchspecError):
     """The target file exists and overwriting it was not asked for."""
 
+    code = "AS602"
+
 
 def write_atomic(path: str | Path, write: Callable[[BinaryIO], object], force: bool = False) -> Path:
     """Call ``write`` on a temporary file beside ``path``, then rename it into place.

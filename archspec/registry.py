@@ -32,6 +32,8 @@ C = TypeVar("C", bound="type[ComponentSpec]")
 class RegistryError(ArchspecError):
     """A component name is unknown, or registered twice."""
 
+    code = "AS901"
+
 
 def register(cls: C) -> C:
     """Class decorator: register a component spec under its ``kind`` and ``type`` tag."""

@@ -232,17 +232,18 @@ def _problem(error: Any, data: Any) -> Problem:
         model = _model_at(path[:-1], data)
         valid = list(model.model_fields) if model else []
         hint = did_you_mean(key, valid) or (f" (valid keys: {', '.join(valid)})" if valid else "")
-        return Problem(path, f"unknown key '{key}'{hint}")
+        return Problem(path, f"unknown key '{key}'{hint}", "AS201")
     if kind == "missing":
-        return Problem(path, f"missing required key '{path[-1]}'")
+        return Problem(path, f"missing required key '{path[-1]}'", "AS202")
     if kind in ("union_tag_invalid", "union_tag_not_found"):
         slot = next((str(p) for p in reversed(path) if isinstance(p, str)), "component")
         valid = registry.names(slot) if slot in registry.KINDS else []
         listing = ", ".join(valid)
         if kind == "union_tag_not_found":
-            return Problem(path, f"missing 'type' (one of: {listing})")
+            return Problem(path, f"missing 'type' (one of: {listing})", "AS202")
         tag = str(ctx.get("tag", ""))
-        return Problem((*path, "type"), f"unknown {slot} type '{tag}'{did_you_mean(tag, valid)} (valid: {listing})")
+        message = f"unknown {slot} type '{tag}'{did_you_mean(tag, valid)} (valid: {listing})"
+        return Problem((*path, "type"), message, "AS203")
     message = str(error["msg"])
     if message.startswith("Value error, "):
         message = message[len("Value error, ") :]

@@ -58,10 +58,14 @@ def combinations(grids: Sequence[str]) -> list[list[str]]:
 
 
 def activation_bytes(plan: Plan, bytes_per_value: int = 4) -> int:
-    """Sum of every planned node's output for one sample: a rough estimate of what training keeps."""
+    """Sum of every planned node's output for one sample: a rough estimate of what training keeps.
+
+    A component's layers are left out: the estimate counts each component's output once.
+    """
     return bytes_per_value * sum(
         node.out_shape.channels * (node.out_shape.grid[0] * node.out_shape.grid[1] if node.out_shape.grid else 1)
         for node in plan.walk()
+        if node.kind != "layer"
     )
 
 

@@ -56,7 +56,10 @@ def test_invalid_spec_exits_1_with_messages_on_stderr(tmp_path):
     bad.write_text("name: Tiny\nstages: []\nhead: {type: pool}\n")
     result = _run("validate", str(bad), "specs/spectformer.yaml")
     assert result.returncode == 1
-    assert result.stderr == f"{bad}:2:1: stages: tuple should have at least 1 item after validation, not 0\n"
+    assert result.stderr == (
+        f"{bad}:2:1: stages: tuple should have at least 1 item after validation, not 0 [AS204]\n"
+        "hint (AS204, invalid value): give a value of the expected type within the stated bounds\n"
+    )
     assert result.stdout == "specs/spectformer.yaml: ok (SpectFormer: 14,183,334 params, 6.915 GFLOPs, 6 out)\n"
     assert "Traceback" not in result.stderr
 
@@ -65,7 +68,10 @@ def test_usage_errors_exit_2():
     assert _run("frobnicate").returncode == 2
     result = _run("build", "specs/spectformer.yaml", "--device", "gpu")
     assert result.returncode == 2
-    assert result.stderr == "error: unknown device 'gpu' (try cpu, cuda, cuda:1 or meta)\n"
+    assert result.stderr == (
+        "error: unknown device 'gpu' (try cpu, cuda, cuda:1 or meta) [AS601]\n"
+        "hint (AS601, bad command-line value): see `archspec COMMAND --help`\n"
+    )
     assert _run("build", "specs/spectformer.yaml", "--batch", "0").returncode == 2
 
 
@@ -113,17 +119,19 @@ def test_build_save_refuses_to_overwrite(tmp_path, capsys):
     assert len(saved["state_dict"]) == 307
     before = target.read_bytes()
     assert main(["build", SPEC, "--quiet", "--save", str(target)]) == 2
-    assert capsys.readouterr().err.endswith(f"error: {target} exists; pass --force to overwrite it\n")
+    assert f"error: {target} exists; pass --force to overwrite it [AS602]\n" in capsys.readouterr().err
     assert target.read_bytes() == before
     # Loading checks the spec: weights saved for depth 6 do not load into depth 8, and the message says why.
     assert main(["build", SPEC, "--quiet", "--weights", str(target), "--set", "stages.2.depth=8"]) == 1
     assert capsys.readouterr().err == (
-        f"{target}: saved for a different spec (fingerprint a5dea758609c4adf, this spec "
+        f"error: {target}: saved for a different spec (fingerprint a5dea758609c4adf, this spec "
         f"{archspec.plan(archspec.load_spec(SPEC, ['stages.2.depth=8'])).fingerprint}); checkpoint → this spec:\n"
-        "  stages[2].depth: 6 → 8\n"
+        "  stages[2].depth: 6 → 8 [AS502]\n"
+        "hint (AS502, checkpoint does not fit): load it into the spec it was saved for; the message lists each key, "
+        "shape or spec value that differs\n"
     )
     assert main(["build", SPEC, "--quiet", "--save", str(target)]) == 2
-    assert capsys.readouterr().err.endswith(f"error: {target} exists; pass --force to overwrite it\n")
+    assert f"error: {target} exists; pass --force to overwrite it [AS602]\n" in capsys.readouterr().err
     assert target.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["weights.pt"]
 
@@ -148,4 +156,6 @@ def test_build_loads_official_weights(tmp_path, capsys):
     official.pop("head.bias")
     torch.save(official, path)
     assert main(["build", SPEC, "--quiet", "--weights", str(path)]) == 1
-    assert capsys.readouterr().err == "checkpoint does not fit the model (1 problems):\n  missing: head.bias (6,)\n"
+    assert capsys.readouterr().err.startswith(
+        "error: checkpoint does not fit the model (1 problems):\n  missing: head.bias (6,) [AS502]\n"
+    )

@@ -1,0 +1,66 @@
+"""A memory budget checked before anything is allocated, so a typo cannot freeze the machine.
+
+The estimate is the plan's parameters plus its activation estimate at the requested batch size, in
+the requested dtype. By default it must fit in half of the memory available now; ``--max-params``
+sets a parameter ceiling instead and ``--force`` skips the check.
+"""
+
+from __future__ import annotations
+
+import os
+
+from archspec.errors import ArchspecError
+from archspec.plan import Plan
+from archspec.sweep import activation_bytes
+
+BYTES = {"float64": 8, "float32": 4, "bfloat16": 2, "float16": 2}
+SHARE = 0.5
+"""Fraction of the currently available memory a build may plan to use."""
+
+
+class BudgetError(ArchspecError):
+    """A plan is larger than the memory or parameter budget."""
+
+    code = "AS401"
+
+
+def available_bytes() -> int | None:
+    """Memory available to new allocations: MemAvailable on Linux, else physical pages; None if unknown."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _gib(value: float) -> str:
+    return f"{value / 2**30:.2f} GiB"
+
+
+def check_budget(plan: Plan, dtype: str = "float32", batch: int = 1, max_params: int | None = None) -> None:
+    """Raise :class:`BudgetError` when building and running ``plan`` would not fit the budget."""
+    if max_params is not None:
+        if plan.params > max_params:
+            raise BudgetError(
+                f"{plan.name} has {plan.params:,} parameters, over --max-params {max_params:,}; "
+                "raise the limit or pass --force"
+            )
+        return
+    available = available_bytes()
+    if available is None:
+        return
+    width = BYTES.get(dtype, 4)
+    params = plan.params * width
+    activations = activation_bytes(plan, width) * batch
+    if params + activations > SHARE * available:
+        raise BudgetError(
+            f"{plan.name} needs about {_gib(params)} of parameters ({plan.params:,} × {width} bytes) and "
+            f"{_gib(activations)} of activations at batch {batch}, over the budget of {_gib(SHARE * available)} "
+            f"(half of the {_gib(available)} available); check the spec for a typo, or pass --max-params or --force"
+        )
