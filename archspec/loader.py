@@ -110,7 +110,10 @@ class _Converter:
 
 def parse_yaml(text: str, file: str = "<string>") -> tuple[Any, SourceMap]:
     """Parse YAML text with safe semantics, returning the data and its :class:`SourceMap`."""
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)  # the reader checks every character here, before any parsing
+    except yaml.reader.ReaderError as exc:
+        raise _reader_error(exc, text, file) from None
     loader.name = file
     try:
         node = loader.get_single_node()
@@ -123,11 +126,21 @@ def parse_yaml(text: str, file: str = "<string>") -> tuple[Any, SourceMap]:
         mark = exc.problem_mark or exc.context_mark
         where = Position(file, mark.line + 1, mark.column + 1) if mark else Position(file, 1, 1)
         raise SpecFileError(where, f"invalid YAML: {exc.problem or exc.context}", "AS102") from None
+    except yaml.reader.ReaderError as exc:
+        raise _reader_error(exc, text, file) from None
     except yaml.YAMLError as exc:
         raise SpecFileError(Position(file, 1, 1), f"invalid YAML: {exc}", "AS102") from None
     finally:
         loader.dispose()
     return data, converter.source
+
+
+def _reader_error(exc: yaml.reader.ReaderError, text: str, file: str) -> SpecFileError:
+    """A character YAML forbids (a control character, say), located by line and column."""
+    line = text.count("\n", 0, exc.position) + 1
+    column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+    char = exc.character if isinstance(exc.character, str) else chr(exc.character)
+    return SpecFileError(Position(file, line, column), f"character {char!r} is not allowed in YAML", "AS102")
 
 
 def read_spec_file(path: str | Path) -> tuple[Any, SourceMap]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import re
+from pathlib import Path
 
 import pytest
 from conftest import ROOT
@@ -11,6 +12,7 @@ from pydantic import BaseModel
 
 from archspec import registry
 from archspec.cli import _parser
+from archspec.errors import CATALOGUE
 from archspec.spec import InputSpec, ModelSpec, StageSpec
 from archspec.specbase import StrictModel
 
@@ -69,3 +71,14 @@ def test_python_api_example_runs(capsys):
     block = README.split("## Python API", 1)[1].split("```python", 1)[1].split("```", 1)[0]
     exec(compile(block, "README.md", "exec"), {})
     assert capsys.readouterr().out == "22226928 8190180480 (56, 56)\n"
+
+
+def test_error_catalogue_is_documented_and_complete():
+    import archspec
+
+    codes_in_source = set()
+    for path in Path(archspec.__file__).parent.rglob("*.py"):
+        codes_in_source |= set(re.findall(r'"(AS\d{3})"', path.read_text()))
+    assert codes_in_source <= set(CATALOGUE), codes_in_source - set(CATALOGUE)
+    for kind in CATALOGUE.values():
+        assert f"| `{kind.code}` | {kind.title} |" in README

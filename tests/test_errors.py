@@ -7,7 +7,7 @@ import textwrap
 import pytest
 
 import archspec
-from archspec.errors import SpecError, SpecFileError
+from archspec.errors import SpecError, SpecFileError, format_path
 
 
 def _problems(tmp_path, text: str) -> list[str]:
@@ -202,3 +202,25 @@ def test_absurd_sizes_are_refused_before_planning(tmp_path):
         "5:6: stages[0].dim: input should be less than or equal to 65536 (got 10000000)",
         "5:21: stages[0].depth: input should be less than or equal to 1000 (got 1000000000)",
     ]
+
+
+def test_problems_carry_catalogue_codes(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        "name: Tiny\ninput: {size: 32}\nstem: {patch: 4}\nstages:\n"
+        "  - {dim: 12, depth: 1, mixer: {type: spectal}, fnn: {}}\n"
+        "  - {dim: 12, depth: x, mixer: {type: attention}}\n"
+    )
+    with pytest.raises(SpecError) as info:
+        archspec.load_spec(path)
+    assert [(format_path(p.path), p.code) for p in info.value.problems] == [
+        ("stem", "AS202"),
+        ("stages[0].mixer.type", "AS203"),
+        ("stages[0].fnn", "AS201"),
+        ("stages[1].depth", "AS204"),
+    ]
+    path.write_text("name: Tiny\ninput: {size: 32}\nstem: {type: patch}\nstages:\n"
+                    "  - {dim: 12, depth: 1, mixer: {type: attention, heads: 5}}\n")  # fmt: skip
+    with pytest.raises(SpecError) as info:
+        archspec.plan(archspec.load_spec(path))
+    assert [p.code for p in info.value.problems] == ["AS301"]

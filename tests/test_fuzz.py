@@ -1,0 +1,219 @@
+"""Property tests over the spec space: every spec either builds exactly as planned or is refused with
+located errors, and no other exception ever escapes.
+
+CI runs a bounded number of examples. ``pytest -m fuzz`` runs the same properties with
+``ARCHSPEC_FUZZ_EXAMPLES`` examples each (default 10,000); add ``--hypothesis-show-statistics`` to see
+how many were built and how many refused.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+import pytest
+import torch
+import yaml
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+import archspec
+from archspec.errors import ArchspecError, SpecError, SpecFileError
+from archspec.loader import parse_yaml
+
+FUZZ_EXAMPLES = int(os.environ.get("ARCHSPEC_FUZZ_EXAMPLES", "10000"))
+BUILD_LIMIT = 2_000_000  # parameters; mutated specs above this are planned but not built
+LOCATED = re.compile(r"^fuzz\.yaml:\d+:\d+: \S")
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+@st.composite
+def mixers(draw: st.DrawFn, dim: int) -> dict[str, Any]:
+    if draw(st.booleans()):
+        return {
+            "type": "spectral",
+            "conv_in": draw(st.sampled_from([None, 1, 3])),
+            "conv_out": draw(st.sampled_from([None, 3])),
+        }
+    return {"type": "attention", "heads": draw(st.sampled_from(_divisors(dim))), "qkv_bias": draw(st.booleans())}
+
+
+@st.composite
+def stages(draw: st.DrawFn, first: bool) -> dict[str, Any]:
+    dim = draw(st.sampled_from([4, 6, 8, 12, 16]))
+    depth = draw(st.integers(1, 3))
+    if depth > 1 and draw(st.booleans()):
+        split = draw(st.integers(1, depth - 1))
+        mixer: Any = [{**draw(mixers(dim)), "blocks": split}, draw(mixers(dim))]
+    else:
+        mixer = draw(mixers(dim))
+    stage: dict[str, Any] = {
+        "dim": dim,
+        "depth": depth,
+        "mixer": mixer,
+        "ffn": {"type": draw(st.sampled_from(["mlp", "pvt2"])), "ratio": draw(st.sampled_from([1, 2, 0.5]))},
+    }
+    if not first:
+        kind = draw(st.sampled_from(["conv", "maxpool", "avgpool", None]))
+        if kind == "conv":
+            stage["downsample"] = {
+                "type": "conv",
+                "kernel": draw(st.sampled_from([1, 2, 3])),
+                "stride": draw(st.sampled_from([1, 2])),
+            }
+        elif kind is not None:
+            stage["downsample"] = {"type": kind, "kernel": draw(st.sampled_from([1, 2, 3]))}
+    return stage
+
+
+@st.composite
+def specs(draw: st.DrawFn) -> dict[str, Any]:
+    count = draw(st.integers(1, 3))
+    stage_list = [draw(stages(first=i == 0)) for i in range(count)]
+    if draw(st.booleans()):
+        stem: dict[str, Any] = {"type": "patch", "patch": draw(st.integers(1, 4))}
+    else:
+        layers = [
+            {
+                "channels": draw(st.integers(1, 6)),
+                "kernel": draw(st.sampled_from([1, 3])),
+                "stride": draw(st.sampled_from([1, 2])),
+            }
+            for _ in range(draw(st.integers(0, 2)))
+        ]
+        stem = {
+            "type": "conv",
+            "layers": layers,
+            "proj": {"kernel": draw(st.sampled_from([1, 3])), "stride": draw(st.sampled_from([1, 2]))},
+        }
+    last = stage_list[-1]["dim"]
+    if draw(st.booleans()):
+        head: dict[str, Any] = {"type": "pool"}
+    else:
+        head = {
+            "type": "class_attention",
+            "blocks": draw(st.integers(0, 2)),
+            "heads": draw(st.sampled_from(_divisors(last))),
+            "mlp_ratio": draw(st.sampled_from([1, 2])),
+            "aux_head": draw(st.booleans()),
+        }
+    return {
+        "name": "Fuzz",
+        "input": {"channels": draw(st.integers(1, 3)), "size": [draw(st.integers(4, 40)), draw(st.integers(4, 40))]},
+        "num_classes": draw(st.integers(1, 7)),
+        "drop_path_rate": draw(st.sampled_from([0.0, 0.1, 0.5])),
+        "stem": stem,
+        "stages": stage_list,
+        "head": head,
+    }  # fmt: skip
+
+
+JUNK = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 5),
+    st.integers(10**6, 10**12),
+    st.floats(allow_nan=True),
+    st.text(max_size=8),
+    st.lists(st.integers(0, 3), max_size=3),
+    st.dictionaries(st.text(max_size=4), st.integers(), max_size=2),
+)
+
+
+def _paths(data: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found = [prefix] if prefix else []
+    if isinstance(data, dict):
+        for key, value in data.items():
+            found += _paths(value, (*prefix, key))
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            found += _paths(value, (*prefix, index))
+    return found
+
+
+@st.composite
+def mutated(draw: st.DrawFn) -> dict[str, Any]:
+    """A valid spec with one change: a value replaced by junk, a key removed, or an unknown key added."""
+    data = draw(specs())
+    path = draw(st.sampled_from(_paths(data)))
+    parent = data
+    for part in path[:-1]:
+        parent = parent[part]
+    action = draw(st.sampled_from(["replace", "delete", "extra"]))
+    if action == "replace":
+        parent[path[-1]] = draw(JUNK)
+    elif action == "delete" and isinstance(parent, dict):
+        del parent[path[-1]]
+    elif isinstance(parent, dict):
+        parent[draw(st.text(min_size=1, max_size=6))] = draw(JUNK)
+    return data
+
+
+def check(data: Any) -> str:
+    """Validate, plan and (if small) build one spec; return what happened. Any other exception fails."""
+    text = yaml.safe_dump(data, sort_keys=False)
+    try:
+        raw, source = parse_yaml(text, "fuzz.yaml")
+        loaded_plan = archspec.plan(archspec.LoadedSpec(archspec.validate(raw, source), source))
+    except SpecError as exc:
+        assert exc.problems
+        for line in exc.lines():
+            assert LOCATED.match(line), line
+        return "refused"
+    except SpecFileError as exc:
+        assert str(exc).startswith("fuzz.yaml")
+        return "refused (file)"
+    if loaded_plan.params > BUILD_LIMIT:
+        return "planned only"
+    model = archspec.build(loaded_plan).eval()
+    assert sum(p.numel() for p in model.parameters()) == loaded_plan.params
+    with torch.no_grad():
+        out = model(torch.randn(1, *loaded_plan.input.dims))
+    assert tuple(out.shape) == (1, *loaded_plan.out_shape.dims)
+    return "built"
+
+
+QUICK = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
+LONG = settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+
+
+@QUICK
+@given(specs())
+def test_generated_specs_build_as_planned(data):
+    event(check(data))
+
+
+@QUICK
+@given(mutated())
+def test_mutated_specs_are_built_or_refused(data):
+    event(check(data))
+
+
+@QUICK
+@given(st.text(max_size=200))
+def test_arbitrary_text_never_escapes(text):
+    try:
+        raw, source = parse_yaml(text, "fuzz.yaml")
+        archspec.plan(archspec.validate(raw, source))
+    except ArchspecError:
+        event("refused")
+    else:
+        event("valid")
+
+
+@pytest.mark.fuzz
+@LONG
+@given(specs())
+def test_fuzz_generated(data):
+    event(check(data))
+
+
+@pytest.mark.fuzz
+@LONG
+@given(mutated())
+def test_fuzz_mutated(data):
+    event(check(data))
