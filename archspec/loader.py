@@ -15,7 +15,7 @@ import yaml
 
 from archspec.errors import KeyPath, Position, SourceMap, SpecFileError
 
-MAX_NODES = 200_000
+MAX_NODES = 20_000
 """Upper bound on values produced from one file, aliases expanded (a real spec has a few hundred)."""
 
 MAX_DEPTH = 64
@@ -108,8 +108,37 @@ class _Converter:
         )
 
 
+def _check_flow_depth(text: str, file: str) -> None:
+    """Refuse deeply nested ``[``/``{`` before parsing: PyYAML's scanner slows quadratically with them.
+
+    Quoted strings and comments are skipped, so brackets inside them do not count.
+    """
+    depth, line, column, quote, comment = 0, 1, 0, "", False
+    for char in text:
+        column += 1
+        if char == "\n":
+            line, column, comment = line + 1, 0, False
+        elif comment:
+            continue
+        elif quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char == "#":
+            comment = True
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise SpecFileError(
+                    Position(file, line, column), f"the spec nests deeper than {MAX_DEPTH} levels", "AS103"
+                )
+        elif char in "]}":
+            depth = max(0, depth - 1)
+
+
 def parse_yaml(text: str, file: str = "<string>") -> tuple[Any, SourceMap]:
     """Parse YAML text with safe semantics, returning the data and its :class:`SourceMap`."""
+    _check_flow_depth(text, file)
     try:
         loader = _Loader(text)  # the reader checks every character here, before any parsing
     except yaml.reader.ReaderError as exc:
