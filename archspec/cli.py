@@ -221,6 +221,46 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Time the built model: warm-up, then repeated runs per batch size.
+
+    Reports median, min and max time, images/s, achieved GFLOP/s and the efficiency against a
+    1024×1024 matmul measured in the same process, plus peak memory. Non-float32 dtypes run under
+    torch.autocast. --train times forward + backward + an SGD step.
+
+    Example: archspec bench specs/spectformer-h-s.yaml --batch 1,8 --threads 2
+    """
+    _, plan = _load_and_plan(args.spec, args.set)
+    torch = _import_torch()
+    _device(torch, args.device)
+    try:
+        batches = [int(b) for b in args.batch.split(",")]
+    except ValueError:
+        raise UsageError(f"--batch {args.batch}: expected sizes like 1,8") from None
+    if not args.force:
+        from archspec.budget import check_budget
+
+        check_budget(plan, args.dtype, max(batches) * (3 if args.train else 1))
+    from archspec import bench
+
+    results = []
+    label = _label(args.spec, args.set)
+    modes = (False, True) if args.compile == "both" else (args.compile == "yes",)
+    for batch in batches:
+        for compiled in modes:
+            extras = [name for name, on in (("compiled", compiled), ("train", args.train)) if on]
+            _say(f"timing {plan.name} at batch {batch}" + "".join(f", {extra}" for extra in extras))
+            options = (args.device, args.dtype, args.threads, compiled, args.train, args.warmup, args.repeats)
+            results.append(bench.run(plan, label, batch, *options))
+    if args.format == "json":
+        import json
+
+        print(json.dumps(bench.as_dicts(results), indent=2))
+    else:
+        print(bench.table(results))
+    return EXIT_OK
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     """Write the JSON Schema (draft 2020-12) of the spec format, plugin components included.
 
@@ -383,6 +423,21 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="device for --measure (default: cpu)")
     p.add_argument("--repeats", type=_positive_int, default=3, help="timed forward passes per variant (default: 3)")
     p.add_argument("--format", choices=("md", "csv", "json"), default="md", help="output format (default: md)")
+
+    p = command("bench", cmd_bench)
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("--batch", default="1,8", help="comma-separated batch sizes (default: 1,8)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
+    p.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32",
+                   help="float32, or an autocast dtype (default: float32)")  # fmt: skip
+    p.add_argument("--threads", type=_positive_int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--compile", choices=("no", "yes", "both"), default="no",
+                   help="time eager, torch.compile'd, or both (default: no)")  # fmt: skip
+    p.add_argument("--train", action="store_true", help="time forward + backward + optimizer step")
+    p.add_argument("--warmup", type=_positive_int, default=3, help="untimed runs first (default: 3)")
+    p.add_argument("--repeats", type=_positive_int, default=10, help="timed runs (default: 10)")
+    p.add_argument("--force", action="store_true", help="skip the memory budget")
+    p.add_argument("--format", choices=("table", "json"), default="table", help="output format (default: table)")
 
     p = command("schema", cmd_schema, spec=False)
     p.add_argument("-o", "--output", help="write to this file instead of stdout")

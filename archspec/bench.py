@@ -1,0 +1,197 @@
+"""Honest speed measurements: warm-up, repeated timed runs, and a matmul probe in the same process.
+
+Efficiency is the model's achieved FLOP rate divided by the rate of a 1024×1024 matrix product
+measured in the same process, on the same device and dtype, just before the model runs: the
+practical ceiling of that machine at that moment. The model's FLOPs are the plan's (see the README:
+convolutions, linear layers, attention products, FFTs); a training step counts three times the
+forward FLOPs (forward, and backward for inputs and weights).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from archspec.builder import build
+from archspec.plan import Plan
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+@dataclass
+class Result:
+    spec: str
+    batch: int
+    mode: str
+    device: str
+    dtype: str
+    threads: int
+    median_ms: float
+    min_ms: float
+    max_ms: float
+    images_per_s: float
+    gflops_per_s: float
+    matmul_gflops_per_s: float
+    efficiency: float
+    peak_memory_mib: float | None
+    compile_s: float | None = None
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _time(fn: Callable[[], object], device: torch.device, repeats: int) -> list[float]:
+    times = []
+    for _ in range(repeats):
+        _sync(device)
+        start = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def _autocast(device: torch.device, dtype: str) -> contextlib.AbstractContextManager[Any]:
+    if dtype == "float32":
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=DTYPES[dtype])
+
+
+def matmul_rate(device: torch.device, dtype: str, size: int = 1024, repeats: int = 20) -> float:
+    """FLOP/s of a ``size``×``size`` matrix product on ``device`` (median of ``repeats`` after warm-up)."""
+    a = torch.randn(size, size, device=device, dtype=DTYPES[dtype])
+    b = torch.randn(size, size, device=device, dtype=DTYPES[dtype])
+    for _ in range(3):
+        a @ b
+    seconds = statistics.median(_time(lambda: a @ b, device, repeats))
+    return 2 * size**3 / seconds
+
+
+@contextlib.contextmanager
+def _peak_memory(device: torch.device) -> Iterator[list[float | None]]:
+    """Yields a one-item list that holds the peak memory in MiB once the block ends (None if unknown).
+
+    On CUDA this is the allocator's peak; on Linux CPUs the process's peak resident set, reset first
+    through /proc/self/clear_refs.
+    """
+    box: list[float | None] = [None]
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        yield box
+        box[0] = torch.cuda.max_memory_allocated(device) / 2**20
+        return
+    status = Path("/proc/self/status")
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        yield box
+        return
+    yield box
+    for line in status.read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            box[0] = int(line.split()[1]) / 1024
+
+
+def _step(model: nn.Module, x: torch.Tensor, train: bool, optimizer: torch.optim.Optimizer | None) -> None:
+    if not train:
+        model(x)
+        return
+    assert optimizer is not None
+    out = model(x)
+    outputs = out if isinstance(out, tuple) else (out,)
+    loss = sum(o.float().logsumexp(dim=-1).mean() for o in outputs)
+    loss.backward()
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+
+
+def run(
+    plan: Plan,
+    label: str,
+    batch: int,
+    device: str = "cpu",
+    dtype: str = "float32",
+    threads: int | None = None,
+    compile: bool = False,
+    train: bool = False,
+    warmup: int = 3,
+    repeats: int = 10,
+) -> Result:
+    """Measure one configuration; see the module docstring for what is counted."""
+    if threads is not None:
+        torch.set_num_threads(threads)
+    dev = torch.device(device)
+    model = build(plan, device=dev)
+    model.train(train)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-4) if train else None
+    runner: nn.Module = model
+    compile_s = None
+    if compile:
+        runner = torch.compile(model, dynamic=False)  # type: ignore[assignment]
+    x = torch.randn(batch, *plan.input.dims, device=dev)
+    grad = contextlib.nullcontext() if train else torch.inference_mode()
+    with grad, _autocast(dev, dtype):
+        start = time.perf_counter()
+        _step(runner, x, train, optimizer)
+        _sync(dev)
+        if compile:
+            compile_s = time.perf_counter() - start
+        for _ in range(warmup - 1):
+            _step(runner, x, train, optimizer)
+        probe = matmul_rate(dev, dtype)
+        with _peak_memory(dev) as peak:
+            times = _time(lambda: _step(runner, x, train, optimizer), dev, repeats)
+    median = statistics.median(times)
+    flops = plan.flops * batch * (3 if train else 1)
+    return Result(
+        spec=label,
+        batch=batch,
+        mode=("compiled" if compile else "eager") + (" train" if train else ""),
+        device=str(dev),
+        dtype=dtype,
+        threads=torch.get_num_threads(),
+        median_ms=median * 1e3,
+        min_ms=min(times) * 1e3,
+        max_ms=max(times) * 1e3,
+        images_per_s=batch / median,
+        gflops_per_s=flops / median / 1e9,
+        matmul_gflops_per_s=probe / 1e9,
+        efficiency=flops / median / probe,
+        peak_memory_mib=peak[0],
+        compile_s=compile_s,
+    )
+
+
+HEADER = ["spec", "batch", "mode", "dtype", "ms (median, min–max)", "img/s", "GFLOP/s", "matmul GFLOP/s", "efficiency",
+          "peak MiB"]  # fmt: skip
+
+
+def table(results: list[Result]) -> str:
+    """Markdown table of results."""
+    lines = ["| " + " | ".join(HEADER) + " |", "|---|---:|---|---|---:|---:|---:|---:|---:|---:|"]
+    for r in results:
+        peak = f"{r.peak_memory_mib:,.0f}" if r.peak_memory_mib is not None else "–"
+        timing = f"{r.median_ms:.1f} ({r.min_ms:.1f}–{r.max_ms:.1f})"
+        rates = [
+            f"{r.images_per_s:.1f}",
+            f"{r.gflops_per_s:.1f}",
+            f"{r.matmul_gflops_per_s:.1f}",
+            f"{r.efficiency:.0%}",
+        ]
+        cells = [f"`{r.spec}`", str(r.batch), r.mode, r.dtype, timing, *rates, peak]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def as_dicts(results: list[Result]) -> list[dict[str, Any]]:
+    return [asdict(r) for r in results]

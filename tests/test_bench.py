@@ -1,0 +1,33 @@
+"""bench: a smoke run on a tiny spec. Speed itself is for benchmarks/, never asserted here."""
+
+from __future__ import annotations
+
+import json
+
+from conftest import tiny
+
+import archspec
+from archspec import bench
+from archspec.cli import main
+
+
+def test_bench_reports_consistent_numbers():
+    plan = archspec.plan(archspec.validate(tiny()))
+    result = bench.run(plan, "tiny", batch=2, threads=1, warmup=1, repeats=3)
+    assert (result.batch, result.mode, result.threads) == (2, "eager", 1)
+    assert result.min_ms <= result.median_ms <= result.max_ms
+    assert abs(result.images_per_s - 2 / (result.median_ms / 1e3)) < 1e-6 * result.images_per_s
+    assert abs(result.gflops_per_s - 2 * plan.flops / (result.median_ms / 1e3) / 1e9) < 1e-6 * result.gflops_per_s
+    assert abs(result.efficiency - result.gflops_per_s / result.matmul_gflops_per_s) < 1e-9
+    train = bench.run(plan, "tiny", batch=2, threads=1, train=True, warmup=1, repeats=2)
+    assert train.mode == "eager train"
+    assert abs(train.gflops_per_s - 3 * 2 * plan.flops / (train.median_ms / 1e3) / 1e9) < 1e-6 * train.gflops_per_s
+
+
+def test_bench_command_json(tmp_path, capsys):
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(json.dumps(tiny()))  # JSON is YAML
+    assert main(["bench", str(spec), "--batch", "1,2", "--repeats", "2", "--warmup", "1", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["batch"], r["mode"]) for r in rows] == [(1, "eager"), (2, "eager")]
+    assert main(["bench", str(spec), "--batch", "x"]) == 2
