@@ -2,9 +2,11 @@
 
 ``depth`` picks the detail: 0 draws one node per stage; 1 the stem, downsamples, block groups,
 stage norms and head; 2 opens each block into norm1, mixer, add, norm2, ffn, add, with residual
-edges into the adds; 3 opens every component listed in :data:`LAYERS` into its layers (the stem's
-convs, the mixer's convs, FFT and filter, q/kv/proj, fc1/fc2, the head's class-attention blocks).
-Input and output nodes frame every depth.
+edges into the adds; 3 opens every stem, downsample, mixer, FFN and head whose plan node has
+children into those children: the layers its component planned (the stem's convs, the mixer's
+convs, FFT and filter, q/kv/proj, fc1/fc2, the head's class-attention blocks), wired as each
+layer's ``after`` says. A component that plans no layers is drawn whole. Input and output nodes
+frame every depth.
 
 Collapsing: consecutive blocks whose children have the same types and arguments (the drop-path
 rate aside) form one group, and so does a repeating pattern such as spectral, attention, spectral,
@@ -34,7 +36,7 @@ stage, where the plan keeps it, although the head is what applies it.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -42,12 +44,11 @@ from typing import Any, BinaryIO
 import networkx as nx
 
 from archspec.errors import format_path
-from archspec.flops import attention_flops, complex_mul_flops, conv2d_flops, conv_out, fft2_plane_flops, linear_flops
-from archspec.plan import Node, Plan, Shape, StagePlan
+from archspec.plan import LAYER_INPUT, Node, Plan, StagePlan
 
 DEPTHS = (0, 1, 2, 3)
 MAX_PERIOD = 8  # a longer repeating unit is not what a reader sees as a pattern
-IN = "<in>"  # in Part.after or Part.residual: whatever feeds the parts being added
+IN = LAYER_INPUT  # in Part.after or Part.residual: whatever feeds the parts being added
 
 
 @dataclass(frozen=True)
@@ -176,176 +177,6 @@ def collapse(keys: Sequence[str]) -> list[Group]:
     return groups
 
 
-# The layers of each known component, for depth 3. Their numbers must add up to the component's
-# plan node; a component missing here, or whose layers no longer add up, is drawn whole.
-
-
-def _grid(shape: Shape) -> tuple[int, int]:
-    return shape.grid or (1, 1)
-
-
-def _conv(
-    name: str, cin: int, cout: int, k: int, stride: int, pad: int, bias: bool, grid: Sequence[int], module: str
-) -> Part:
-    out = (conv_out(grid[0], k, stride, pad), conv_out(grid[1], k, stride, pad))
-    detail = f"Conv2d {k}×{k}" + (f"/{stride}" if stride > 1 else "") + f", {cin}→{cout}"
-    params = cin * cout * k * k + cout * bias
-    return Part(name, "conv", name, (cout, *out), params, conv2d_flops(cin, cout, k, out), (module,), detail)
-
-
-def _norm(name: str, shape: Shape, module: str) -> Part:
-    return Part(name, "norm", name, shape.dims, 2 * shape.channels, 0, (module,), "LayerNorm")
-
-
-def _linear(name: str, tokens: int, cin: int, cout: int, module: str, bias: bool = True) -> Part:
-    flops = linear_flops(tokens, cin, cout)
-    params = cin * cout + cout * bias
-    return Part(name, "linear", name, (tokens, cout), params, flops, (module,), f"Linear {cin}→{cout}")
-
-
-def _stem_conv(node: Node) -> list[Part]:
-    base, grid = node.module_path, _grid(node.in_shape)
-    parts = []
-    for k, a in enumerate(node.args["layers"]):
-        conv = _conv(f"layers[{k}]", a["cin"], a["cout"], a["kernel"], a["stride"], a["padding"], a["bias"], grid, "")
-        # Each layer is Conv2d, BatchNorm2d (a weight and a bias per channel) and ReLU, drawn as one.
-        modules = tuple(f"{base}.conv.{3 * k + j}" for j in range(3))
-        detail = conv.detail.replace("Conv2d", "Conv-BN-ReLU")
-        conv = replace(conv, title=f"conv {k + 1}", detail=detail, params=conv.params + 2 * a["cout"], modules=modules)
-        parts.append(conv)
-        grid = conv.dims[1], conv.dims[2]
-    p = node.args["proj"]
-    proj = _conv("proj", p["cin"], p["cout"], p["kernel"], p["stride"], p["padding"], p["bias"], grid, f"{base}.proj")
-    return [*parts, proj, _norm("norm", node.out_shape, f"{base}.norm")]
-
-
-def _patch_stem(node: Node) -> list[Part]:
-    a, base = node.args, node.module_path
-    proj = _conv("proj", a["cin"], a["dim"], a["patch"], a["patch"], 0, True, _grid(node.in_shape), f"{base}.proj")
-    return [proj, _norm("norm", node.out_shape, f"{base}.norm")]
-
-
-def _conv_downsample(node: Node) -> list[Part]:
-    a, base = node.args, node.module_path
-    grid = _grid(node.in_shape)
-    proj = _conv("proj", a["cin"], a["dim"], a["kernel"], a["stride"], a["padding"], True, grid, f"{base}.proj")
-    return [proj, _norm("norm", node.out_shape, f"{base}.norm")]
-
-
-def _pool_downsample(node: Node) -> list[Part]:
-    a, base = node.args, node.module_path
-    out = _grid(node.out_shape)
-    pool = Part("pool", "pool", "pool", (a["cin"], *out), modules=(f"{base}.pool",))
-    parts = [replace(pool, detail=f"{a['pool']} {a['kernel']}×{a['kernel']}/{a['stride']}")]
-    if a["project"]:
-        parts.append(_conv("proj", a["cin"], a["dim"], 1, 1, 0, True, out, f"{base}.proj"))
-    return [*parts, _norm("norm", node.out_shape, f"{base}.norm")]
-
-
-def _spectral(node: Node) -> list[Part]:
-    a, base = node.args, node.module_path
-    dim, height, width = a["dim"], a["height"], a["width"]
-    bins = height * (width // 2 + 1)
-    fft = dim * fft2_plane_flops(height, width)
-    spectrum = (height, width // 2 + 1, dim)  # complex, channels last
-    filter_ = Part("filter", "filter", "global filter", spectrum, 2 * bins * dim, complex_mul_flops(bins * dim))
-    parts = [
-        Part("fft", "fft", "rfft2", spectrum, 0, fft, detail="complex, ortho"),
-        replace(filter_, modules=(f"{base}.complex_weight",), detail="complex weight"),
-        Part("ifft", "fft", "irfft2", (height, width, dim), 0, fft, detail="ortho"),
-    ]
-
-    def conv(key: str, module: str) -> list[Part]:
-        k = a[key]
-        return [_conv(key, dim, dim, k, 1, k // 2, True, (height, width), f"{base}.{module}")] if k else []
-
-    return [*conv("conv_in", "conv_input"), *parts, *conv("conv_out", "conv_output")]
-
-
-def _attention(node: Node) -> list[Part]:
-    a, base = node.args, node.module_path
-    dim, tokens = a["dim"], node.in_shape.dims[0]
-    sdpa = Part("sdpa", "sdpa", "sdpa", (tokens, dim), 0, attention_flops(tokens, tokens, dim))
-    return [
-        replace(_linear("q", tokens, dim, dim, f"{base}.q", a["qkv_bias"]), after=(IN,)),
-        replace(_linear("kv", tokens, dim, 2 * dim, f"{base}.kv", a["qkv_bias"]), after=(IN,)),
-        replace(sdpa, detail=f"softmax(qkᵀ)v, {a['heads']} heads", after=("q", "kv")),
-        _linear("proj", tokens, dim, dim, f"{base}.proj"),
-    ]
-
-
-def _mlp(node: Node) -> list[Part]:
-    a, base = node.args, node.module_path
-    tokens = node.in_shape.dims[0]
-    return [
-        _linear("fc1", tokens, a["dim"], a["hidden"], f"{base}.fc1"),
-        Part("act", "act", "act", (tokens, a["hidden"]), modules=(f"{base}.act",), detail="GELU"),
-        _linear("fc2", tokens, a["hidden"], a["dim"], f"{base}.fc2"),
-    ]
-
-
-def _pvt2(node: Node) -> list[Part]:
-    hidden, tokens = node.args["hidden"], node.in_shape.dims[0]
-    flops = conv2d_flops(hidden, hidden, 3, _grid(node.in_shape), groups=hidden)
-    dwconv = Part("dwconv", "conv", "dwconv", (tokens, hidden), 10 * hidden, flops, (f"{node.module_path}.dwconv",))
-    fc1, act, fc2 = _mlp(node)
-    return [fc1, replace(dwconv, detail=f"Conv2d 3×3 depthwise, {hidden}"), act, fc2]
-
-
-def _classifier(
-    name: str, reads: str, tokens: int, dim: int, classes: int, after: tuple[str, ...] | None = None
-) -> Part:
-    linear = _linear(name, tokens, dim, classes, name)
-    return replace(
-        linear, dims=(tokens, classes) if tokens > 1 else (classes,), detail=f"{reads}, {linear.detail}", after=after
-    )
-
-
-def _pool_head(node: Node) -> list[Part]:
-    dim, classes = node.args["dim"], node.args["num_classes"]
-    return [
-        Part("pool", "pool", "pool", (dim,), detail="mean over tokens"),
-        _classifier("head", "pooled", 1, dim, classes),
-    ]
-
-
-def _class_attention_head(node: Node) -> list[Part]:
-    a = node.args
-    dim, hidden, classes, tokens = a["dim"], a["hidden"], a["num_classes"], node.in_shape.dims[0]
-    # A ClassBlock holds two LayerNorms, the kv, q and proj Linears and an FFN; only kv reads every token.
-    params = 4 * dim + 4 * dim * dim + 4 * dim + 2 * dim * hidden + hidden + dim
-    flops = linear_flops(tokens + 1, dim, 2 * dim) + 2 * linear_flops(1, dim, dim)
-    flops += attention_flops(1, tokens + 1, dim) + 2 * linear_flops(1, dim, hidden)
-    block = Part("", "class_block", "class block", (tokens + 1, dim), params, flops)
-    detail = f"class attention, {a['heads']} heads, mlp {hidden}"
-    parts = [
-        replace(
-            block, name=f"post_network[{i}]", title=f"class block {i}", modules=(f"post_network.{i}",), detail=detail
-        )
-        for i in range(a["blocks"])
-    ]
-    last = (parts[-1].name,) if parts else (IN,)
-    parts.append(_classifier("head", "class token", 1, dim, classes, last))
-    if a["aux_head"]:
-        parts.append(_classifier("aux_head", "every token", tokens, dim, classes, last))
-    return parts
-
-
-LAYERS: dict[tuple[str, str], Callable[[Node], list[Part]]] = {
-    ("stem", "conv"): _stem_conv,
-    ("stem", "patch"): _patch_stem,
-    ("downsample", "conv"): _conv_downsample,
-    ("downsample", "maxpool"): _pool_downsample,
-    ("downsample", "avgpool"): _pool_downsample,
-    ("mixer", "spectral"): _spectral,
-    ("mixer", "attention"): _attention,
-    ("ffn", "mlp"): _mlp,
-    ("ffn", "pvt2"): _pvt2,
-    ("head", "pool"): _pool_head,
-    ("head", "class_attention"): _class_attention_head,
-}
-
-
 def _whole(name: str, node: Node, title: str, detail: str = "") -> Part:
     numbers = (node.out_shape.dims, node.params, node.flops, node.module_paths, detail)
     path = format_path(node.spec_path)
@@ -353,28 +184,26 @@ def _whole(name: str, node: Node, title: str, detail: str = "") -> Part:
 
 
 def _opened(name: str, node: Node, title: str, depth: int, source: str = IN) -> list[Part]:
-    """``node`` as one part, or at depth 3 as its layers named ``name.layer``; ``source`` is the part before it."""
+    """``node`` as one part, or at depth 3 its children (its layers) named ``name.layer``.
+
+    ``source`` is the part before it. The children partition the node's numbers, so the parts still add up.
+    """
     whole = _whole(name, node, title, args_text(node))
-    layers = LAYERS[node.kind, node.component](node) if depth >= 3 and (node.kind, node.component) in LAYERS else []
-    if not layers or sum(p.params for p in layers) != node.params or sum(p.flops for p in layers) != node.flops:
-        return [whole]  # not opened, or its layer formulas drifted from the component's: draw it whole, not wrong
+    if depth < 3 or not node.children:
+        return [whole]
     prefix = f"{name}." if name else ""
 
     def local(ref: str) -> str:
         return source if ref == IN else prefix + ref
 
-    return [
-        replace(
-            layer,
-            name=prefix + layer.name,
-            after=None if layer.after is None else tuple(map(local, layer.after)),
-            component=node.component,
-            owner=node.kind,
-            spec_path=whole.spec_path,
-            parent=name,
-        )
-        for layer in layers
-    ]
+    parts = []
+    for layer in node.children:
+        a = layer.args
+        numbers = (layer.out_shape.dims, layer.params, layer.flops, layer.module_paths, a["detail"])
+        part = Part(prefix + a["name"], layer.component, a["title"], *numbers, component=node.component)
+        after = tuple(map(local, a["after"])) if "after" in a else None
+        parts.append(replace(part, after=after, owner=node.kind, spec_path=whole.spec_path, parent=name))
+    return parts
 
 
 def _block_parts(block: Node, depth: int) -> list[Part]:

@@ -24,15 +24,25 @@ class Shape:
     """A per-sample tensor shape (no batch axis).
 
     ``tokens=True`` means the (N, C) token layout with N = H·W; otherwise (C, H, W). A shape with no
-    grid is a plain vector of ``channels`` values (logits).
+    grid is a plain vector of ``channels`` values (logits). A layer's tensor in none of these layouts
+    (a channels-last spectrum, the tokens with a class token in front) gives its dims outright: see
+    :meth:`of`.
     """
 
     channels: int
     grid: tuple[int, int] | None = None
     tokens: bool = False
+    explicit_dims: tuple[int, ...] | None = None
+
+    @classmethod
+    def of(cls, *dims: int) -> Shape:
+        """A shape given by its dims alone, channels last."""
+        return cls(dims[-1], explicit_dims=dims)
 
     @property
     def dims(self) -> tuple[int, ...]:
+        if self.explicit_dims is not None:
+            return self.explicit_dims
         if self.grid is None:
             return (self.channels,)
         height, width = self.grid
@@ -52,6 +62,10 @@ class Site:
     spec_path: KeyPath
     module_path: str
 
+    def sub(self, name: str) -> str:
+        """The module path of attribute ``name`` of this site's module."""
+        return f"{self.module_path}.{name}"
+
 
 @dataclass(frozen=True)
 class Node:
@@ -60,6 +74,11 @@ class Node:
     ``module_paths`` lists the attributes of the built model whose parameters make up ``params``
     (one for most nodes; the head owns several top-level attributes). ``args`` holds the resolved
     numbers the component's ``build`` reads. ``flops`` are per sample.
+
+    ``children`` are the parts the node is made of: a block's norm1, mixer, norm2 and FFN, or a
+    component's layers (see :func:`layer`). A node's children, when present, partition its params
+    and flops exactly: every parameter and FLOP of the node belongs to exactly one child, so the
+    children's numbers sum to the node's.
     """
 
     kind: str
@@ -175,6 +194,39 @@ def layer_norm_node(dim: int, eps: float, shape: Shape, site: Site) -> Node:
     )
 
 
+LAYER_INPUT = "<in>"
+"""In a layer's ``after``: the input of the component the layer belongs to."""
+
+
+def layer(
+    site: Site,
+    component: str,
+    name: str,
+    in_shape: Shape,
+    out_shape: Shape,
+    params: int = 0,
+    flops: int = 0,
+    modules: tuple[str, ...] = (),
+    detail: str = "",
+    title: str | None = None,
+    after: tuple[str, ...] | None = None,
+) -> Node:
+    """A leaf layer of the component planned at ``site``: a node of kind ``"layer"``.
+
+    ``component`` is the layer's type (``conv``, ``linear``, ``norm``, ``fft``, ``sdpa``, ...) and
+    ``name`` its name within the component (``q``, ``layers[0]``); ``title`` is what a drawing calls
+    it (the name by default) and ``detail`` a short description (``Linear 64→256``). ``modules`` are
+    the full attribute paths of the built model that hold its parameters; they are empty for a
+    functional op such as rfft2 or sdpa, whose FLOPs happen in the component's own forward.
+    ``after`` names the layers whose outputs it reads (:data:`LAYER_INPUT` for the component's
+    input); None means the layer just before it. Name, title, detail and ``after`` go in ``args``.
+    """
+    args: dict[str, Any] = {"name": name, "title": title or name, "detail": detail}
+    if after is not None:
+        args["after"] = after
+    return Node("layer", component, site.spec_path, modules, in_shape, out_shape, params, flops, args)
+
+
 def drop_path_rates(total: int, rate: float) -> list[float]:
     """A linear ramp from 0 to ``rate`` over every block of the model (stochastic depth)."""
     if total <= 1:
@@ -215,7 +267,7 @@ class _Planner:
         try:
             return make(*args)
         except PlanProblem as problem:
-            self.problems.append(Problem((*spec_path, *problem.key), problem.message))
+            self.problems.append(Problem((*spec_path, *problem.key), problem.message, "AS301"))
             return None
 
     def run(self) -> Plan:
@@ -230,9 +282,8 @@ class _Planner:
             site = Site(("stem",) if index == 0 else (*path, "downsample"), f"patch_embed{index + 1}")
             if index == 0:
                 if stage.downsample is not None:
-                    self.problems.append(
-                        Problem((*path, "downsample"), "the first stage is fed by the stem; remove 'downsample'")
-                    )
+                    message = "the first stage is fed by the stem; remove 'downsample'"
+                    self.problems.append(Problem((*path, "downsample"), message, "AS301"))
                 embed = self.attempt(("stem",), spec.stem.plan, shape, stage.dim, site)
             else:
                 downsample = stage.downsample or registry.default("downsample", "conv")

@@ -49,6 +49,8 @@ FAMILIES = {
 class RenderError(ArchspecError):
     """A picture or export cannot be written: unknown format, missing ``dot`` binary, ``dot`` failing."""
 
+    code = "AS801"
+
 
 def family(attrs: dict[str, Any]) -> str:
     """The colour family of a graph node: its mixer for blocks and mixers, else what it belongs to."""

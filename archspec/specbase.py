@@ -3,13 +3,15 @@
 Each component subclasses one of the kind bases below and implements two methods:
 
 - ``plan(...)`` turns the user's spec plus the incoming shape into a :class:`~archspec.plan.Node`:
-  output shape, parameter count, FLOPs and the resolved numbers its module needs. Pure Python.
+  output shape, its layers (each with its parameters and FLOPs, which add up to the component's)
+  and the resolved numbers its module needs. Pure Python.
 - ``build(node)`` turns that node into an ``nn.Module``. It is the only place torch is imported,
   lazily, so planning stays torch-free.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -40,10 +42,35 @@ class ComponentSpec(StrictModel):
             raise TypeError(f"{cls.__qualname__}.type needs a Literal default naming the component")
         return default
 
-    def node(self, site: Site, in_shape: Shape, out_shape: Shape, params: int, flops: int, **args: Any) -> Node:
-        """Make this component's plan node; ``args`` are the resolved numbers ``build`` reads."""
+    def node(
+        self,
+        site: Site,
+        in_shape: Shape,
+        out_shape: Shape,
+        params: int | None = None,
+        flops: int | None = None,
+        *,
+        children: Sequence[Node] = (),
+        **args: Any,
+    ) -> Node:
+        """Make this component's plan node; ``args`` are the resolved numbers ``build`` reads.
+
+        ``children`` are its layers (made with :func:`archspec.plan.layer`). They partition the node,
+        so its ``params`` and ``flops`` are their sums; numbers given as well must agree with them.
+        """
         from archspec.plan import Node
 
+        if children:
+            for name, given, total in (
+                ("params", params, sum(child.params for child in children)),
+                ("FLOPs", flops, sum(child.flops for child in children)),
+            ):
+                if given is not None and given != total:
+                    raise ValueError(f"{self.kind} {self.type!r} plans {given:,} {name} but its layers hold {total:,}")
+            params = sum(child.params for child in children)
+            flops = sum(child.flops for child in children)
+        if params is None or flops is None:
+            raise TypeError(f"{self.kind} {self.type!r}: a node without children needs its params and flops")
         return Node(
             kind=self.kind,
             component=self.type,
@@ -54,6 +81,7 @@ class ComponentSpec(StrictModel):
             params=params,
             flops=flops,
             args=args,
+            children=tuple(children),
         )
 
     @staticmethod

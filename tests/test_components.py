@@ -6,11 +6,12 @@ from typing import Any
 
 import pytest
 import torch
-from conftest import tiny
+from conftest import SPECS, tiny
 from helpers import assert_flops_match, assert_params_match
 
 import archspec
 from archspec import registry
+from archspec.plan import LAYER_INPUT, Plan, Shape, Site
 
 
 def _with_component(kind: str, name: str) -> dict[str, Any]:
@@ -56,6 +57,52 @@ def test_component_plan_matches_module(kind, name):
     model = archspec.build(plan)
     assert_params_match(plan, model)
     assert_flops_match(plan, model, batch=2)
+
+
+def _plan(case: str) -> Plan:
+    """A shipped spec by file name, or the tiny spec holding one component, by ``kind-name``."""
+    for path in SPECS:
+        if path.name == case:
+            return archspec.plan(archspec.load_spec(path))
+    kind, name = case.split("-", 1)
+    return archspec.plan(archspec.validate(_with_component(kind, name)))
+
+
+@pytest.mark.parametrize("case", [f"{k}-{n}" for k, n in ALL] + [p.name for p in SPECS])
+def test_children_partition_their_node(case):
+    """Generated from the registry and the shipped specs: a node's children add up to it exactly."""
+    plan = _plan(case)
+    parents = [node for node in plan.walk() if node.children]
+    assert len(parents) > len(plan.stages)  # blocks, and components with their layers
+    for node in parents:
+        assert node.params == sum(child.params for child in node.children), node.module_paths
+        assert node.flops == sum(child.flops for child in node.children), node.module_paths
+
+
+@pytest.mark.parametrize(("kind", "name"), ALL, ids=[f"{k}-{n}" for k, n in ALL])
+def test_component_plans_its_layers(kind, name):
+    """Every built-in component's node is made of leaf layers with unique names, wired among themselves."""
+    plan = archspec.plan(archspec.validate(_with_component(kind, name)))
+    for node in plan.walk():
+        if (node.kind, node.component) == (kind, name):
+            assert node.children
+            assert all(layer.kind == "layer" and not layer.children for layer in node.children)
+            names = [layer.args["name"] for layer in node.children]
+            assert len(set(names)) == len(names)
+            assert all(set(layer.args.get("after", ())) <= {LAYER_INPUT, *names} for layer in node.children)
+
+
+def test_node_checks_its_layers():
+    spec = registry.get("ffn", "mlp")(type="mlp")
+    tokens, site = Shape(8, (4, 4), tokens=True), Site(("stages", 0, "ffn"), "block1.0.mlp")
+    layers = spec.plan(tokens, site).children
+    assert spec.node(site, tokens, tokens, children=layers).params == 2 * 8 * 32 + 32 + 8
+    with pytest.raises(ValueError, match="ffn 'mlp' plans 1 params but its layers hold 552"):
+        spec.node(site, tokens, tokens, 1, children=layers)
+    with pytest.raises(ValueError, match="FLOPs"):
+        spec.node(site, tokens, tokens, 552, 0, children=layers)
+    with pytest.raises(TypeError, match="needs its params and flops"):
+        spec.node(site, tokens, tokens)
 
 
 @pytest.mark.parametrize(("kind", "name"), ALL, ids=[f"{k}-{n}" for k, n in ALL])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import networkx as nx
@@ -14,7 +15,7 @@ from torch import nn
 
 import archspec
 from archspec import registry
-from archspec.graph import DEPTHS, LAYERS, Group, collapse, to_graph, to_node_link, write_graphml
+from archspec.graph import DEPTHS, Group, collapse, to_graph, to_node_link, write_graphml
 from archspec.plan import Plan
 
 # Counted by hand from the specs. Every shipped spec has four stages whose blocks are all alike, so
@@ -250,21 +251,29 @@ def _built(path: Path) -> nn.Module:
     return archspec.build(load(path))
 
 
-def test_every_builtin_component_has_layers():
-    assert sorted(LAYERS) == sorted(COMPONENTS)
-
-
 @pytest.mark.parametrize(("kind", "name"), COMPONENTS, ids=[f"{k}-{n}" for k, n in COMPONENTS])
 def test_component_layers_hold_its_params(kind, name):
-    """Generated from the registry: at depth 3 a component is opened into layers that add up to it."""
+    """Generated from the registry: at depth 3 a component is opened into the layers it planned."""
     plan = archspec.plan(archspec.validate(_with_component(kind, name)))
     graph = to_graph(plan, 3)
     layers = [a for _, a in graph.nodes(data=True) if (a["owner"], a["component"]) == (kind, name) and "parent" in a]
-    assert bool(layers) == ((kind, name) in LAYERS)
+    node = next(node for node in plan.walk() if (node.kind, node.component) == (kind, name))
+    assert node.children
+    assert [a["title"] for a in layers[: len(node.children)]] == [layer.args["title"] for layer in node.children]
     assert sum(p for _, p in graph.nodes(data="params")) == plan.params
     assert sum(f for _, f in graph.nodes(data="flops")) == plan.flops
     assert_modules_hold_params(graph, archspec.build(plan))
     assert_edge_shapes(plan, 3)
+
+
+def test_a_node_without_children_is_drawn_whole():
+    """A component that plans no layers (a plugin, say) stays one node at depth 3."""
+    plan = tiny_plan()
+    whole = replace(plan, head=replace(plan.head, children=()))
+    graph, opened = to_graph(whole, 3), to_graph(plan, 3)
+    assert "head" in graph and {"head.pool", "head.head"} <= set(opened) - set(graph)
+    assert graph.number_of_nodes() == opened.number_of_nodes() - 1
+    assert sum(p for _, p in graph.nodes(data="params")) == plan.params
 
 
 def test_bad_depth():

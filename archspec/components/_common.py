@@ -1,9 +1,11 @@
-"""Small helpers shared by component plan rules."""
+"""Small helpers shared by component plan rules: window checks, widths, and the common layers."""
 
 from __future__ import annotations
 
-from archspec.flops import conv_out
-from archspec.plan import PlanProblem
+import math
+
+from archspec.flops import conv2d_flops, conv_out, linear_flops
+from archspec.plan import Node, PlanProblem, Shape, Site, layer
 
 
 def window_out(
@@ -31,3 +33,56 @@ def odd_kernel(value: int | None) -> int | None:
     if value is not None and value % 2 == 0:
         raise ValueError(f"kernel must be odd to keep the grid size, got {value}")
     return value
+
+
+def conv_text(kernel: int, stride: int, cin: int, cout: int, what: str = "Conv2d") -> str:
+    """``Conv2d 3×3/2, 3→32``: a conv layer's detail."""
+    return f"{what} {kernel}×{kernel}" + (f"/{stride}" if stride > 1 else "") + f", {cin}→{cout}"
+
+
+def conv_layer(
+    site: Site,
+    name: str,
+    x: Shape,
+    out: Shape,
+    kernel: int,
+    stride: int = 1,
+    bias: bool = True,
+    module: str | None = None,
+    groups: int = 1,
+    detail: str | None = None,
+) -> Node:
+    """A Conv2d layer from ``x`` to ``out`` (whose grid the caller has checked).
+
+    ``module`` is the full path of the module holding it, by default attribute ``name`` of the site's.
+    """
+    assert out.grid is not None
+    cin, cout = x.channels, out.channels
+    params = cin // groups * cout * kernel**2 + cout * bias
+    flops = conv2d_flops(cin, cout, kernel, out.grid, groups=groups)
+    detail = conv_text(kernel, stride, cin, cout) if detail is None else detail
+    return layer(site, "conv", name, x, out, params, flops, (module or site.sub(name),), detail)
+
+
+def linear_layer(
+    site: Site,
+    name: str,
+    x: Shape,
+    cout: int,
+    bias: bool = True,
+    module: str | None = None,
+    reads: str = "",
+    after: tuple[str, ...] | None = None,
+) -> Node:
+    """A Linear layer over the last axis of ``x`` (tokens or one vector); ``module`` as for :func:`conv_layer`."""
+    cin, rows = x.channels, math.prod(x.dims[:-1])
+    params = cin * cout + cout * bias
+    detail = ", ".join(filter(None, (reads, f"Linear {cin}→{cout}")))
+    out = Shape(cout, x.grid, x.tokens)
+    modules = (module or site.sub(name),)
+    return layer(site, "linear", name, x, out, params, linear_flops(rows, cin, cout), modules, detail, after=after)
+
+
+def norm_layer(site: Site, name: str, x: Shape) -> Node:
+    """A LayerNorm over the channels of ``x``: a weight and a bias per channel, no FLOPs counted."""
+    return layer(site, "norm", name, x, x, 2 * x.channels, 0, (site.sub(name),), "LayerNorm")

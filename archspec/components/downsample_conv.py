@@ -6,8 +6,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
-from archspec.components._common import window_out
-from archspec.flops import conv2d_flops
+from archspec.components._common import conv_layer, norm_layer, window_out
 from archspec.plan import Node, Shape, Site
 from archspec.registry import register
 from archspec.specbase import DownsampleSpec
@@ -28,14 +27,13 @@ class ConvDownsampleSpec(DownsampleSpec):
         assert grid.grid is not None
         padding = self.kernel // 2 if self.padding is None else self.padding
         out = window_out(grid.grid, self.kernel, self.stride, padding, (), "the downsample conv")
-        params = grid.channels * dim * self.kernel**2 + dim + 2 * dim
-        flops = conv2d_flops(grid.channels, dim, self.kernel, out)
+        tokens = Shape(dim, out, tokens=True)
+        proj = conv_layer(site, "proj", grid, Shape(dim, out), self.kernel, self.stride)
         return self.node(
             site,
             grid,
-            Shape(dim, out, tokens=True),
-            params,
-            flops,
+            tokens,
+            children=(proj, norm_layer(site, "norm", tokens)),
             cin=grid.channels,
             dim=dim,
             kernel=self.kernel,

@@ -6,9 +6,8 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import Field
 
-from archspec.components._common import window_out
-from archspec.flops import conv2d_flops
-from archspec.plan import Node, PlanProblem, Shape, Site
+from archspec.components._common import conv_layer, norm_layer, window_out
+from archspec.plan import Node, PlanProblem, Shape, Site, layer
 from archspec.registry import register
 from archspec.specbase import DownsampleSpec
 
@@ -32,14 +31,17 @@ class _PoolDownsampleSpec(DownsampleSpec):
             raise PlanProblem("padding", f"padding {self.padding} is more than half the kernel {self.kernel}")
         out = window_out(grid.grid, self.kernel, stride, self.padding, (), "the pooling window")
         project = grid.channels != dim
-        params = (grid.channels * dim + dim if project else 0) + 2 * dim
-        flops = conv2d_flops(grid.channels, dim, 1, out) if project else 0
+        pooled, tokens = Shape(grid.channels, out), Shape(dim, out, tokens=True)
+        detail = f"{self.pool_class} {self.kernel}×{self.kernel}/{stride}"
+        layers = [layer(site, "pool", "pool", grid, pooled, modules=(site.sub("pool"),), detail=detail)]
+        if project:
+            layers.append(conv_layer(site, "proj", pooled, Shape(dim, out), 1))
+        layers.append(norm_layer(site, "norm", tokens))
         return self.node(
             site,
             grid,
-            Shape(dim, out, tokens=True),
-            params,
-            flops,
+            tokens,
+            children=layers,
             cin=grid.channels,
             dim=dim,
             kernel=self.kernel,

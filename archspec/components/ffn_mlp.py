@@ -6,9 +6,8 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
-from archspec.components._common import hidden_width
-from archspec.flops import linear_flops
-from archspec.plan import Node, Shape, Site
+from archspec.components._common import hidden_width, linear_layer
+from archspec.plan import Node, Shape, Site, layer
 from archspec.registry import register
 from archspec.specbase import FfnSpec
 
@@ -22,10 +21,12 @@ class MlpFfnSpec(FfnSpec):
     ratio: float = Field(4.0, gt=0, le=64, description="hidden width = dim × ratio")
 
     def plan(self, tokens: Shape, site: Site) -> Node:
-        dim, n = tokens.channels, tokens.dims[0]
+        dim = tokens.channels
         hidden = hidden_width(dim, self.ratio, "ratio")
-        params = 2 * dim * hidden + hidden + dim
-        return self.node(site, tokens, tokens, params, 2 * linear_flops(n, dim, hidden), dim=dim, hidden=hidden)
+        fc1 = linear_layer(site, "fc1", tokens, hidden)
+        act = layer(site, "act", "act", fc1.out_shape, fc1.out_shape, modules=(site.sub("act"),), detail="GELU")
+        fc2 = linear_layer(site, "fc2", act.out_shape, dim)
+        return self.node(site, tokens, tokens, children=(fc1, act, fc2), dim=dim, hidden=hidden)
 
     @staticmethod
     def build(node: Node) -> nn.Module:

@@ -6,9 +6,8 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
-from archspec.components._common import hidden_width
-from archspec.flops import conv2d_flops, linear_flops
-from archspec.plan import Node, Shape, Site
+from archspec.components._common import conv_layer, hidden_width, linear_layer
+from archspec.plan import Node, Shape, Site, layer
 from archspec.registry import register
 from archspec.specbase import FfnSpec
 
@@ -22,12 +21,15 @@ class Pvt2FfnSpec(FfnSpec):
     ratio: float = Field(4.0, gt=0, le=64, description="hidden width = dim × ratio")
 
     def plan(self, tokens: Shape, site: Site) -> Node:
-        assert tokens.grid is not None
-        dim, n = tokens.channels, tokens.dims[0]
+        dim = tokens.channels
         hidden = hidden_width(dim, self.ratio, "ratio")
-        params = 2 * dim * hidden + hidden + dim + 10 * hidden  # fc1, fc2, depthwise 3×3 with bias
-        flops = 2 * linear_flops(n, dim, hidden) + conv2d_flops(hidden, hidden, 3, tokens.grid, groups=hidden)
-        return self.node(site, tokens, tokens, params, flops, dim=dim, hidden=hidden)
+        fc1 = linear_layer(site, "fc1", tokens, hidden)
+        wide = fc1.out_shape  # the hidden tokens, laid out on their grid for the depthwise conv
+        detail = f"Conv2d 3×3 depthwise, {hidden}"
+        dwconv = conv_layer(site, "dwconv", wide, wide, 3, groups=hidden, detail=detail)
+        act = layer(site, "act", "act", wide, wide, modules=(site.sub("act"),), detail="GELU")
+        fc2 = linear_layer(site, "fc2", wide, dim)
+        return self.node(site, tokens, tokens, children=(fc1, dwconv, act, fc2), dim=dim, hidden=hidden)
 
     @staticmethod
     def build(node: Node) -> nn.Module:

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
-from archspec.components._common import hidden_width
+from archspec.components._common import hidden_width, linear_layer
 from archspec.flops import attention_flops, linear_flops
-from archspec.plan import Node, PlanProblem, Shape, Site
+from archspec.plan import LAYER_INPUT, Node, PlanProblem, Shape, Site, layer
 from archspec.registry import register
 from archspec.specbase import HeadSpec
 
@@ -37,6 +37,7 @@ class ClassAttentionHeadSpec(HeadSpec):
             written = "" if self.heads is not None else " (the default, dim // 32)"
             raise PlanProblem("heads", f"{heads} heads{written} do not divide the last stage's dim {dim}")
         hidden = hidden_width(dim, self.mlp_ratio, "mlp_ratio")
+        # A ClassBlock holds two LayerNorms, the kv, q and proj Linears and an FFN; only kv reads every token.
         block_params = 4 * dim + 4 * dim * dim + 4 * dim + 2 * dim * hidden + hidden + dim
         block_flops = (
             linear_flops(n + 1, dim, 2 * dim)  # kv over cls + tokens
@@ -44,19 +45,36 @@ class ClassAttentionHeadSpec(HeadSpec):
             + attention_flops(1, n + 1, dim)
             + linear_flops(1, dim, hidden) * 2  # FFN on cls
         )
-        classifier = dim * num_classes + num_classes
-        params = self.blocks * block_params + classifier * (1 + self.aux_head)
-        flops = (
-            self.blocks * block_flops
-            + linear_flops(1, dim, num_classes)
-            + self.aux_head * linear_flops(n, dim, num_classes)
+        with_cls = Shape.of(n + 1, dim)  # the class token in front of the tokens
+        detail = f"class attention, {heads} heads, mlp {hidden}"
+        layers = [
+            layer(
+                site,
+                "class_block",
+                f"post_network[{i}]",
+                with_cls,
+                with_cls,
+                block_params,
+                block_flops,
+                (f"post_network.{i}",),
+                detail,
+                f"class block {i}",
+            )
+            for i in range(self.blocks)
+        ]
+        last = (layers[-1].args["name"] if layers else LAYER_INPUT,)
+        layers.append(
+            linear_layer(site, "head", Shape(dim), num_classes, module="head", reads="class token", after=last)
         )
+        if self.aux_head:
+            layers.append(
+                linear_layer(site, "aux_head", tokens, num_classes, module="aux_head", reads="every token", after=last)
+            )
         node = self.node(
             site,
             tokens,
             Shape(num_classes),
-            params,
-            flops,
+            children=layers,
             dim=dim,
             heads=heads,
             hidden=hidden,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
-from archspec.flops import linear_flops
-from archspec.plan import Node, Shape, Site
+from archspec.components._common import linear_layer
+from archspec.plan import Node, Shape, Site, layer
 from archspec.registry import register
 from archspec.specbase import HeadSpec
 
@@ -21,16 +21,9 @@ class PoolHeadSpec(HeadSpec):
 
     def plan(self, tokens: Shape, num_classes: int, site: Site) -> Node:
         dim = tokens.channels
-        params = dim * num_classes + num_classes
-        return self.node(
-            site,
-            tokens,
-            Shape(num_classes),
-            params,
-            linear_flops(1, dim, num_classes),
-            dim=dim,
-            num_classes=num_classes,
-        )
+        pool = layer(site, "pool", "pool", tokens, Shape(dim), detail="mean over tokens")
+        head = linear_layer(site, "head", pool.out_shape, num_classes, module="head", reads="pooled")
+        return self.node(site, tokens, head.out_shape, children=(pool, head), dim=dim, num_classes=num_classes)
 
     @staticmethod
     def build_model(node: Node, body: Body) -> nn.Module:

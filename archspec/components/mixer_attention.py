@@ -6,8 +6,9 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
-from archspec.flops import attention_flops, linear_flops
-from archspec.plan import Node, PlanProblem, Shape, Site
+from archspec.components._common import linear_layer
+from archspec.flops import attention_flops
+from archspec.plan import LAYER_INPUT, Node, PlanProblem, Shape, Site, layer
 from archspec.registry import register
 from archspec.specbase import MixerSpec
 
@@ -25,10 +26,14 @@ class AttentionSpec(MixerSpec):
         dim = tokens.channels
         if dim % self.heads:
             raise PlanProblem("heads", f"{self.heads} heads do not divide the stage's dim {dim}")
-        n = tokens.dims[0]
-        params = 4 * dim * dim + dim + (3 * dim if self.qkv_bias else 0)  # q, kv, proj
-        flops = linear_flops(n, dim, 4 * dim) + attention_flops(n, n, dim)
-        return self.node(site, tokens, tokens, params, flops, dim=dim, heads=self.heads, qkv_bias=self.qkv_bias)
+        n, bias = tokens.dims[0], self.qkv_bias
+        q = linear_layer(site, "q", tokens, dim, bias, after=(LAYER_INPUT,))
+        kv = linear_layer(site, "kv", tokens, 2 * dim, bias, after=(LAYER_INPUT,))
+        flops = attention_flops(n, n, dim)
+        detail = f"softmax(qkᵀ)v, {self.heads} heads"
+        sdpa = layer(site, "sdpa", "sdpa", q.out_shape, tokens, 0, flops, detail=detail, after=("q", "kv"))
+        proj = linear_layer(site, "proj", tokens, dim)
+        return self.node(site, tokens, tokens, children=(q, kv, sdpa, proj), dim=dim, heads=self.heads, qkv_bias=bias)
 
     @staticmethod
     def build(node: Node) -> nn.Module:

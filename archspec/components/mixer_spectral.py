@@ -6,9 +6,9 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, field_validator
 
-from archspec.components._common import odd_kernel
-from archspec.flops import complex_mul_flops, conv2d_flops, fft2_plane_flops
-from archspec.plan import Node, Shape, Site
+from archspec.components._common import conv_layer, odd_kernel
+from archspec.flops import complex_mul_flops, fft2_plane_flops
+from archspec.plan import Node, Shape, Site, layer
 from archspec.registry import register
 from archspec.specbase import MixerSpec
 
@@ -31,18 +31,30 @@ class SpectralSpec(MixerSpec):
         height, width = tokens.grid
         dim = tokens.channels
         bins = height * (width // 2 + 1)
-        params = 2 * bins * dim
-        flops = 2 * dim * fft2_plane_flops(height, width) + complex_mul_flops(bins * dim)
-        for kernel in (self.conv_in, self.conv_out):
-            if kernel:
-                params += dim * dim * kernel**2 + dim
-                flops += conv2d_flops(dim, dim, kernel, tokens.grid)
+        grid = tokens.as_grid()  # what the convs see
+        spectrum = Shape.of(height, width // 2 + 1, dim)  # complex, channels last
+        fft = dim * fft2_plane_flops(height, width)
+
+        def conv(name: str, kernel: int | None, module: str) -> list[Node]:
+            return [conv_layer(site, name, grid, grid, kernel, module=site.sub(module))] if kernel else []
+
+        weight = (site.sub("complex_weight"),)  # one complex value per frequency bin and channel
+        params, product = 2 * bins * dim, complex_mul_flops(bins * dim)
+        gate = layer(
+            site, "filter", "filter", spectrum, spectrum, params, product, weight, "complex weight", "global filter"
+        )
+        layers = [
+            *conv("conv_in", self.conv_in, "conv_input"),
+            layer(site, "fft", "fft", tokens, spectrum, 0, fft, detail="complex, ortho", title="rfft2"),
+            gate,
+            layer(site, "fft", "ifft", spectrum, Shape.of(height, width, dim), 0, fft, detail="ortho", title="irfft2"),
+            *conv("conv_out", self.conv_out, "conv_output"),
+        ]
         return self.node(
             site,
             tokens,
             tokens,
-            params,
-            flops,
+            children=layers,
             dim=dim,
             height=height,
             width=width,

@@ -6,9 +6,9 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
-from archspec.components._common import window_out
+from archspec.components._common import conv_layer, conv_text, norm_layer, window_out
 from archspec.flops import conv2d_flops
-from archspec.plan import Node, Shape, Site
+from archspec.plan import Node, Shape, Site, layer
 from archspec.registry import register
 from archspec.specbase import StemSpec, StrictModel
 
@@ -48,38 +48,41 @@ class ConvStemSpec(StemSpec):
 
     def plan(self, image: Shape, dim: int, site: Site) -> Node:
         assert image.grid is not None
-        grid, channels = image.grid, image.channels
-        params = flops = 0
+        grid, cin = image.grid, image.channels
+        children: list[Node] = []
         layers = []
-        for index, layer in enumerate(self.layers):
-            padding = layer.kernel // 2 if layer.padding is None else layer.padding
-            grid = window_out(grid, layer.kernel, layer.stride, padding, ("layers", index), "this conv")
-            params += channels * layer.channels * layer.kernel**2 + layer.channels * (layer.bias + 2)  # conv + BN
-            flops += conv2d_flops(channels, layer.channels, layer.kernel, grid)
+        for index, conv in enumerate(self.layers):
+            padding = conv.kernel // 2 if conv.padding is None else conv.padding
+            grid = window_out(grid, conv.kernel, conv.stride, padding, ("layers", index), "this conv")
+            # Conv2d, BatchNorm2d (a weight and a bias per channel) and ReLU: three modules, one layer.
+            params = cin * conv.channels * conv.kernel**2 + conv.channels * (conv.bias + 2)
+            flops = conv2d_flops(cin, conv.channels, conv.kernel, grid)
+            modules = tuple(site.sub(f"conv.{3 * index + j}") for j in range(3))
+            detail = conv_text(conv.kernel, conv.stride, cin, conv.channels, "Conv-BN-ReLU")
+            x = children[-1].out_shape if children else image
+            out = Shape(conv.channels, grid)
+            name, title = f"layers[{index}]", f"conv {index + 1}"
+            children.append(layer(site, "conv-bn-relu", name, x, out, params, flops, modules, detail, title))
             layers.append(
                 dict(
-                    cin=channels,
-                    cout=layer.channels,
-                    kernel=layer.kernel,
-                    stride=layer.stride,
-                    padding=padding,
-                    bias=layer.bias,
+                    cin=cin, cout=conv.channels, kernel=conv.kernel, stride=conv.stride, padding=padding, bias=conv.bias
                 )
             )
-            channels = layer.channels
+            cin = conv.channels
         proj = self.proj
         padding = proj.kernel // 2 if proj.padding is None else proj.padding
+        x = Shape(cin, grid)
         grid = window_out(grid, proj.kernel, proj.stride, padding, "proj", "the projection")
-        params += channels * dim * proj.kernel**2 + dim * proj.bias + 2 * dim  # proj + LayerNorm
-        flops += conv2d_flops(channels, dim, proj.kernel, grid)
+        tokens = Shape(dim, grid, tokens=True)
+        children.append(conv_layer(site, "proj", x, Shape(dim, grid), proj.kernel, proj.stride, proj.bias))
+        children.append(norm_layer(site, "norm", tokens))
         return self.node(
             site,
             image,
-            Shape(dim, grid, tokens=True),
-            params,
-            flops,
+            tokens,
+            children=children,
             layers=layers,
-            proj=dict(cin=channels, cout=dim, kernel=proj.kernel, stride=proj.stride, padding=padding, bias=proj.bias),
+            proj=dict(cin=cin, cout=dim, kernel=proj.kernel, stride=proj.stride, padding=padding, bias=proj.bias),
             eps=self.norm_eps,
         )
 
@@ -90,12 +93,12 @@ class ConvStemSpec(StemSpec):
         from archspec.nn import Stem
 
         layers: list[nn.Module] = []
-        for layer in node.args["layers"]:
+        for conv in node.args["layers"]:
             layers += [
                 nn.Conv2d(
-                    layer["cin"], layer["cout"], layer["kernel"], layer["stride"], layer["padding"], bias=layer["bias"]
+                    conv["cin"], conv["cout"], conv["kernel"], conv["stride"], conv["padding"], bias=conv["bias"]
                 ),
-                nn.BatchNorm2d(layer["cout"]),
+                nn.BatchNorm2d(conv["cout"]),
                 nn.ReLU(inplace=True),
             ]
         p = node.args["proj"]

@@ -6,8 +6,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
-from archspec.components._common import window_out
-from archspec.flops import conv2d_flops
+from archspec.components._common import conv_layer, norm_layer, window_out
 from archspec.plan import Node, Shape, Site
 from archspec.registry import register
 from archspec.specbase import StemSpec
@@ -25,14 +24,13 @@ class PatchStemSpec(StemSpec):
     def plan(self, image: Shape, dim: int, site: Site) -> Node:
         assert image.grid is not None
         grid = window_out(image.grid, self.patch, self.patch, 0, "patch", "the patch")
-        params = image.channels * dim * self.patch**2 + dim + 2 * dim
-        flops = conv2d_flops(image.channels, dim, self.patch, grid)
+        tokens = Shape(dim, grid, tokens=True)
+        proj = conv_layer(site, "proj", image, Shape(dim, grid), self.patch, self.patch)
         return self.node(
             site,
             image,
-            Shape(dim, grid, tokens=True),
-            params,
-            flops,
+            tokens,
+            children=(proj, norm_layer(site, "norm", tokens)),
             cin=image.channels,
             dim=dim,
             patch=self.patch,
