@@ -41,6 +41,20 @@ def load_model(path: str, device: str | torch.device = "cpu", seed: int | None =
     return build(load_spec(path), device=device, seed=seed)
 
 
+def create_model(name_or_path: str, **kwargs: Any) -> nn.Module:
+    """Build a shipped spec by name, or a spec file; see :func:`archspec.models.create_model`."""
+    from archspec.models import create_model as create
+
+    return create(name_or_path, **kwargs)  # type: ignore[no-any-return]
+
+
+def list_specs() -> list[str]:
+    """Names of the shipped specs (``spectformer``, ``spectformer-h-s``, ...)."""
+    from archspec.models import list_specs as names
+
+    return names()
+
+
 __all__ = [
     "ArchspecError",
     "LoadedSpec",
@@ -49,6 +63,8 @@ __all__ = [
     "SpecError",
     "SpecFileError",
     "build",
+    "create_model",
+    "list_specs",
     "load_model",
     "load_spec",
     "plan",

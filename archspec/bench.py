@@ -127,18 +127,35 @@ def run(
     warmup: int = 3,
     repeats: int = 10,
 ) -> Result:
-    """Measure one configuration; see the module docstring for what is counted."""
+    """Build ``plan`` and measure one configuration; see the module docstring for what is counted."""
+    model = build(plan, device=device)
+    return time_model(model, plan.input.dims, plan.flops, label, batch, device, dtype, threads, compile, train,
+                      warmup, repeats)  # fmt: skip
+
+
+def time_model(
+    model: nn.Module,
+    sample: tuple[int, ...],
+    flops_per_sample: int,
+    label: str,
+    batch: int,
+    device: str = "cpu",
+    dtype: str = "float32",
+    threads: int | None = None,
+    compile: bool = False,
+    train: bool = False,
+    warmup: int = 3,
+    repeats: int = 10,
+) -> Result:
+    """Measure any module taking a (batch, *sample) input, such as a hand-written model to compare with."""
     if threads is not None:
         torch.set_num_threads(threads)
     dev = torch.device(device)
-    model = build(plan, device=dev)
-    model.train(train)
+    model = model.to(dev).train(train)
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-4) if train else None
-    runner: nn.Module = model
+    runner: nn.Module = torch.compile(model, dynamic=False) if compile else model  # type: ignore[assignment]
     compile_s = None
-    if compile:
-        runner = torch.compile(model, dynamic=False)  # type: ignore[assignment]
-    x = torch.randn(batch, *plan.input.dims, device=dev)
+    x = torch.randn(batch, *sample, device=dev)
     grad = contextlib.nullcontext() if train else torch.inference_mode()
     with grad, _autocast(dev, dtype):
         start = time.perf_counter()
@@ -152,7 +169,7 @@ def run(
         with _peak_memory(dev) as peak:
             times = _time(lambda: _step(runner, x, train, optimizer), dev, repeats)
     median = statistics.median(times)
-    flops = plan.flops * batch * (3 if train else 1)
+    flops = flops_per_sample * batch * (3 if train else 1)
     return Result(
         spec=label,
         batch=batch,

@@ -81,7 +81,7 @@ def test_summary_table(capsys):
     assert lines[0] == "SpectFormer: 14,183,334 params, 6.915 GFLOPs per sample"
     assert lines[3] == "stage 1  conv stem; 3×spectral + 3×pvt2         3136×64     914,912   2.286"
     assert lines[-2] == "total    input 3×224×224                        6        14,183,334   6.915"
-    assert lines[-1] == "spec fingerprint: a5dea758609c4adf"
+    assert lines[-1] == "spec fingerprint: 79582c3636d22444"
 
 
 def test_summary_json(capsys):
@@ -91,7 +91,14 @@ def test_summary_json(capsys):
     assert [stage["grid"] for stage in data["stages"]] == [[56, 56], [28, 28], [14, 14], [7, 7]]
     block = data["stages"][1]["nodes"][1]
     assert block["module_paths"] == ["block2.0"]
-    assert block["children"][1]["args"] == {"dim": 128, "height": 28, "width": 28, "conv_in": 3, "conv_out": 3}
+    assert block["children"][1]["args"] == {
+        "dim": 128,
+        "height": 28,
+        "width": 28,
+        "conv_in": 3,
+        "conv_out": 3,
+        "resize": "interpolate",
+    }
 
 
 def test_build_prints_tree_and_table(capsys):
@@ -114,7 +121,7 @@ def test_build_save_refuses_to_overwrite(tmp_path, capsys):
     saved = torch.load(target, weights_only=True)
     assert saved["format"] == "archspec-checkpoint/1"
     assert saved["spec"]["name"] == "SpectFormer"
-    assert saved["spec_fingerprint"] == "a5dea758609c4adf"
+    assert saved["spec_fingerprint"] == "79582c3636d22444"
     assert len(saved["structure_fingerprint"]) == 16
     assert len(saved["state_dict"]) == 307
     before = target.read_bytes()
@@ -124,7 +131,7 @@ def test_build_save_refuses_to_overwrite(tmp_path, capsys):
     # Loading checks the spec: weights saved for depth 6 do not load into depth 8, and the message says why.
     assert main(["build", SPEC, "--quiet", "--weights", str(target), "--set", "stages.2.depth=8"]) == 1
     assert capsys.readouterr().err == (
-        f"error: {target}: saved for a different spec (fingerprint a5dea758609c4adf, this spec "
+        f"error: {target}: saved for a different spec (fingerprint 79582c3636d22444, this spec "
         f"{archspec.plan(archspec.load_spec(SPEC, ['stages.2.depth=8'])).fingerprint}); checkpoint → this spec:\n"
         "  stages[2].depth: 6 → 8 [AS502]\n"
         "hint (AS502, checkpoint does not fit): load it into the spec it was saved for; the message lists each key, "

@@ -82,3 +82,13 @@ def test_error_catalogue_is_documented_and_complete():
     assert codes_in_source <= set(CATALOGUE), codes_in_source - set(CATALOGUE)
     for kind in CATALOGUE.values():
         assert f"| `{kind.code}` | {kind.title} |" in README
+
+
+def test_backbone_and_training_examples_run(capsys):
+    blocks = README.split("## Python API", 1)[1].split("## Checkpoints", 1)[0].split("```python")[2:4]
+    scope: dict[str, object] = {}
+    exec(compile("import torch\nimport archspec\n" + blocks[0].split("```")[0], "README.md", "exec"), scope)
+    assert capsys.readouterr().out == (
+        "[(1, 128, 64, 80), (1, 320, 32, 40), (1, 448, 16, 20)]\n{'num_chs': 128, 'reduction': 8, 'module': 'block2'}\n"
+    )
+    exec(compile(blocks[1].split("```")[0], "README.md", "exec"), scope)

@@ -29,7 +29,7 @@ def test_class_attention_matches_explicit_softmax():
 
 def test_spectral_filter_is_a_circular_convolution():
     """With an all-ones filter the gating is the identity; the grid must match the filter."""
-    mixer = SpectralGatingNetwork(dim=4, height=6, width=5)
+    mixer = SpectralGatingNetwork(dim=4, height=6, width=5, resize="strict")
     with torch.no_grad():
         mixer.complex_weight.zero_()
         mixer.complex_weight[..., 0] = 1.0
@@ -39,7 +39,7 @@ def test_spectral_filter_is_a_circular_convolution():
     try:
         mixer(torch.randn(2, 36, 4), (6, 6))
     except ValueError as exc:
-        assert str(exc) == "SpectralGatingNetwork was built for a 6×5 token grid, got 6×6"
+        assert str(exc) == "SpectralGatingNetwork was built for a 6×5 token grid, got 6×6 (resize='strict')"
     else:
         raise AssertionError("a mismatched grid must be refused")
 

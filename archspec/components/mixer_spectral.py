@@ -23,6 +23,9 @@ class SpectralSpec(MixerSpec):
     type: Literal["spectral"] = "spectral"
     conv_in: int | None = Field(None, ge=1, description="kernel of a conv before the filter (conv_input)")
     conv_out: int | None = Field(None, ge=1, description="kernel of a conv after the filter (conv_output)")
+    resize: Literal["interpolate", "strict"] = Field(
+        "interpolate", description="at another input size: resize the filter bilinearly, or refuse"
+    )
 
     _odd = field_validator("conv_in", "conv_out")(odd_kernel)
 
@@ -60,6 +63,7 @@ class SpectralSpec(MixerSpec):
             width=width,
             conv_in=self.conv_in,
             conv_out=self.conv_out,
+            resize=self.resize,
         )
 
     @staticmethod
@@ -67,4 +71,4 @@ class SpectralSpec(MixerSpec):
         from archspec.nn import SpectralGatingNetwork
 
         a = node.args
-        return SpectralGatingNetwork(a["dim"], a["height"], a["width"], a["conv_in"], a["conv_out"])
+        return SpectralGatingNetwork(a["dim"], a["height"], a["width"], a["conv_in"], a["conv_out"], a["resize"])

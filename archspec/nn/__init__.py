@@ -7,7 +7,7 @@ from archspec.nn.class_attention import ClassAttention, ClassBlock
 from archspec.nn.drop import DropPath
 from archspec.nn.embed import DownSamples, PatchEmbed, PoolDownsample, Stem
 from archspec.nn.ffn import FFN, PVT2FFN, DWConv
-from archspec.nn.heads import ClassAttentionModel, PoolModel
+from archspec.nn.heads import ClassAttentionModel, FeatureExtractor, PoolModel
 from archspec.nn.spectral import SpectralGatingNetwork
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "DWConv",
     "DownSamples",
     "DropPath",
+    "FeatureExtractor",
     "PatchEmbed",
     "PoolDownsample",
     "PoolModel",

@@ -64,6 +64,23 @@ class Backbone(nn.Module):
                 x = norm(x).transpose(1, 2).reshape(x.shape[0], -1, *hw)  # (B, C, H, W)
         return x
 
+    def forward_intermediates(self, x: torch.Tensor, indices: tuple[int, ...]) -> list[torch.Tensor]:
+        """Image → the outputs of the stages in ``indices`` (0-based), normed, as (B, C, H, W) grids."""
+        features = []
+        for i in range(1, max(indices) + 2):
+            embed, blocks, norm = self.stage(i)
+            x, hw = embed(x)  # (B, N, C)
+            for block in blocks:
+                x = block(x, hw)
+            x = norm(x).transpose(1, 2).reshape(x.shape[0], -1, *hw)  # (B, C, H, W), channels-last in memory
+            if i - 1 in indices:
+                features.append(x)
+        return features
+
+    def no_weight_decay(self) -> set[str]:
+        """Parameters usually trained without weight decay: biases, norm weights and spectral filters."""
+        return {name for name, param in self.named_parameters() if param.ndim <= 1 or name.endswith("complex_weight")}
+
     def forward_head(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
 

@@ -18,6 +18,10 @@ class PoolModel(Backbone):
     def forward_head(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, N, C)
         return self.head(self.final_norm(x.mean(dim=1)))
 
+    def reset_classifier(self, num_classes: int) -> None:
+        """Replace the classifier for ``num_classes`` classes (0 removes it: features come out)."""
+        self.head = _classifier(self.head, num_classes)
+
 
 class ClassAttentionModel(Backbone):
     """SpectFormer-H's head: class-attention blocks over [mean token; tokens], then norm and Linear.
@@ -46,3 +50,42 @@ class ClassAttentionModel(Backbone):
         if self.training:
             return logits, aux
         return logits + 0.5 * aux.max(dim=1).values
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """Replace ``head`` (and ``aux_head``) for ``num_classes`` classes (0: the class token comes out)."""
+        self.head = _classifier(self.head, num_classes)
+        if self.aux_head is not None:
+            # Without classes there is nothing for token labelling to predict.
+            self.aux_head = _classifier(self.aux_head, num_classes) if num_classes else None
+
+
+def _classifier(old: nn.Module, num_classes: int) -> nn.Module:
+    dim = old.in_features if isinstance(old, nn.Linear) else int(getattr(old, "dim"))  # noqa: B009
+    if num_classes == 0:
+        identity = nn.Identity()
+        setattr(identity, "dim", dim)  # noqa: B010  (remembered so a later reset can build a Linear again)
+        return identity
+    new = nn.Linear(dim, num_classes, device=next(old.parameters(), torch.empty(0)).device)
+    nn.init.trunc_normal_(new.weight, std=0.02)
+    nn.init.zeros_(new.bias)
+    return new
+
+
+class FeatureExtractor(Backbone):
+    """The stages only, returning the feature maps of ``out_indices`` for detection or segmentation heads.
+
+    ``feature_info`` gives, per returned map, its channels (``num_chs``), its stride from the input
+    (``reduction``) and the module producing it.
+    """
+
+    def __init__(self, body: Body, out_indices: tuple[int, ...], channels: list[int], reductions: list[int]) -> None:
+        super().__init__(body)
+        if not out_indices or min(out_indices) < 0 or max(out_indices) >= self.num_stages:
+            raise ValueError(f"out_indices {out_indices} must name stages 0–{self.num_stages - 1}")
+        self.out_indices = tuple(out_indices)
+        self.feature_info = [
+            {"num_chs": channels[i], "reduction": reductions[i], "module": f"block{i + 1}"} for i in self.out_indices
+        ]
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:  # type: ignore[override]
+        return self.forward_intermediates(x, self.out_indices)

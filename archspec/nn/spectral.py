@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -10,8 +11,9 @@ class SpectralGatingNetwork(nn.Module):
     """``irfft2(rfft2(x) * W)`` over the token grid, optionally between two k×k convs.
 
     The FFT runs in float32 whatever the model's dtype, with ``norm="ortho"``, and the result is
-    cast back. ``complex_weight`` holds the filter as (height, width // 2 + 1, dim, 2) real pairs,
-    so it is tied to one grid size.
+    cast back. ``complex_weight`` holds the filter as (height, width // 2 + 1, dim, 2) real pairs for
+    the grid the model was built for. On another grid the filter is resized bilinearly (the GFNet
+    authors' recipe for fine-tuning at a new resolution), or, with ``resize="strict"``, refused.
 
     Args:
         dim: channels.
@@ -19,10 +21,22 @@ class SpectralGatingNetwork(nn.Module):
         width: token-grid width.
         conv_in: kernel of the conv before the filter (``conv_input``), or None.
         conv_out: kernel of the conv after the filter (``conv_output``), or None.
+        resize: ``"interpolate"`` or ``"strict"``: what to do on a grid of another size.
     """
 
-    def __init__(self, dim: int, height: int, width: int, conv_in: int | None = None, conv_out: int | None = None):
+    def __init__(
+        self,
+        dim: int,
+        height: int,
+        width: int,
+        conv_in: int | None = None,
+        conv_out: int | None = None,
+        resize: str = "interpolate",
+    ) -> None:
         super().__init__()
+        if resize not in ("interpolate", "strict"):
+            raise ValueError(f"resize must be 'interpolate' or 'strict', got {resize!r}")
+        self.resize = resize
         self.conv_input = nn.Conv2d(dim, dim, conv_in, padding=conv_in // 2) if conv_in else None
         self.conv_output = nn.Conv2d(dim, dim, conv_out, padding=conv_out // 2) if conv_out else None
         self.complex_weight = nn.Parameter(torch.randn(height, width // 2 + 1, dim, 2) * 0.02)
@@ -31,10 +45,7 @@ class SpectralGatingNetwork(nn.Module):
     def forward(self, x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
         batch, tokens, dim = x.shape
         height, width = hw
-        if hw != self.grid:
-            raise ValueError(
-                f"SpectralGatingNetwork was built for a {self.grid[0]}×{self.grid[1]} token grid, got {height}×{width}"
-            )
+        weight = self._filter(height, width)
         if self.conv_input is not None:
             x = x.transpose(1, 2).reshape(batch, dim, height, width)  # (B, C, H, W)
             x = self.conv_input(x).permute(0, 2, 3, 1)  # (B, H, W, C)
@@ -43,9 +54,24 @@ class SpectralGatingNetwork(nn.Module):
         dtype = x.dtype
         # Half-precision FFTs lose too much and only accept power-of-two sizes: keep this in float32.
         spectrum = torch.fft.rfft2(x.float(), dim=(1, 2), norm="ortho")  # (B, H, W//2+1, C) complex
-        spectrum = spectrum * torch.view_as_complex(self.complex_weight.float())
+        spectrum = spectrum * torch.view_as_complex(weight)
         x = torch.fft.irfft2(spectrum, s=(height, width), dim=(1, 2), norm="ortho").to(dtype)  # (B, H, W, C)
         if self.conv_output is not None:
             x = self.conv_output(x.permute(0, 3, 1, 2))  # (B, C, H, W)
             return x.flatten(2).transpose(1, 2)  # (B, N, C)
         return x.reshape(batch, tokens, dim)
+
+    def _filter(self, height: int, width: int) -> torch.Tensor:
+        """The filter for a ``height`` × ``width`` grid as (height, width // 2 + 1, dim, 2) float32 pairs."""
+        weight = self.complex_weight.float()
+        if (height, width) == self.grid:
+            return weight
+        if self.resize == "strict":
+            raise ValueError(
+                f"SpectralGatingNetwork was built for a {self.grid[0]}×{self.grid[1]} token grid, got {height}×{width} "
+                "(resize='strict')"
+            )
+        rows, bins, dim, _ = weight.shape
+        planes = weight.permute(2, 3, 0, 1).reshape(1, dim * 2, rows, bins)  # (1, C·2, h, w//2+1)
+        planes = F.interpolate(planes, size=(height, width // 2 + 1), mode="bilinear", align_corners=True)
+        return planes.reshape(dim, 2, height, width // 2 + 1).permute(2, 3, 0, 1).contiguous()  # (H, W//2+1, C, 2)

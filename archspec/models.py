@@ -1,0 +1,81 @@
+"""The timm-style entry points: ``create_model`` and ``list_specs``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from archspec.compose import SHIPPED_SPECS
+from archspec.errors import ArchspecError
+
+
+def list_specs() -> list[str]:
+    """Names of the shipped specs, usable wherever a spec path is expected (``"spectformer-h-s"``)."""
+    return sorted(path.stem for path in SHIPPED_SPECS.glob("*.yaml"))
+
+
+def resolve_spec_path(name_or_path: str | Path) -> Path:
+    """A spec file path for a path or a shipped spec name."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        return path
+    shipped = SHIPPED_SPECS / f"{name_or_path}.yaml"
+    if shipped.is_file():
+        return shipped
+    raise ArchspecError(f"{name_or_path!r} is neither a spec file nor a shipped spec ({', '.join(list_specs())})")
+
+
+def create_model(
+    name_or_path: str | Path,
+    pretrained: str | Path | None = None,
+    num_classes: int | None = None,
+    overrides: Mapping[str, Any] | Sequence[str] | None = None,
+    features_only: bool = False,
+    out_indices: Sequence[int] = (0, 1, 2, 3),
+    device: str = "cpu",
+    seed: int | None = 0,
+) -> Any:
+    """Build a model from a shipped spec name or a spec file.
+
+    Args:
+        name_or_path: ``"spectformer-h-s"`` (see :func:`list_specs`) or a path to a YAML spec.
+        pretrained: a checkpoint to load (archspec's own, or an official SpectFormer-H one).
+        num_classes: replace the spec's class count (applied before ``pretrained`` is loaded).
+        overrides: ``{"stages.2.depth": 8}`` or ``["stages.2.depth=8"]``, as ``--set`` on the command line.
+        features_only: return a :class:`~archspec.nn.FeatureExtractor` giving per-stage feature maps.
+        out_indices: the stages (0-based) whose maps ``features_only`` returns.
+        device: where to allocate the weights.
+        seed: seed for the initial weights (None leaves torch's RNG alone).
+
+    Returns:
+        The ``nn.Module``; with ``features_only``, one that returns a list of (B, C, H, W) maps and has
+        a ``feature_info`` list.
+    """
+    from archspec import build, load_spec, plan
+    from archspec.checkpoint import load_file
+    from archspec.nn import Body, FeatureExtractor
+
+    items = list(overrides.items()) if isinstance(overrides, Mapping) else None
+    sets = [f"{key}={json.dumps(value)}" for key, value in items] if items is not None else list(overrides or [])
+    if num_classes is not None:
+        sets.append(f"num_classes={num_classes}")
+    loaded = load_spec(resolve_spec_path(name_or_path), sets)
+    planned = plan(loaded)
+    model = build(planned, device=device, seed=seed)
+    if pretrained is not None:
+        load_file(model, pretrained, plan=planned)
+    if not features_only:
+        return model
+    count = len(planned.stages)
+    body = Body(
+        planned.name,
+        [getattr(model, f"patch_embed{i}") for i in range(1, count + 1)],
+        [getattr(model, f"block{i}") for i in range(1, count + 1)],
+        [getattr(model, f"norm{i}") for i in range(1, count + 1)],
+    )
+    image_height = planned.input.grid[0] if planned.input.grid else 1
+    reductions = [image_height // stage.grid[0] for stage in planned.stages]
+    channels = [stage.dim for stage in planned.stages]
+    return FeatureExtractor(body, tuple(out_indices), channels, reductions)

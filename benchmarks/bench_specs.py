@@ -1,0 +1,68 @@
+"""Benchmark table: archspec-built models against the plain hand-written SpectFormer, in one process.
+
+    python benchmarks/bench_specs.py --threads 2 > benchmarks/results.md
+
+Rows: the documented SpectFormer and SpectFormer-H-S, built by archspec (eager and compiled) and as
+the straightforward implementation in benchmarks/reference.py (eager), at batch 1 and 8, in
+inference mode; then one training step at batch 8 for SpectFormer-H-S, archspec vs reference.
+Every row carries its own same-process matmul probe, so efficiency is comparable across rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import platform
+from pathlib import Path
+
+import torch
+
+import archspec
+from archspec import bench
+
+ROOT = Path(__file__).resolve().parent.parent
+_spec = importlib.util.spec_from_file_location("reference", ROOT / "benchmarks" / "reference.py")
+assert _spec is not None and _spec.loader is not None
+reference = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(reference)
+
+PAIRS = {
+    "specs/spectformer.yaml": reference.documented_spectformer,
+    "specs/spectformer-h-s.yaml": reference.spectformer_h_s,
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--batch", default="1,8")
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile rows")
+    parser.add_argument("--no-train", action="store_true", help="skip the training-step rows")
+    args = parser.parse_args()
+    batches = [int(b) for b in args.batch.split(",")]
+    results = []
+    for path, make_plain in PAIRS.items():
+        plan = archspec.plan(archspec.load_spec(ROOT / path))
+        for batch in batches:
+            common = {"threads": args.threads, "repeats": args.repeats}
+            results.append(bench.run(plan, path, batch, **common))
+            if not args.no_compile:
+                results.append(bench.run(plan, path, batch, compile=True, **common))
+            plain = make_plain()
+            results.append(bench.time_model(plain, plan.input.dims, plan.flops, f"plain {Path(path).stem}", batch,
+                                            **common))  # fmt: skip
+    if not args.no_train:
+        path = "specs/spectformer-h-s.yaml"
+        plan = archspec.plan(archspec.load_spec(ROOT / path))
+        results.append(bench.run(plan, path, 8, threads=args.threads, train=True, repeats=5))
+        plain = reference.spectformer_h_s()
+        results.append(bench.time_model(plain, plan.input.dims, plan.flops, "plain spectformer-h-s", 8,
+                                        threads=args.threads, train=True, repeats=5))  # fmt: skip
+    print(f"torch {torch.__version__}, {platform.machine()}, {args.threads} threads, median of {args.repeats} "
+          "(5 for training) after warm-up\n")  # fmt: skip
+    print(bench.table(results))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+"""The Python API: create_model, list_specs, features, other input sizes, classifier reset."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import ROOT
+
+import archspec
+from archspec.checkpoint import save_file
+
+SIZES = [(224, 224), (192, 192), (256, 256), (384, 384), (320, 256)]
+
+
+def test_list_specs():
+    assert archspec.list_specs() == ["spectformer", "spectformer-h-b", "spectformer-h-l", "spectformer-h-s"]
+
+
+def test_create_model_with_overrides_and_pretrained(tmp_path):
+    model = archspec.create_model("spectformer-h-s", num_classes=10, overrides={"stages.2.depth": 2})
+    plan = archspec.plan(archspec.load_spec(ROOT / "specs" / "spectformer-h-s.yaml",
+                                            ["stages.2.depth=2", "num_classes=10"]))  # fmt: skip
+    assert sum(p.numel() for p in model.parameters()) == plan.params
+    save_file(model, plan, tmp_path / "w.pt")
+    again = archspec.create_model("spectformer-h-s", num_classes=10, overrides=["stages.2.depth=2"],
+                                  pretrained=tmp_path / "w.pt", seed=5)  # fmt: skip
+    for (name, a), (_, b) in zip(model.state_dict().items(), again.state_dict().items(), strict=True):
+        assert torch.equal(a, b), name
+    with pytest.raises(archspec.ArchspecError) as info:
+        archspec.create_model("spectformer-h-x")
+    assert str(info.value) == (
+        "'spectformer-h-x' is neither a spec file nor a shipped spec "
+        "(spectformer, spectformer-h-b, spectformer-h-l, spectformer-h-s)"
+    )
+
+
+@pytest.fixture(scope="module")
+def h_s():
+    return archspec.create_model("spectformer-h-s").eval()
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_any_input_size(h_s, size):
+    with torch.no_grad():
+        assert tuple(h_s(torch.randn(1, 3, *size)).shape) == (1, 1000)
+
+
+def test_strict_filters_refuse_other_sizes():
+    model = archspec.create_model("spectformer", overrides={"stages.0.mixer.resize": "strict"}).eval()
+    with pytest.raises(ValueError) as info, torch.no_grad():
+        model(torch.randn(1, 3, 256, 256))
+    assert str(info.value) == ("SpectralGatingNetwork was built for a 56×56 token grid, got 64×64 (resize='strict')")
+
+
+def test_resized_filter_is_the_built_filter_at_the_built_size(h_s):
+    mixer = h_s.block1[0].m
+    assert torch.equal(mixer._filter(56, 56), mixer.complex_weight)
+    resized = mixer._filter(64, 64)
+    assert tuple(resized.shape) == (64, 33, 64, 2)
+    # Corners are kept exactly (align_corners=True).
+    torch.testing.assert_close(resized[0, 0], mixer.complex_weight[0, 0])
+    torch.testing.assert_close(resized[-1, -1], mixer.complex_weight[-1, -1])
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_features_match_the_plan(size):
+    features = archspec.create_model("spectformer-h-s", features_only=True).eval()
+    planned = archspec.plan(archspec.load_spec(ROOT / "specs" / "spectformer-h-s.yaml", [f"input.size={list(size)}"]))
+    with torch.no_grad():
+        maps = features(torch.randn(2, 3, *size))
+    assert [tuple(m.shape) for m in maps] == [(2, s.dim, *s.grid) for s in planned.stages]
+    assert features.feature_info == [
+        {"num_chs": 64, "reduction": 4, "module": "block1"},
+        {"num_chs": 128, "reduction": 8, "module": "block2"},
+        {"num_chs": 320, "reduction": 16, "module": "block3"},
+        {"num_chs": 448, "reduction": 32, "module": "block4"},
+    ]
+    assert not hasattr(features, "head")
+
+
+def test_out_indices():
+    features = archspec.create_model("spectformer", features_only=True, out_indices=(1, 3)).eval()
+    with torch.no_grad():
+        maps = features(torch.randn(1, 3, 224, 224))
+    assert [tuple(m.shape) for m in maps] == [(1, 128, 28, 28), (1, 448, 7, 7)]
+
+
+def test_reset_classifier_and_no_weight_decay(h_s):
+    model = archspec.create_model("spectformer-h-s")
+    # 272 parameter tensors, of which 89 are weight matrices or conv kernels (4 stem convs, 3 downsample
+    # convs, 75 in blocks, 5 in the class block, head and aux head); the other 183 are biases, norm
+    # weights and the 7 spectral filters.
+    assert len(list(model.parameters())) == 272
+    decay_free = model.no_weight_decay()
+    assert len(decay_free) == 183
+    filters = {f"block{stage}.{j}.m.complex_weight" for stage, depth in ((1, 3), (2, 4)) for j in range(depth)}
+    assert {n for n in decay_free if n.endswith("complex_weight")} == filters
+    model.reset_classifier(5)
+    with torch.no_grad():
+        assert tuple(model.eval()(torch.randn(1, 3, 224, 224)).shape) == (1, 5)
+        model.reset_classifier(0)
+        assert tuple(model(torch.randn(1, 3, 224, 224)).shape) == (1, 448)
+        assert model.aux_head is None
+        model.reset_classifier(7)
+        assert tuple(model(torch.randn(1, 3, 224, 224)).shape) == (1, 7)
