@@ -21,10 +21,10 @@ def _plan(*overrides: str):
 
 def test_swapping_stage_2_to_attention():
     diff = diff_plans(_plan(), _plan("stages.1.mixer.type=attention"))
+    change = "blocks 0–3 mixer: spectral(conv_in=3, conv_out=3, resize=interpolate) → attention(heads=1, qkv_bias=True)"
     assert [(c.part, c.what, c.params, c.flops) for c in diff.changes] == [
-        ("stage 2", ["blocks 0–3 mixer: spectral(conv_in=3, conv_out=3, resize=interpolate) → attention(heads=1, qkv_bias=True)"],
-         -1_346_560, -201_107_456),
-    ]  # fmt: skip
+        ("stage 2", [change], -1_346_560, -201_107_456)
+    ]
     # Per block: filter 28·15·128·2 + two 3×3 convs (128·128·9 + 128) − attention (4·128² + 4·128).
     assert -1_346_560 == 4 * (4 * 128 * 128 + 4 * 128 - (28 * 15 * 128 * 2 + 2 * (128 * 128 * 9 + 128)))
     # FLOPs: attention (q/kv/proj linears + two 784×784 products) − (two convs + two FFTs + complex product).
