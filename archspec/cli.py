@@ -261,6 +261,31 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """Export the built model to ONNX or a torch.export program (.pt2), with a dynamic batch size.
+
+    The exported model is checked against the eager one at batch 1 and 3 (to 1e-4) unless
+    --no-verify is given. ONNX needs the export extra: pip install 'archspec[export]'.
+
+    Example: archspec export specs/spectformer-h-s.yaml --format onnx -o spectformer-h-s.onnx
+    """
+    _, plan = _load_and_plan(args.spec, args.set)
+    _import_torch()
+    from archspec.builder import build
+    from archspec.export import export
+
+    model = build(plan, seed=args.seed)
+    if args.weights:
+        from archspec.checkpoint import load_file
+
+        load_file(model, args.weights, plan=plan)
+    output = Path(args.output or f"{Path(args.spec).stem}.{args.format}")
+    difference = export(model, plan, output, args.format, verify=not args.no_verify, force=args.force)
+    checked = "" if args.no_verify else f"; largest difference from eager at batch 1 and 3: {difference:.2g}"
+    _say(f"wrote {output}{checked}")
+    return EXIT_OK
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     """Write the JSON Schema (draft 2020-12) of the spec format, plugin components included.
 
@@ -438,6 +463,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=_positive_int, default=10, help="timed runs (default: 10)")
     p.add_argument("--force", action="store_true", help="skip the memory budget")
     p.add_argument("--format", choices=("table", "json"), default="table", help="output format (default: table)")
+
+    p = command("export", cmd_export)
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("--format", choices=("onnx", "pt2"), default="onnx", help="output format (default: onnx)")
+    p.add_argument("-o", "--output", help="output file (default: the spec's name with the format's suffix)")
+    p.add_argument("--weights", metavar="PATH", help="load these weights before exporting")
+    p.add_argument("--seed", type=int, default=0, help="seed for the initial weights (default: 0)")
+    p.add_argument("--no-verify", action="store_true", help="skip the check against the eager model")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
 
     p = command("schema", cmd_schema, spec=False)
     p.add_argument("-o", "--output", help="write to this file instead of stdout")

@@ -128,6 +128,11 @@ CATALOGUE: dict[str, ErrorKind] = {
         ErrorKind(
             "AS801", "cannot render", "install Graphviz's dot (apt-get install graphviz) or write .dot/.json/.graphml"
         ),
+        ErrorKind(
+            "AS802",
+            "cannot export",
+            "install the export extra (pip install 'archspec[export]'); a numeric mismatch is a bug to report",
+        ),
         ErrorKind("AS901", "component registry", "a component name is unknown or registered twice"),
     )
 }
