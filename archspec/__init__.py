@@ -48,6 +48,13 @@ def create_model(name_or_path: str, **kwargs: Any) -> nn.Module:
     return create(name_or_path, **kwargs)  # type: ignore[no-any-return]
 
 
+def fsdp_policy(model: nn.Module) -> list[nn.Module]:
+    """Modules to shard one by one with FSDP2 (every block); see :mod:`archspec.distributed`."""
+    from archspec.distributed import fsdp_policy as policy
+
+    return policy(model)
+
+
 def list_specs() -> list[str]:
     """Names of the shipped specs (``spectformer``, ``spectformer-h-s``, ...)."""
     from archspec.models import list_specs as names
@@ -64,6 +71,7 @@ __all__ = [
     "SpecFileError",
     "build",
     "create_model",
+    "fsdp_policy",
     "list_specs",
     "load_model",
     "load_spec",
