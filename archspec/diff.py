@@ -50,7 +50,7 @@ def _short(value: object) -> object:
 
 
 def _shown(node: Node) -> dict[str, object]:
-    return {k: _short(v) for k, v in node.args.items() if k not in _DERIVED}
+    return {k.lstrip("_"): _short(v) for k, v in node.args.items() if k not in _DERIVED}
 
 
 def _key(node: Node) -> str:

@@ -8,6 +8,7 @@ can print ``file:line:col: key.path: message`` for each of them.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -16,11 +17,16 @@ KeyPath = tuple[PathPart, ...]
 
 
 def format_path(path: Sequence[PathPart]) -> str:
-    """Render a key path the way a user reads it: ``stages[1].mixer.heads``."""
+    """Render a key path the way a user reads it: ``stages[1].mixer.heads``.
+
+    A key that is not a plain word (empty, spaces, dots) is quoted: ``head['my key']``.
+    """
     text = ""
     for part in path:
         if isinstance(part, int):
             text += f"[{part}]"
+        elif not re.fullmatch(r"[A-Za-z0-9_$-]+", part):
+            text += f"[{part!r}]"
         else:
             text += f".{part}" if text else part
     return text or "<root>"
@@ -164,6 +170,8 @@ class SpecError(ArchspecError):
     def __init__(self, problems: Sequence[Problem], source: SourceMap | None = None) -> None:
         self.problems = list(dict.fromkeys(problems))  # a rule shared by many blocks reports once
         self.source = source
+        if source is not None:  # in the order they appear in the file, command-line values first
+            self.problems.sort(key=lambda p: (source.locate(p.path).line, source.locate(p.path).column))
         super().__init__("\n".join(self.lines()))
 
     def lines(self) -> list[str]:

@@ -126,7 +126,8 @@ def args_text(node: Node) -> str:
     """A node's own settings, such as ``heads 10`` or ``hidden 256``; the stage's width and grid go without saying."""
     shown = []
     for key, value in node.args.items():
-        if key in ("dim", "cin", "height", "width", "eps", "num_classes") or value is None or value is False:
+        hidden = key in ("dim", "cin", "height", "width", "eps", "num_classes") or key.startswith("_")
+        if hidden or value is None or value is False:
             continue
         if isinstance(value, list):
             shown.append(f"{len(value)} {key}")

@@ -71,7 +71,8 @@ class Site:
 class Node:
     """One planned piece of the model.
 
-    ``module_paths`` lists the attributes of the built model whose parameters make up ``params``
+    ``args`` starting with ``_`` are read by ``build`` but are not structure, so pictures leave them
+    out. ``module_paths`` lists the attributes of the built model whose parameters make up ``params``
     (one for most nodes; the head owns several top-level attributes). ``args`` holds the resolved
     numbers the component's ``build`` reads. ``flops`` are per sample.
 

@@ -97,7 +97,7 @@ def test_summary_json(capsys):
         "width": 28,
         "conv_in": 3,
         "conv_out": 3,
-        "resize": "interpolate",
+        "_resize": "interpolate",
     }
 
 

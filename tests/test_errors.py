@@ -224,3 +224,16 @@ def test_problems_carry_catalogue_codes(tmp_path):
     with pytest.raises(SpecError) as info:
         archspec.plan(archspec.load_spec(path))
     assert [p.code for p in info.value.problems] == ["AS301"]
+
+
+def test_odd_keys_are_quoted_in_paths(tmp_path):
+    path = tmp_path / "odd.yaml"
+    path.write_text(
+        "name: x\n'': 1\nhead: {type: pool, 'my key': 2}\nstages: [{dim: 8, depth: 1, mixer: {type: spectral}}]\n"
+    )
+    with pytest.raises(SpecError) as info:
+        archspec.load_spec(path)
+    assert [line.removeprefix(f"{path}:") for line in info.value.lines()] == [
+        "2:1: ['']: unknown key '' (valid keys: name, input, num_classes, drop_path_rate, stem, stages, head)",
+        "3:20: head['my key']: unknown key 'my key' (valid keys: type)",
+    ]

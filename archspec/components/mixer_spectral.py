@@ -63,7 +63,7 @@ class SpectralSpec(MixerSpec):
             width=width,
             conv_in=self.conv_in,
             conv_out=self.conv_out,
-            resize=self.resize,
+            _resize=self.resize,  # runtime behaviour, not structure: left out of labels
         )
 
     @staticmethod
@@ -71,4 +71,4 @@ class SpectralSpec(MixerSpec):
         from archspec.nn import SpectralGatingNetwork
 
         a = node.args
-        return SpectralGatingNetwork(a["dim"], a["height"], a["width"], a["conv_in"], a["conv_out"], a["resize"])
+        return SpectralGatingNetwork(a["dim"], a["height"], a["width"], a["conv_in"], a["conv_out"], a["_resize"])
