@@ -68,11 +68,18 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_summary(args: argparse.Namespace) -> int:
     """Print the plan of a spec, per stage and in total, without building it.
 
-    Example: archspec summary specs/spectformer-h-s.yaml --format md
+    --input CxHxW plans the model at another input size: shapes and FLOPs are those at that size
+    (the parameter count is that of a model built there, whose spectral filters are larger).
+
+    Example: archspec summary specs/spectformer-h-s.yaml --format md --input 3x384x384
     """
     from archspec import summary
 
-    _, plan = _load_and_plan(args.spec, args.set)
+    overrides = list(args.set)
+    if args.input:
+        channels, height, width = _input_size(args.input)
+        overrides += [f"input.channels={channels}", f"input.size=[{height}, {width}]"]
+    _, plan = _load_and_plan(args.spec, overrides)
     if args.format == "json":
         print(summary.format_json(plan))
     else:
@@ -370,6 +377,14 @@ def _report(exc: ArchspecError) -> None:
             _say(f"hint ({code}, {kind.title}): {kind.hint}")
 
 
+def _input_size(text: str) -> tuple[int, int, int]:
+    parts = text.lower().replace("×", "x").split("x")
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+        raise UsageError(f"--input {text}: expected CxHxW, e.g. 3x384x384")
+    channels, height, width = (int(p) for p in parts)
+    return channels, height, width
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -405,6 +420,7 @@ def _parser() -> argparse.ArgumentParser:
     p = command("summary", cmd_summary)
     p.add_argument("spec", metavar="SPEC")
     p.add_argument("--format", choices=("table", "md", "json"), default="table", help="output format (default: table)")
+    p.add_argument("--input", metavar="CxHxW", help="plan at another input size, e.g. 3x384x384")
 
     p = command("show", cmd_show)
     p.add_argument("spec", metavar="SPEC")
@@ -416,7 +432,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="RNG seed for the initial weights (default: 0)")
     p.add_argument("--batch", type=_positive_int, default=1, help="batch size of the check forward pass (default: 1)")
     p.add_argument(
-        "--weights", metavar="PATH", help="load weights (archspec or official SpectFormer-H checkpoint) before checking"
+        "--weights",
+        "--pretrained",
+        metavar="PATH",
+        help="load weights (archspec or official SpectFormer-H checkpoint) before checking",
     )
     p.add_argument("--save", metavar="PATH", help="write the weights, spec and fingerprints to PATH")
     p.add_argument("--max-params", type=_positive_int, metavar="N",
@@ -468,7 +487,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("spec", metavar="SPEC")
     p.add_argument("--format", choices=("onnx", "pt2"), default="onnx", help="output format (default: onnx)")
     p.add_argument("-o", "--output", help="output file (default: the spec's name with the format's suffix)")
-    p.add_argument("--weights", metavar="PATH", help="load these weights before exporting")
+    p.add_argument("--weights", "--pretrained", metavar="PATH", help="load these weights before exporting")
     p.add_argument("--seed", type=int, default=0, help="seed for the initial weights (default: 0)")
     p.add_argument("--no-verify", action="store_true", help="skip the check against the eager model")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")

@@ -166,3 +166,13 @@ def test_build_loads_official_weights(tmp_path, capsys):
     assert capsys.readouterr().err.startswith(
         "error: checkpoint does not fit the model (1 problems):\n  missing: head.bias (6,) [AS502]\n"
     )
+
+
+def test_summary_at_another_input_size(capsys):
+    assert main(["summary", SPEC, "--input", "3x384x320"]) == 0
+    table = capsys.readouterr().out
+    planned = archspec.plan(archspec.load_spec(SPEC, ["input.size=[384, 320]"]))
+    assert "total    input 3×384×320" in table
+    assert f"{planned.params:,}" in table
+    assert [stage.grid for stage in planned.stages] == [(96, 80), (48, 40), (24, 20), (12, 10)]
+    assert main(["summary", SPEC, "--input", "384"]) == 2

@@ -37,3 +37,16 @@ def test_bf16_autocast_keeps_the_fft_in_float32(path):
     assert out.dtype == torch.bfloat16
     assert torch.isfinite(out).all()
     torch.testing.assert_close(out.float(), reference, atol=0.15, rtol=0.1)
+
+
+def test_attention_uses_a_fused_kernel():
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    plan = archspec.plan(archspec.load_spec(SPECS[-1]))  # spectformer-h-s: attention stages 3 and 4
+    model = archspec.build(plan, device="cuda").eval()
+    x = torch.randn(4, *plan.input.dims, device="cuda")
+    # With the math fallback disabled, this raises unless a fused kernel accepts every attention call.
+    with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16):
+        with sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.CUDNN_ATTENTION]):
+            out = model(x)
+    assert out.shape == (4, 1000)
