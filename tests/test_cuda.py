@@ -46,7 +46,7 @@ def test_attention_uses_a_fused_kernel():
     model = archspec.build(plan, device="cuda").eval()
     x = torch.randn(4, *plan.input.dims, device="cuda")
     # With the math fallback disabled, this raises unless a fused kernel accepts every attention call.
-    with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16):
-        with sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.CUDNN_ATTENTION]):
-            out = model(x)
+    fused = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.CUDNN_ATTENTION]
+    with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16), sdpa_kernel(fused):
+        out = model(x)
     assert out.shape == (4, 1000)
