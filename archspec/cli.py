@@ -29,15 +29,32 @@ class UsageError(ArchspecError):
     """Bad command-line usage that argparse could not catch (an unknown device, ...)."""
 
 
-def _say(message: str) -> None:
+QUIET, NORMAL, VERBOSE = 0, 1, 2
+_verbosity = NORMAL
+
+
+def _say(message: str, level: int = NORMAL) -> None:
+    """A message on stderr, shown when the verbosity (--quiet 0, default 1, --verbose 2) reaches ``level``."""
+    if _verbosity >= level:
+        print(message, file=sys.stderr)
+
+
+def _error(message: str) -> None:
     print(message, file=sys.stderr)
 
 
 def _load_and_plan(path: str, overrides: Sequence[str] = ()) -> tuple[LoadedSpec, Plan]:
     from archspec import plan
 
+    start = time.perf_counter()
     loaded = load_spec(path, overrides)
-    return loaded, plan(loaded)
+    planned = plan(loaded)
+    elapsed = (time.perf_counter() - start) * 1e3
+    _say(
+        f"{_label(path, overrides)}: loaded and planned in {elapsed:.0f} ms (fingerprint {planned.fingerprint})",
+        VERBOSE,
+    )
+    return loaded, planned
 
 
 def _label(path: str, overrides: Sequence[str]) -> str:
@@ -105,7 +122,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_build(args: argparse.Namespace) -> int:
     """Build a spec into an nn.Module, run one forward pass on a random batch and check it against the plan.
 
-    Prints the module tree and the summary table to stdout (only the table with --quiet) and fails
+    Prints the module tree and the summary table to stdout (only the table with --no-tree) and fails
     (exit 1) if the parameter count or output shape differ from the plan's.
 
     Example: archspec build specs/spectformer.yaml --batch 2 --save spectformer.pt
@@ -150,7 +167,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     if args.check_grad:
         _check_grad(torch, model, batch)
-    if not args.quiet:
+    if not args.no_tree:
         print(model)
         print()
     print(summary.format_table(plan))
@@ -222,7 +239,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         _device(torch, args.device)
     rows = run_sweep(
         args.spec, args.grid, args.set, measure=args.measure, batch=args.batch, device=args.device,
-        repeats=args.repeats, progress=tty_progress,
+        repeats=args.repeats, progress=tty_progress if _verbosity >= NORMAL else None,
     )  # fmt: skip
     print(format_rows(rows, args.format, measured=args.measure, batch=args.batch))
     return EXIT_OK
@@ -366,11 +383,11 @@ def _report(exc: ArchspecError) -> None:
     if isinstance(exc, SpecError):
         codes = [problem.code for problem in exc.problems]
         for problem, line in zip(exc.problems, exc.lines(), strict=True):
-            _say(f"{line} [{problem.code}]")
+            _error(f"{line} [{problem.code}]")
     else:
         codes = [exc.code]
         # A spec file error starts with file:line:col, which editors and terminals turn into links.
-        _say(f"{exc} [{exc.code}]" if isinstance(exc, SpecFileError) else f"error: {exc} [{exc.code}]")
+        _error(f"{exc} [{exc.code}]" if isinstance(exc, SpecFileError) else f"error: {exc} [{exc.code}]")
     for code in dict.fromkeys(codes):
         kind = CATALOGUE.get(code)
         if kind is not None:
@@ -399,6 +416,10 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 ok, 1 invalid spec or failed check, 2 usage error.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    output = argparse.ArgumentParser(add_help=False)
+    volume = output.add_mutually_exclusive_group()
+    volume.add_argument("-q", "--quiet", action="store_true", help="only data on stdout and errors on stderr")
+    volume.add_argument("-v", "--verbose", action="store_true", help="also report timings and fingerprints")
     overrides = argparse.ArgumentParser(add_help=False)
     overrides.add_argument(
         "--set", action="append", default=[], metavar="KEY.PATH=VALUE",
@@ -408,7 +429,7 @@ def _parser() -> argparse.ArgumentParser:
     def command(name: str, func: Callable[[argparse.Namespace], int], spec: bool = True) -> argparse.ArgumentParser:
         doc = (func.__doc__ or "").strip()
         p = sub.add_parser(
-            name, help=doc.splitlines()[0], description=doc, parents=[overrides] if spec else [],
+            name, help=doc.splitlines()[0], description=doc, parents=[output, overrides] if spec else [output],
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )  # fmt: skip
         p.set_defaults(func=func)
@@ -443,7 +464,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="skip the memory budget and let --save overwrite a file")
     p.add_argument("--check-grad", action="store_true",
                    help="also run a backward pass and report parameters that get no gradient")  # fmt: skip
-    p.add_argument("--quiet", action="store_true", help="print only the summary table, not the module tree")
+    p.add_argument("--no-tree", action="store_true", help="print only the summary table, not the module tree")
 
     p = command("render", cmd_render)
     p.add_argument("spec", metavar="SPEC")
@@ -506,7 +527,9 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    global _verbosity
     args = _parser().parse_args(argv)
+    _verbosity = QUIET if args.quiet else VERBOSE if args.verbose else NORMAL
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminate)
     try:
@@ -518,7 +541,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _report(exc)
         return EXIT_INVALID
     except KeyboardInterrupt:
-        _say("interrupted")
+        _error("interrupted")
         return 130
     return status
 

@@ -111,13 +111,13 @@ def test_build_prints_tree_and_table(capsys):
 
 
 def test_build_on_meta_device(capsys):
-    assert main(["build", SPEC, "--device", "meta", "--quiet"]) == 0
+    assert main(["build", SPEC, "--device", "meta", "--no-tree"]) == 0
     assert "on meta as float32" in capsys.readouterr().err
 
 
 def test_build_save_refuses_to_overwrite(tmp_path, capsys):
     target = tmp_path / "weights.pt"
-    assert main(["build", SPEC, "--quiet", "--save", str(target)]) == 0
+    assert main(["build", SPEC, "--no-tree", "--save", str(target)]) == 0
     saved = torch.load(target, weights_only=True)
     assert saved["format"] == "archspec-checkpoint/1"
     assert saved["spec"]["name"] == "SpectFormer"
@@ -125,11 +125,11 @@ def test_build_save_refuses_to_overwrite(tmp_path, capsys):
     assert len(saved["structure_fingerprint"]) == 16
     assert len(saved["state_dict"]) == 307
     before = target.read_bytes()
-    assert main(["build", SPEC, "--quiet", "--save", str(target)]) == 2
+    assert main(["build", SPEC, "--no-tree", "--save", str(target)]) == 2
     assert f"error: {target} exists; pass --force to overwrite it [AS602]\n" in capsys.readouterr().err
     assert target.read_bytes() == before
     # Loading checks the spec: weights saved for depth 6 do not load into depth 8, and the message says why.
-    assert main(["build", SPEC, "--quiet", "--weights", str(target), "--set", "stages.2.depth=8"]) == 1
+    assert main(["build", SPEC, "--no-tree", "--weights", str(target), "--set", "stages.2.depth=8"]) == 1
     assert capsys.readouterr().err == (
         f"error: {target}: saved for a different spec (fingerprint 79582c3636d22444, this spec "
         f"{archspec.plan(archspec.load_spec(SPEC, ['stages.2.depth=8'])).fingerprint}); checkpoint → this spec:\n"
@@ -137,7 +137,7 @@ def test_build_save_refuses_to_overwrite(tmp_path, capsys):
         "hint (AS502, checkpoint does not fit): load it into the spec it was saved for; the message lists each key, "
         "shape or spec value that differs\n"
     )
-    assert main(["build", SPEC, "--quiet", "--save", str(target)]) == 2
+    assert main(["build", SPEC, "--no-tree", "--save", str(target)]) == 2
     assert f"error: {target} exists; pass --force to overwrite it [AS602]\n" in capsys.readouterr().err
     assert target.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["weights.pt"]
@@ -145,7 +145,7 @@ def test_build_save_refuses_to_overwrite(tmp_path, capsys):
 
 @pytest.mark.parametrize("dtype", ["bfloat16", "float64"])
 def test_build_dtypes(dtype, capsys):
-    assert main(["build", SPEC, "--quiet", "--dtype", dtype]) == 0
+    assert main(["build", SPEC, "--no-tree", "--dtype", dtype]) == 0
     assert f"as {dtype}" in capsys.readouterr().err
 
 
@@ -158,11 +158,11 @@ def test_build_loads_official_weights(tmp_path, capsys):
     official = {re.sub(r"^(block\d+\.\d+)\.m\.", r"\1.attn.", k): v for k, v in donor.state_dict().items()}
     path = tmp_path / "official.pth"
     torch.save({"model": official}, path)
-    assert main(["build", SPEC, "--quiet", "--weights", str(path)]) == 0
+    assert main(["build", SPEC, "--no-tree", "--weights", str(path)]) == 0
     assert f"loaded weights from {path}" in capsys.readouterr().err
     official.pop("head.bias")
     torch.save(official, path)
-    assert main(["build", SPEC, "--quiet", "--weights", str(path)]) == 1
+    assert main(["build", SPEC, "--no-tree", "--weights", str(path)]) == 1
     assert capsys.readouterr().err.startswith(
         "error: checkpoint does not fit the model (1 problems):\n  missing: head.bias (6,) [AS502]\n"
     )
@@ -176,3 +176,24 @@ def test_summary_at_another_input_size(capsys):
     assert f"{planned.params:,}" in table
     assert [stage.grid for stage in planned.stages] == [(96, 80), (48, 40), (24, 20), (12, 10)]
     assert main(["summary", SPEC, "--input", "384"]) == 2
+
+
+def test_quiet_and_verbose_are_the_same_everywhere(capsys):
+    assert main(["summary", SPEC, "--verbose"]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith(f"{SPEC}: loaded and planned in ")
+    assert err.endswith(" ms (fingerprint 79582c3636d22444)\n")
+    assert main(["build", SPEC, "--no-tree", "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ""  # no status line
+    assert captured.out.startswith("SpectFormer: 14,183,334 params")  # data is unaffected
+    assert main(["validate", SPEC, "-q", "--set", "stages.2.heads=3"]) == 1
+    assert capsys.readouterr().err == (
+        "--set stages.2.heads=3: stages[2].heads: unknown key 'heads' "
+        "(valid keys: dim, depth, mixer, ffn, norm_eps, downsample) [AS201]\n"
+    )
+    for command in ("validate", "summary", "show", "build", "render", "diff", "sweep", "bench", "export", "schema",
+                    "components"):  # fmt: skip
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        assert "-q, --quiet" in capsys.readouterr().out

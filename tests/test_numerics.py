@@ -17,7 +17,7 @@ from archspec.nn import Attention, ClassAttention, SpectralGatingNetwork
 
 @pytest.mark.parametrize("path", SPECS, ids=lambda p: p.name)
 def test_every_shipped_spec_has_no_dead_weights(path, capsys):
-    assert main(["build", str(path), "--quiet", "--check-grad"]) == 0
+    assert main(["build", str(path), "--no-tree", "--check-grad"]) == 0
     tensors = len(list(archspec.build(archspec.load_spec(path)).parameters()))
     assert f"ok: every parameter received a gradient ({tensors} tensors)" in capsys.readouterr().err
 
@@ -27,7 +27,7 @@ def test_dead_weights_are_reported(capsys, monkeypatch):
 
     # A head that forgets the final norm leaves norm4's weight and bias without gradient.
     monkeypatch.setattr(heads.PoolModel, "forward_head", lambda self, x: self.head(x.mean(dim=1)))
-    args = ["build", "specs/spectformer.yaml", "--quiet", "--check-grad", "--set", "head={type: pool}"]
+    args = ["build", "specs/spectformer.yaml", "--no-tree", "--check-grad", "--set", "head={type: pool}"]
     assert main(args) == 1
     err = capsys.readouterr().err
     assert (
