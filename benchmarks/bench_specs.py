@@ -54,8 +54,10 @@ def main() -> None:
                                             **common))  # fmt: skip
     if not args.no_train:
         path = "specs/spectformer-h-s.yaml"
-        plan = archspec.plan(archspec.load_spec(ROOT / path))
-        results.append(bench.run(plan, path, 8, threads=args.threads, train=True, repeats=5))
+        # The plain model has no stochastic depth, so compare training steps without it.
+        plan = archspec.plan(archspec.load_spec(ROOT / path, ["drop_path_rate=0"]))
+        label = f"{path} --set drop_path_rate=0"
+        results.append(bench.run(plan, label, 8, threads=args.threads, train=True, repeats=5))
         plain = reference.spectformer_h_s()
         results.append(bench.time_model(plain, plan.input.dims, plan.flops, "plain spectformer-h-s", 8,
                                         threads=args.threads, train=True, repeats=5))  # fmt: skip

@@ -1,0 +1,68 @@
+"""Side-by-side ratio of archspec-built SpectFormer-H-S against the plain implementation.
+
+    python benchmarks/ab_reference.py --threads 2
+
+Steps of the two models alternate (ABAB...), so both see the same machine load; the table gives the
+median time of each and the ratio plain ÷ archspec (above 1: archspec is faster). Stochastic depth is
+off in both, as the plain model has none.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+import archspec
+
+ROOT = Path(__file__).resolve().parent.parent
+_spec = importlib.util.spec_from_file_location("reference", ROOT / "benchmarks" / "reference.py")
+assert _spec is not None and _spec.loader is not None
+reference = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(reference)
+
+
+def _step(model: torch.nn.Module, x: torch.Tensor, optimizer: torch.optim.Optimizer | None) -> None:
+    if optimizer is None:
+        with torch.inference_mode():
+            model(x)
+        return
+    logits, aux = model(x)
+    (logits.logsumexp(-1).mean() + aux.logsumexp(-1).mean()).backward()
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=8)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    ours = archspec.create_model("spectformer-h-s", overrides=["drop_path_rate=0"])
+    plain = reference.spectformer_h_s()
+    plain.load_state_dict(reference.from_archspec(ours.state_dict()))
+    print("| case | archspec (ms) | plain (ms) | plain ÷ archspec |")
+    print("|---|---:|---:|---:|")
+    for label, batch, train in (("inference, batch 1", 1, False), ("inference, batch 8", 8, False),
+                                ("training step, batch 8", 8, True)):  # fmt: skip
+        x = torch.randn(batch, 3, 224, 224)
+        models = [ours.train(train), plain.train(train)]
+        optimizers = [torch.optim.SGD(m.parameters(), lr=1e-4) if train else None for m in models]
+        times: list[list[float]] = [[], []]
+        for round_ in range(args.rounds + 1):
+            for i, (model, optimizer) in enumerate(zip(models, optimizers, strict=True)):
+                start = time.perf_counter()
+                _step(model, x, optimizer)
+                if round_:  # the first round warms up
+                    times[i].append(time.perf_counter() - start)
+        a, b = (statistics.median(t) * 1e3 for t in times)
+        print(f"| {label} | {a:.0f} | {b:.0f} | {b / a:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
