@@ -10,20 +10,13 @@ off in both, as the plain model has none.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import statistics
 import time
-from pathlib import Path
 
+import reference  # benchmarks/reference.py: scripts run from their own folder see it
 import torch
 
 import archspec
-
-ROOT = Path(__file__).resolve().parent.parent
-_spec = importlib.util.spec_from_file_location("reference", ROOT / "benchmarks" / "reference.py")
-assert _spec is not None and _spec.loader is not None
-reference = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(reference)
 
 
 def _step(model: torch.nn.Module, x: torch.Tensor, optimizer: torch.optim.Optimizer | None) -> None:

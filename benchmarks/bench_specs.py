@@ -11,20 +11,16 @@ Every row carries its own same-process matmul probe, so efficiency is comparable
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import platform
 from pathlib import Path
 
+import reference  # benchmarks/reference.py: scripts run from their own folder see it
 import torch
 
 import archspec
 from archspec import bench
 
 ROOT = Path(__file__).resolve().parent.parent
-_spec = importlib.util.spec_from_file_location("reference", ROOT / "benchmarks" / "reference.py")
-assert _spec is not None and _spec.loader is not None
-reference = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(reference)
 
 PAIRS = {
     "specs/spectformer.yaml": reference.documented_spectformer,
