@@ -95,7 +95,8 @@ class Node:
 
     @property
     def module_path(self) -> str:
-        return self.module_paths[0]
+        """The first module path; empty for a layer with no module of its own (an FFT, attention's product)."""
+        return self.module_paths[0] if self.module_paths else ""
 
     def walk(self) -> Iterator[Node]:
         """This node and all nodes below it, depth first."""
