@@ -129,7 +129,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     """
     from archspec import summary
 
-    _, plan = _load_and_plan(args.spec, args.set)
+    loaded, plan = _load_and_plan(args.spec, args.set)
     torch = _import_torch()
     device = _device(torch, args.device)
     dtype = getattr(torch, args.dtype)
@@ -165,6 +165,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     if tuple(out.shape) != expected:
         raise CheckError(f"the model returned shape {tuple(out.shape)} but the plan says {expected}")
 
+    if loaded.spec.features is not None:
+        _check_features(torch, model, plan, batch, loaded.spec.features.out_indices)
     if args.check_grad:
         _check_grad(torch, model, batch)
     if not args.no_tree:
@@ -232,7 +234,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
       archspec sweep specs/spectformer.yaml \\
         --grid stages.2.depth=4,6,8 --grid stages.1.mixer.type=spectral,attention
     """
-    from archspec.sweep import format_rows, run_sweep, tty_progress
+    from archspec.output import tty_progress
+    from archspec.sweep import format_rows, run_sweep
 
     if args.measure:
         torch = _import_torch()
@@ -266,16 +269,22 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         check_budget(plan, args.dtype, max(batches) * (3 if args.train else 1))
     from archspec import bench
+    from archspec.output import tty_progress
 
     results = []
     label = _label(args.spec, args.set)
     modes = (False, True) if args.compile == "both" else (args.compile == "yes",)
-    for batch in batches:
-        for compiled in modes:
-            extras = [name for name, on in (("compiled", compiled), ("train", args.train)) if on]
-            _say(f"timing {plan.name} at batch {batch}" + "".join(f", {extra}" for extra in extras))
-            options = (args.device, args.dtype, args.threads, compiled, args.train, args.warmup, args.repeats)
-            results.append(bench.run(plan, label, batch, *options))
+    runs = [(batch, compiled) for batch in batches for compiled in modes]
+    for index, (batch, compiled) in enumerate(runs):
+        extras = [name for name, on in (("compiled", compiled), ("train", args.train)) if on]
+        what = f"{plan.name} at batch {batch}" + "".join(f", {extra}" for extra in extras)
+        if _verbosity >= NORMAL:
+            tty_progress(index, len(runs), what)
+        _say(f"timing {what}", VERBOSE)
+        options = (args.device, args.dtype, args.threads, compiled, args.train, args.warmup, args.repeats)
+        results.append(bench.run(plan, label, batch, *options))
+    if _verbosity >= NORMAL:
+        tty_progress(len(runs), len(runs), "")
     if args.format == "json":
         import json
 
@@ -303,8 +312,14 @@ def cmd_export(args: argparse.Namespace) -> int:
         from archspec.checkpoint import load_file
 
         load_file(model, args.weights, plan=plan)
+    from archspec.output import tty_progress
+
     output = Path(args.output or f"{Path(args.spec).stem}.{args.format}")
+    if _verbosity >= NORMAL:
+        tty_progress(0, 1, f"exporting {plan.name} to {args.format}")
     difference = export(model, plan, output, args.format, verify=not args.no_verify, force=args.force)
+    if _verbosity >= NORMAL:
+        tty_progress(1, 1, "")
     checked = "" if args.no_verify else f"; largest difference from eager at batch 1 and 3: {difference:.2g}"
     _say(f"wrote {output}{checked}")
     return EXIT_OK
@@ -343,6 +358,17 @@ def cmd_components(args: argparse.Namespace) -> int:
     for error in registry.plugin_errors:
         _say(f"warning: {error}")
     return EXIT_OK
+
+
+def _check_features(torch: Any, model: Any, plan: Plan, batch: Any, indices: tuple[int, ...]) -> None:
+    """The declared feature maps have the plan's shapes."""
+    with torch.inference_mode():
+        maps = model.forward_intermediates(batch, indices)
+    got = [tuple(m.shape) for m in maps]
+    expected = [(batch.shape[0], plan.stages[i].dim, *plan.stages[i].grid) for i in indices]
+    if got != expected:
+        raise CheckError(f"the feature maps have shapes {got} but the plan says {expected}")
+    _say("ok: feature maps " + ", ".join("×".join(map(str, shape)) for shape in got))
 
 
 def _check_grad(torch: Any, model: Any, batch: Any) -> None:

@@ -32,8 +32,8 @@ def create_model(
     pretrained: str | Path | None = None,
     num_classes: int | None = None,
     overrides: Mapping[str, Any] | Sequence[str] | None = None,
-    features_only: bool = False,
-    out_indices: Sequence[int] = (0, 1, 2, 3),
+    features_only: bool | None = None,
+    out_indices: Sequence[int] | None = None,
     device: str = "cpu",
     seed: int | None = 0,
 ) -> Any:
@@ -44,8 +44,9 @@ def create_model(
         pretrained: a checkpoint to load (archspec's own, or an official SpectFormer-H one).
         num_classes: replace the spec's class count (applied before ``pretrained`` is loaded).
         overrides: ``{"stages.2.depth": 8}`` or ``["stages.2.depth=8"]``, as ``--set`` on the command line.
-        features_only: return a :class:`~archspec.nn.FeatureExtractor` giving per-stage feature maps.
-        out_indices: the stages (0-based) whose maps ``features_only`` returns.
+        features_only: return a :class:`~archspec.nn.FeatureExtractor` giving per-stage feature maps;
+            None follows the spec (a spec with ``features:`` is a backbone).
+        out_indices: the stages (0-based) whose maps are returned; None takes the spec's, else all.
         device: where to allocate the weights.
         seed: seed for the initial weights (None leaves torch's RNG alone).
 
@@ -66,9 +67,12 @@ def create_model(
     model = build(planned, device=device, seed=seed)
     if pretrained is not None:
         load_file(model, pretrained, plan=planned)
-    if not features_only:
+    declared = loaded.spec.features
+    if not (features_only if features_only is not None else declared is not None):
         return model
     count = len(planned.stages)
+    if out_indices is None:
+        out_indices = declared.out_indices if declared is not None else tuple(range(count))
     body = Body(
         planned.name,
         [getattr(model, f"patch_embed{i}") for i in range(1, count + 1)],

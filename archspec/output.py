@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -45,3 +46,14 @@ def write_atomic(path: str | Path, write: Callable[[BinaryIO], object], force: b
 
 def write_text_atomic(path: str | Path, text: str, force: bool = False) -> Path:
     return write_atomic(path, lambda handle: handle.write(text.encode()), force)
+
+
+def tty_progress(index: int, total: int, label: str) -> None:
+    """A one-line progress bar on stderr, drawn only when stderr is a terminal."""
+    if not sys.stderr.isatty():
+        return
+    width = 24
+    filled = width * index // max(total, 1)
+    end = "\n" if index == total else ""
+    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {index}/{total} {label[:60]:<60}{end}")
+    sys.stderr.flush()

@@ -303,6 +303,11 @@ class _Planner:
             norm = layer_norm_node(stage.dim, stage.norm_eps, tokens, Site(path, f"norm{index + 1}"))
             stages.append(StagePlan(index, stage.dim, tokens.grid or (1, 1), embed, tuple(blocks), norm))
             shape = tokens
+        if spec.features is not None:
+            for position, index in enumerate(spec.features.out_indices):
+                if not 0 <= index < len(spec.stages):
+                    message = f"stage index {index} does not exist (the model has stages 0–{len(spec.stages) - 1})"
+                    self.problems.append(Problem(("features", "out_indices", position), message, "AS301"))
         head = None
         if len(stages) == len(spec.stages):
             head_site = Site(("head",), "head")

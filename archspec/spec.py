@@ -89,8 +89,14 @@ class StageSpec(StrictModel):
         return [value] if isinstance(value, dict) else value
 
 
+class FeaturesSpec(StrictModel):
+    """Declares the model a backbone: ``create_model`` then returns these stages' feature maps."""
+
+    out_indices: tuple[int, ...] = Field((0, 1, 2, 3), min_length=1, max_length=64)
+
+
 class ModelSpec(StrictModel):
-    """A whole model: input, stem, stages, head."""
+    """A whole model: input, stem, stages, head (and, for backbones, the features to return)."""
 
     name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]*$", max_length=64)
     input: InputSpec = InputSpec()
@@ -99,6 +105,7 @@ class ModelSpec(StrictModel):
     stem: Stem = Field(default_factory=lambda: registry.default("stem", "conv"))
     stages: tuple[StageSpec, ...] = Field(min_length=1, max_length=64)
     head: Head = Field(default_factory=lambda: registry.default("head", "pool"))
+    features: FeaturesSpec | None = None
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ import io
 import itertools
 import json
 import statistics
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -126,17 +125,6 @@ def run_sweep(
     if progress is not None:
         progress(len(combos), len(combos), "")
     return rows
-
-
-def tty_progress(index: int, total: int, label: str) -> None:
-    """A one-line progress bar on stderr, drawn only when stderr is a terminal."""
-    if not sys.stderr.isatty():
-        return
-    width = 24
-    filled = width * index // max(total, 1)
-    end = "\n" if index == total else ""
-    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {index}/{total} {label[:60]:<60}{end}")
-    sys.stderr.flush()
 
 
 def _cells(row: Row, measured: bool) -> list[str]:

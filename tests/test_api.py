@@ -103,3 +103,24 @@ def test_reset_classifier_and_no_weight_decay(h_s):
         assert model.aux_head is None
         model.reset_classifier(7)
         assert tuple(model(torch.randn(1, 3, 224, 224)).shape) == (1, 7)
+
+
+def test_a_spec_can_declare_itself_a_backbone(tmp_path, capsys):
+    from archspec.cli import main
+
+    spec = tmp_path / "backbone.yaml"
+    spec.write_text("extends: spectformer-h-s\nfeatures: {out_indices: [1, 3]}\n")
+    backbone = archspec.create_model(spec)
+    assert backbone.feature_info == [
+        {"num_chs": 128, "reduction": 8, "module": "block2"},
+        {"num_chs": 448, "reduction": 32, "module": "block4"},
+    ]
+    assert type(archspec.create_model(spec, features_only=False)).__name__ == "ClassAttentionModel"
+    assert main(["build", str(spec), "--no-tree", "--batch", "2"]) == 0
+    assert "ok: feature maps 2×128×28×28, 2×448×7×7\n" in capsys.readouterr().err
+    spec.write_text("extends: spectformer-h-s\nfeatures: {out_indices: [1, 4]}\n")
+    with pytest.raises(archspec.SpecError) as info:
+        archspec.plan(archspec.load_spec(spec))
+    assert info.value.lines() == [
+        f"{spec}:2:29: features.out_indices[1]: stage index 4 does not exist (the model has stages 0–3)"
+    ]

@@ -81,7 +81,7 @@ def test_summary_table(capsys):
     assert lines[0] == "SpectFormer: 14,183,334 params, 6.915 GFLOPs per sample"
     assert lines[3] == "stage 1  conv stem; 3×spectral + 3×pvt2         3136×64     914,912   2.286"
     assert lines[-2] == "total    input 3×224×224                        6        14,183,334   6.915"
-    assert lines[-1] == "spec fingerprint: 79582c3636d22444"
+    assert lines[-1] == "spec fingerprint: 5215aaa9f2a032ca"
 
 
 def test_summary_json(capsys):
@@ -121,7 +121,7 @@ def test_build_save_refuses_to_overwrite(tmp_path, capsys):
     saved = torch.load(target, weights_only=True)
     assert saved["format"] == "archspec-checkpoint/1"
     assert saved["spec"]["name"] == "SpectFormer"
-    assert saved["spec_fingerprint"] == "79582c3636d22444"
+    assert saved["spec_fingerprint"] == "5215aaa9f2a032ca"
     assert len(saved["structure_fingerprint"]) == 16
     assert len(saved["state_dict"]) == 307
     before = target.read_bytes()
@@ -131,7 +131,7 @@ def test_build_save_refuses_to_overwrite(tmp_path, capsys):
     # Loading checks the spec: weights saved for depth 6 do not load into depth 8, and the message says why.
     assert main(["build", SPEC, "--no-tree", "--weights", str(target), "--set", "stages.2.depth=8"]) == 1
     assert capsys.readouterr().err == (
-        f"error: {target}: saved for a different spec (fingerprint 79582c3636d22444, this spec "
+        f"error: {target}: saved for a different spec (fingerprint 5215aaa9f2a032ca, this spec "
         f"{archspec.plan(archspec.load_spec(SPEC, ['stages.2.depth=8'])).fingerprint}); checkpoint → this spec:\n"
         "  stages[2].depth: 6 → 8 [AS502]\n"
         "hint (AS502, checkpoint does not fit): load it into the spec it was saved for; the message lists each key, "
@@ -182,7 +182,7 @@ def test_quiet_and_verbose_are_the_same_everywhere(capsys):
     assert main(["summary", SPEC, "--verbose"]) == 0
     err = capsys.readouterr().err
     assert err.startswith(f"{SPEC}: loaded and planned in ")
-    assert err.endswith(" ms (fingerprint 79582c3636d22444)\n")
+    assert err.endswith(" ms (fingerprint 5215aaa9f2a032ca)\n")
     assert main(["build", SPEC, "--no-tree", "--quiet"]) == 0
     captured = capsys.readouterr()
     assert captured.err == ""  # no status line
@@ -197,3 +197,21 @@ def test_quiet_and_verbose_are_the_same_everywhere(capsys):
         with pytest.raises(SystemExit):
             main([command, "--help"])
         assert "-q, --quiet" in capsys.readouterr().out
+
+
+def test_progress_is_drawn_only_on_a_terminal(monkeypatch):
+    import io
+
+    from archspec.output import tty_progress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    for stream, drawn in ((io.StringIO(), False), (Terminal(), True)):
+        monkeypatch.setattr(sys, "stderr", stream)
+        tty_progress(1, 4, "timing")
+        tty_progress(4, 4, "")
+        assert bool(stream.getvalue()) is drawn
+    assert stream.getvalue().startswith("\r[######..................] 1/4 timing")
+    assert stream.getvalue().endswith("\n")
