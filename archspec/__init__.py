@@ -12,7 +12,6 @@ from archspec.plan import Plan, resolve
 from archspec.spec import LoadedSpec, ModelSpec, load_spec, validate
 
 if TYPE_CHECKING:
-    import torch
     from torch import nn
 
 __version__ = "0.1.0"
@@ -34,11 +33,6 @@ def build(spec_or_plan: ModelSpec | LoadedSpec | Plan, **kwargs: Any) -> nn.Modu
 
     resolved = spec_or_plan if isinstance(spec_or_plan, Plan) else plan(spec_or_plan)
     return build_plan(resolved, **kwargs)
-
-
-def load_model(path: str, device: str | torch.device = "cpu", seed: int | None = 0) -> nn.Module:
-    """Load, plan and build a spec file in one call."""
-    return build(load_spec(path), device=device, seed=seed)
 
 
 def create_model(name_or_path: str, **kwargs: Any) -> nn.Module:
@@ -73,7 +67,6 @@ __all__ = [
     "create_model",
     "fsdp_policy",
     "list_specs",
-    "load_model",
     "load_spec",
     "plan",
     "resolve",

@@ -115,22 +115,9 @@ def _step(model: nn.Module, x: torch.Tensor, train: bool, optimizer: torch.optim
     optimizer.zero_grad(set_to_none=True)
 
 
-def run(
-    plan: Plan,
-    label: str,
-    batch: int,
-    device: str = "cpu",
-    dtype: str = "float32",
-    threads: int | None = None,
-    compile: bool = False,
-    train: bool = False,
-    warmup: int = 3,
-    repeats: int = 10,
-) -> Result:
-    """Build ``plan`` and measure one configuration; see the module docstring for what is counted."""
-    model = build(plan, device=device)
-    return time_model(model, plan.input.dims, plan.flops, label, batch, device, dtype, threads, compile, train,
-                      warmup, repeats)  # fmt: skip
+def run(plan: Plan, label: str, batch: int, device: str = "cpu", **options: Any) -> Result:
+    """Build ``plan`` and measure one configuration; ``options`` are :func:`time_model`'s."""
+    return time_model(build(plan, device=device), plan.input.dims, plan.flops, label, batch, device, **options)
 
 
 def time_model(

@@ -281,8 +281,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         if _verbosity >= NORMAL:
             tty_progress(index, len(runs), what)
         _say(f"timing {what}", VERBOSE)
-        options = (args.device, args.dtype, args.threads, compiled, args.train, args.warmup, args.repeats)
-        results.append(bench.run(plan, label, batch, *options))
+        results.append(
+            bench.run(plan, label, batch, args.device, dtype=args.dtype, threads=args.threads, compile=compiled,
+                      train=args.train, warmup=args.warmup, repeats=args.repeats)
+        )  # fmt: skip
     if _verbosity >= NORMAL:
         tty_progress(len(runs), len(runs), "")
     if args.format == "json":
