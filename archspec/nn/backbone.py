@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from archspec.nn.layout import tokens_to_grid
+
 
 @dataclass
 class Body:
@@ -61,7 +63,7 @@ class Backbone(nn.Module):
             for block in blocks:
                 x = block(x, hw)
             if i < self.num_stages:
-                x = norm(x).transpose(1, 2).reshape(x.shape[0], -1, *hw)  # (B, C, H, W)
+                x = tokens_to_grid(norm(x), hw)
         return x
 
     def forward_intermediates(self, x: torch.Tensor, indices: tuple[int, ...]) -> list[torch.Tensor]:
@@ -72,7 +74,7 @@ class Backbone(nn.Module):
             x, hw = embed(x)  # (B, N, C)
             for block in blocks:
                 x = block(x, hw)
-            x = norm(x).transpose(1, 2).reshape(x.shape[0], -1, *hw)  # (B, C, H, W), channels-last in memory
+            x = tokens_to_grid(norm(x), hw)
             if i - 1 in indices:
                 features.append(x)
         return features

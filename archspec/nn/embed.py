@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from archspec.nn.layout import grid_to_tokens
+
 
 class DownSamples(nn.Module):
     """A strided projection (usually a conv) followed by a LayerNorm on the resulting tokens."""
@@ -17,8 +19,7 @@ class DownSamples(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
         x = self.proj(x)  # (B, C, H, W)
         height, width = x.shape[-2:]
-        x = x.flatten(2).transpose(1, 2)  # (B, N, C)
-        return self.norm(x), (height, width)
+        return self.norm(grid_to_tokens(x)), (height, width)
 
 
 class PatchEmbed(DownSamples):
@@ -52,5 +53,4 @@ class PoolDownsample(nn.Module):
         if self.proj is not None:
             x = self.proj(x)
         height, width = x.shape[-2:]
-        x = x.flatten(2).transpose(1, 2)  # (B, N, C)
-        return self.norm(x), (height, width)
+        return self.norm(grid_to_tokens(x)), (height, width)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from archspec.nn.layout import grid_to_tokens, tokens_to_grid
+
 
 class FFN(nn.Module):
     """fc1 → GELU → fc2."""
@@ -27,9 +29,7 @@ class DWConv(nn.Module):
         self.dwconv = nn.Conv2d(dim, dim, 3, padding=1, groups=dim)
 
     def forward(self, x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
-        batch, _, dim = x.shape
-        x = x.transpose(1, 2).reshape(batch, dim, *hw)  # (B, C, H, W)
-        return self.dwconv(x).flatten(2).transpose(1, 2)  # (B, N, C)
+        return grid_to_tokens(self.dwconv(tokens_to_grid(x, hw)))
 
 
 class PVT2FFN(nn.Module):

@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from archspec.nn.layout import grid_to_tokens, tokens_to_grid
+
 
 class SpectralGatingNetwork(nn.Module):
     """``irfft2(rfft2(x) * W)`` over the token grid, optionally between two k×k convs.
@@ -47,8 +49,7 @@ class SpectralGatingNetwork(nn.Module):
         height, width = hw
         weight = self._filter(height, width)
         if self.conv_input is not None:
-            x = x.transpose(1, 2).reshape(batch, dim, height, width)  # (B, C, H, W)
-            x = self.conv_input(x).permute(0, 2, 3, 1)  # (B, H, W, C)
+            x = self.conv_input(tokens_to_grid(x, hw)).permute(0, 2, 3, 1)  # (B, H, W, C)
         else:
             x = x.reshape(batch, height, width, dim)  # (B, H, W, C)
         dtype = x.dtype
@@ -57,8 +58,7 @@ class SpectralGatingNetwork(nn.Module):
         spectrum = spectrum * torch.view_as_complex(weight)
         x = torch.fft.irfft2(spectrum, s=(height, width), dim=(1, 2), norm="ortho").to(dtype)  # (B, H, W, C)
         if self.conv_output is not None:
-            x = self.conv_output(x.permute(0, 3, 1, 2))  # (B, C, H, W)
-            return x.flatten(2).transpose(1, 2)  # (B, N, C)
+            return grid_to_tokens(self.conv_output(x.permute(0, 3, 1, 2)))
         return x.reshape(batch, tokens, dim)
 
     def _filter(self, height: int, width: int) -> torch.Tensor:

@@ -1,0 +1,22 @@
+"""Token ↔ grid views. Tokens (B, N, C) are channels-last grids in memory, so neither way copies.
+
+The grid view is built with a permute rather than ``transpose(1, 2).reshape(...)``: both give the
+same strides for a batch above one, but for a batch of one the reshape leaves a batch stride that
+torch does not recognise as channels-last, and convolutions then copy their input to NCHW.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def tokens_to_grid(x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+    """(B, N, C) tokens → a (B, C, H, W) view that is channels-last in memory."""
+    batch, _, dim = x.shape
+    return x.reshape(batch, *hw, dim).permute(0, 3, 1, 2)
+
+
+def grid_to_tokens(x: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) grid → (B, N, C) tokens; a view when the grid is channels-last, else one copy."""
+    batch, dim = x.shape[:2]
+    return x.permute(0, 2, 3, 1).reshape(batch, -1, dim)
