@@ -5,6 +5,9 @@ measured in the same process, on the same device and dtype, just before the mode
 practical ceiling of that machine at that moment. The model's FLOPs are the plan's (see the README:
 convolutions, linear layers, attention products, FFTs); a training step counts three times the
 forward FLOPs (forward, and backward for inputs and weights).
+
+Each result records whether :func:`archspec.runtime.retain_freed_memory` was in force, since on
+glibc it changes CPU timings by a third or more.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from torch import nn
 
 from archspec.builder import build
 from archspec.plan import Plan
+from archspec.runtime import freed_memory_retained
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -42,6 +46,7 @@ class Result:
     matmul_gflops_per_s: float
     efficiency: float
     peak_memory_mib: float | None
+    malloc: str = "system"
     compile_s: float | None = None
 
 
@@ -172,17 +177,18 @@ def time_model(
         matmul_gflops_per_s=probe / 1e9,
         efficiency=flops / median / probe,
         peak_memory_mib=peak[0],
+        malloc="retain" if freed_memory_retained() else "system",
         compile_s=compile_s,
     )
 
 
-HEADER = ["spec", "batch", "mode", "dtype", "ms (median, min–max)", "img/s", "GFLOP/s", "matmul GFLOP/s", "efficiency",
-          "peak MiB"]  # fmt: skip
+HEADER = ["spec", "batch", "mode", "dtype", "malloc", "ms (median, min–max)", "img/s", "GFLOP/s", "matmul GFLOP/s",
+          "efficiency", "peak MiB"]  # fmt: skip
 
 
 def table(results: list[Result]) -> str:
     """Markdown table of results."""
-    lines = ["| " + " | ".join(HEADER) + " |", "|---|---:|---|---|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| " + " | ".join(HEADER) + " |", "|---|---:|---|---|---|---:|---:|---:|---:|---:|---:|"]
     for r in results:
         peak = f"{r.peak_memory_mib:,.0f}" if r.peak_memory_mib is not None else "–"
         timing = f"{r.median_ms:.1f} ({r.min_ms:.1f}–{r.max_ms:.1f})"
@@ -192,7 +198,7 @@ def table(results: list[Result]) -> str:
             f"{r.matmul_gflops_per_s:.1f}",
             f"{r.efficiency:.0%}",
         ]
-        cells = [f"`{r.spec}`", str(r.batch), r.mode, r.dtype, timing, *rates, peak]
+        cells = [f"`{r.spec}`", str(r.batch), r.mode, r.dtype, r.malloc, timing, *rates, peak]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -253,7 +253,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     Reports median, min and max time, images/s, achieved GFLOP/s and the efficiency against a
     1024×1024 matmul measured in the same process, plus peak memory. Non-float32 dtypes run under
-    torch.autocast. --train times forward + backward + an SGD step.
+    torch.autocast. --train times forward + backward + an SGD step. Freed memory is kept for reuse
+    (archspec.runtime.retain_freed_memory) unless --system-malloc is given.
 
     Example: archspec bench specs/spectformer-h-s.yaml --batch 1,8 --threads 2
     """
@@ -270,7 +271,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         check_budget(plan, args.dtype, max(batches) * (3 if args.train else 1))
     from archspec import bench
     from archspec.output import tty_progress
+    from archspec.runtime import retain_freed_memory
 
+    if not args.system_malloc:
+        retain_freed_memory()
     results = []
     label = _label(args.spec, args.set)
     modes = (False, True) if args.compile == "both" else (args.compile == "yes",)
@@ -529,6 +533,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--train", action="store_true", help="time forward + backward + optimizer step")
     p.add_argument("--warmup", type=_positive_int, default=3, help="untimed runs first (default: 3)")
     p.add_argument("--repeats", type=_positive_int, default=10, help="timed runs (default: 10)")
+    p.add_argument("--system-malloc", action="store_true",
+                   help="leave the C library's allocator settings alone instead of keeping freed memory")  # fmt: skip
     p.add_argument("--force", action="store_true", help="skip the memory budget")
     p.add_argument("--format", choices=("table", "json"), default="table", help="output format (default: table)")
 
