@@ -80,7 +80,8 @@ def build(
         )
         head = cast("type[HeadSpec]", registry.get("head", plan.head.component))
         model = head.build_model(plan.head, body)
-        model.apply(init_weights)
+        if torch.device(device).type != "meta":  # meta tensors hold no values to initialise
+            model.apply(init_weights)
     if dtype is not None:
         model.to(dtype=dtype)
     return model

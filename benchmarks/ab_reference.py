@@ -4,7 +4,8 @@
 
 Steps of the two models alternate (ABAB...), so both see the same machine load; the table gives the
 median time of each and the ratio plain ÷ archspec (above 1: archspec is faster). Stochastic depth is
-off in both, as the plain model has none.
+off in both, as the plain model has none. Freed memory is retained
+(:func:`archspec.runtime.retain_freed_memory`) unless ``--system-malloc`` is given.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import reference  # benchmarks/reference.py: scripts run from their own folder s
 import torch
 
 import archspec
+from archspec.runtime import retain_freed_memory
 
 
 def _step(model: torch.nn.Module, x: torch.Tensor, optimizer: torch.optim.Optimizer | None) -> None:
@@ -34,7 +36,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--system-malloc", action="store_true", help="keep glibc's allocator settings")
     args = parser.parse_args()
+    if not args.system_malloc:
+        retain_freed_memory()
     torch.set_num_threads(args.threads)
     ours = archspec.create_model("spectformer-h-s", overrides=["drop_path_rate=0"])
     plain = reference.spectformer_h_s()

@@ -6,6 +6,10 @@ Rows: the documented SpectFormer and SpectFormer-H-S, built by archspec (eager a
 the straightforward implementation in benchmarks/reference.py (eager), at batch 1 and 8, in
 inference mode; then one training step at batch 8 for SpectFormer-H-S, archspec vs reference.
 Every row carries its own same-process matmul probe, so efficiency is comparable across rows.
+
+The whole set runs twice: first with glibc's allocator as the process starts (``malloc`` column
+"system"), then after :func:`archspec.runtime.retain_freed_memory` ("retain"). The setting cannot
+be undone within a process, hence the order. ``--malloc retain`` runs only the second half.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import torch
 
 import archspec
 from archspec import bench
+from archspec.runtime import retain_freed_memory
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,7 +40,20 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile rows")
     parser.add_argument("--no-train", action="store_true", help="skip the training-step rows")
+    parser.add_argument("--malloc", choices=("system,retain", "system", "retain"), default="system,retain",
+                        help="allocator settings to run the set under, in this order")  # fmt: skip
     args = parser.parse_args()
+    results = []
+    for setting in args.malloc.split(","):
+        if setting == "retain":
+            retain_freed_memory()
+        results += run_set(args)
+    print(f"torch {torch.__version__}, {platform.machine()}, {args.threads} threads, median of {args.repeats} "
+          "(5 for training) after warm-up\n")  # fmt: skip
+    print(bench.table(results))
+
+
+def run_set(args: argparse.Namespace) -> list[bench.Result]:
     batches = [int(b) for b in args.batch.split(",")]
     results = []
     for path, make_plain in PAIRS.items():
@@ -57,9 +75,7 @@ def main() -> None:
         plain = reference.spectformer_h_s()
         results.append(bench.time_model(plain, plan.input.dims, plan.flops, "plain spectformer-h-s", 8,
                                         threads=args.threads, train=True, repeats=5))  # fmt: skip
-    print(f"torch {torch.__version__}, {platform.machine()}, {args.threads} threads, median of {args.repeats} "
-          "(5 for training) after warm-up\n")  # fmt: skip
-    print(bench.table(results))
+    return results
 
 
 if __name__ == "__main__":

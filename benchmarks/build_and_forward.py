@@ -1,7 +1,8 @@
 """Build time and eager forward latency of shipped specs on this machine, as a Markdown table.
 
 Each spec is built ``--repeats`` times (median reported); forward passes run in inference mode after
-two warm-up calls and report the median of ``--repeats`` timed calls per batch size. Run:
+two warm-up calls and report the median of ``--repeats`` timed calls per batch size. Freed memory
+is retained (:func:`archspec.runtime.retain_freed_memory`) unless ``--system-malloc`` is given. Run:
 
     python benchmarks/build_and_forward.py specs/spectformer.yaml specs/spectformer-h-s.yaml
 """
@@ -16,6 +17,7 @@ import time
 import torch
 
 import archspec
+from archspec.runtime import retain_freed_memory
 
 
 def _median_seconds(fn, repeats: int) -> float:
@@ -54,7 +56,10 @@ def main() -> None:
     parser.add_argument("--batch", default="1,8", help="comma-separated batch sizes (default: 1,8)")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--system-malloc", action="store_true", help="keep glibc's allocator settings")
     args = parser.parse_args()
+    if not args.system_malloc:
+        retain_freed_memory()
     torch.set_num_threads(args.threads)
     batches = [int(b) for b in args.batch.split(",")]
     print(

@@ -41,8 +41,16 @@ class SpectralGatingNetwork(nn.Module):
         self.resize = resize
         self.conv_input = nn.Conv2d(dim, dim, conv_in, padding=conv_in // 2) if conv_in else None
         self.conv_output = nn.Conv2d(dim, dim, conv_out, padding=conv_out // 2) if conv_out else None
-        self.complex_weight = nn.Parameter(torch.randn(height, width // 2 + 1, dim, 2) * 0.02)
+        self.complex_weight = nn.Parameter(torch.empty(height, width // 2 + 1, dim, 2))
         self.grid = (height, width)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Draw the filter from N(0, 0.02²), as GFNet does. Meta tensors are left alone: they hold no
+        values, and the out-of-place ops on them would load torch's Python meta kernels (about a second)."""
+        if not self.complex_weight.is_meta:
+            with torch.no_grad():
+                self.complex_weight.copy_(torch.randn_like(self.complex_weight) * 0.02)
 
     def forward(self, x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
         batch, tokens, dim = x.shape
