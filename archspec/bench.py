@@ -1,8 +1,9 @@
 """Honest speed measurements: warm-up, repeated timed runs, and a matmul probe in the same process.
 
 Efficiency is the model's achieved FLOP rate divided by the rate of a 1024×1024 matrix product
-measured in the same process, on the same device and dtype, just before the model runs: the
-practical ceiling of that machine at that moment. The model's FLOPs are the plan's (see the README:
+measured in the same process, on the same device and dtype, just before and just after the model's
+timed runs; the faster of the two is kept, so a probe that met a busy moment cannot flatter the
+model. It is the practical ceiling of that machine at that time. The model's FLOPs are the plan's (see the README:
 convolutions, linear layers, attention products, FFTs); a training step counts three times the
 forward FLOPs (forward, and backward for inputs and weights).
 
@@ -25,7 +26,7 @@ from torch import nn
 
 from archspec.builder import build
 from archspec.plan import Plan
-from archspec.runtime import freed_memory_retained
+from archspec.runtime import freed_memory_retained, release_free_memory
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -87,7 +88,7 @@ def _peak_memory(device: torch.device) -> Iterator[list[float | None]]:
     """Yields a one-item list that holds the peak memory in MiB once the block ends (None if unknown).
 
     On CUDA this is the allocator's peak; on Linux CPUs the process's peak resident set, reset first
-    through /proc/self/clear_refs.
+    through /proc/self/clear_refs after free memory is handed back to the OS.
     """
     box: list[float | None] = [None]
     if device.type == "cuda":
@@ -96,6 +97,7 @@ def _peak_memory(device: torch.device) -> Iterator[list[float | None]]:
         box[0] = torch.cuda.max_memory_allocated(device) / 2**20
         return
     status = Path("/proc/self/status")
+    release_free_memory()
     try:
         Path("/proc/self/clear_refs").write_text("5")
     except OSError:
@@ -160,6 +162,7 @@ def time_model(
         probe = matmul_rate(dev, dtype)
         with _peak_memory(dev) as peak:
             times = _time(lambda: _step(runner, x, train, optimizer), dev, repeats)
+        probe = max(probe, matmul_rate(dev, dtype))
     median = statistics.median(times)
     flops = flops_per_sample * batch * (3 if train else 1)
     return Result(

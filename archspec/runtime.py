@@ -25,6 +25,12 @@ TRIM_THRESHOLD = (1 << 31) - 1  # give freed heap memory back only beyond 2 GiB 
 _retained = False
 
 
+def _libc() -> ctypes.CDLL | None:
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return None
+    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+
+
 def retain_freed_memory() -> bool:
     """Keep freed memory for reuse instead of returning it to the OS (glibc only; idempotent).
 
@@ -34,9 +40,9 @@ def retain_freed_memory() -> bool:
     global _retained
     if _retained:
         return True
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+    libc = _libc()
+    if libc is None:
         return False
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
     mallopt = libc.mallopt
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
@@ -47,3 +53,17 @@ def retain_freed_memory() -> bool:
 def freed_memory_retained() -> bool:
     """Whether :func:`retain_freed_memory` has taken effect in this process."""
     return _retained
+
+
+def release_free_memory() -> bool:
+    """Hand the memory that is free right now back to the OS (glibc's ``malloc_trim``); False elsewhere.
+
+    Peak-memory measurements call this first, so memory kept by :func:`retain_freed_memory` for
+    earlier work does not count towards the next measurement.
+    """
+    libc = _libc()
+    if libc is None:
+        return False
+    libc.malloc_trim.argtypes = [ctypes.c_size_t]
+    libc.malloc_trim(0)
+    return True

@@ -48,3 +48,20 @@ def test_bench_records_the_allocator_setting(tmp_path, flag, malloc):
     command = [sys.executable, "-m", "archspec", "bench", str(spec), "--batch", "1", "--repeats", "1", "--warmup", "1"]
     done = subprocess.run([*command, "--format", "json", *flag], capture_output=True, text=True, check=True)
     assert [row["malloc"] for row in json.loads(done.stdout)] == [malloc]
+
+
+def test_peak_memory_is_not_inflated_by_retained_memory():
+    code = """
+import torch
+from archspec import bench
+from archspec.runtime import retain_freed_memory
+assert retain_freed_memory()
+with torch.inference_mode():
+    for _ in range(3):
+        torch.ones(2**28).sum()  # 1 GiB, freed at once and kept by the process
+    with bench._peak_memory(torch.device("cpu")) as peak:
+        torch.ones(2**20).sum()  # 4 MiB
+print(peak[0])
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert float(done.stdout) < 1024  # MiB: the 1 GiB blocks were handed back before the reset
