@@ -1,4 +1,4 @@
-"""Side-by-side ratio of archspec-built SpectFormer-H-S against the plain implementation.
+"""Side-by-side ratio of archspec-built SpectFormers against the plain implementation of each.
 
     python benchmarks/ab_reference.py --threads 2
 
@@ -20,14 +20,17 @@ import torch
 import archspec
 from archspec.runtime import retain_freed_memory
 
+PLAIN = {"spectformer": reference.documented_spectformer, "spectformer-h-s": reference.spectformer_h_s}
+
 
 def _step(model: torch.nn.Module, x: torch.Tensor, optimizer: torch.optim.Optimizer | None) -> None:
     if optimizer is None:
         with torch.inference_mode():
             model(x)
         return
-    logits, aux = model(x)
-    (logits.logsumexp(-1).mean() + aux.logsumexp(-1).mean()).backward()
+    out = model(x)
+    outputs = out if isinstance(out, tuple) else (out,)
+    sum(o.logsumexp(-1).mean() for o in outputs).backward()
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
 
@@ -36,30 +39,36 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--spec", action="append", choices=sorted(PLAIN), help="spec to compare (default: both)")
     parser.add_argument("--system-malloc", action="store_true", help="keep glibc's allocator settings")
     args = parser.parse_args()
     if not args.system_malloc:
         retain_freed_memory()
     torch.set_num_threads(args.threads)
-    ours = archspec.create_model("spectformer-h-s", overrides=["drop_path_rate=0"])
-    plain = reference.spectformer_h_s()
+    print("| spec | case | archspec (ms) | plain (ms) | plain ÷ archspec |")
+    print("|---|---|---:|---:|---:|")
+    for name in args.spec or sorted(PLAIN):
+        compare(name, args.rounds)
+
+
+def compare(name: str, rounds: int) -> None:
+    ours = archspec.create_model(name, overrides=["drop_path_rate=0"])
+    plain = PLAIN[name]()
     plain.load_state_dict(reference.from_archspec(ours.state_dict()))
-    print("| case | archspec (ms) | plain (ms) | plain ÷ archspec |")
-    print("|---|---:|---:|---:|")
     for label, batch, train in (("inference, batch 1", 1, False), ("inference, batch 8", 8, False),
                                 ("training step, batch 8", 8, True)):  # fmt: skip
         x = torch.randn(batch, 3, 224, 224)
         models = [ours.train(train), plain.train(train)]
         optimizers = [torch.optim.SGD(m.parameters(), lr=1e-4) if train else None for m in models]
         times: list[list[float]] = [[], []]
-        for round_ in range(args.rounds + 1):
+        for round_ in range(rounds + 1):
             for i, (model, optimizer) in enumerate(zip(models, optimizers, strict=True)):
                 start = time.perf_counter()
                 _step(model, x, optimizer)
                 if round_:  # the first round warms up
                     times[i].append(time.perf_counter() - start)
         a, b = (statistics.median(t) * 1e3 for t in times)
-        print(f"| {label} | {a:.0f} | {b:.0f} | {b / a:.2f} |")
+        print(f"| `{name}` | {label} | {a:.0f} | {b:.0f} | {b / a:.2f} |")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from archspec.nn.linear import Linear
+
 
 class Attention(nn.Module):
     """Self-attention over all tokens, computed by ``F.scaled_dot_product_attention``.
@@ -24,9 +26,9 @@ class Attention(nn.Module):
         if dim % heads:
             raise ValueError(f"heads ({heads}) must divide dim ({dim})")
         self.heads = heads
-        self.q = nn.Linear(dim, dim, bias=qkv_bias)
-        self.kv = nn.Linear(dim, dim * 2, bias=qkv_bias)
-        self.proj = nn.Linear(dim, dim)
+        self.q = Linear(dim, dim, bias=qkv_bias)
+        self.kv = Linear(dim, dim * 2, bias=qkv_bias)
+        self.proj = Linear(dim, dim)
 
     def forward(self, x: torch.Tensor, hw: tuple[int, int] | None = None) -> torch.Tensor:
         batch, tokens, dim = x.shape

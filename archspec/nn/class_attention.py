@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from archspec.nn.linear import Linear
+
 
 class ClassAttention(nn.Module):
     """Attention with the query taken from the class token (position 0) only.
@@ -18,9 +20,9 @@ class ClassAttention(nn.Module):
         if dim % heads:
             raise ValueError(f"heads ({heads}) must divide dim ({dim})")
         self.heads = heads
-        self.kv = nn.Linear(dim, dim * 2)
-        self.q = nn.Linear(dim, dim)
-        self.proj = nn.Linear(dim, dim)
+        self.kv = Linear(dim, dim * 2)
+        self.q = Linear(dim, dim)
+        self.proj = Linear(dim, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, 1 + N, C) → (B, 1, C)
         batch, tokens, dim = x.shape

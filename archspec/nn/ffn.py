@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from archspec.nn.layout import grid_to_tokens, tokens_to_grid
+from archspec.nn.linear import Linear
 
 
 class FFN(nn.Module):
@@ -13,9 +14,9 @@ class FFN(nn.Module):
 
     def __init__(self, dim: int, hidden: int, act_layer: type[nn.Module] = nn.GELU) -> None:
         super().__init__()
-        self.fc1 = nn.Linear(dim, hidden)
+        self.fc1 = Linear(dim, hidden)
         self.act = act_layer()
-        self.fc2 = nn.Linear(hidden, dim)
+        self.fc2 = Linear(hidden, dim)
 
     def forward(self, x: torch.Tensor, hw: tuple[int, int] | None = None) -> torch.Tensor:
         return self.fc2(self.act(self.fc1(x)))
@@ -37,10 +38,10 @@ class PVT2FFN(nn.Module):
 
     def __init__(self, dim: int, hidden: int, act_layer: type[nn.Module] = nn.GELU) -> None:
         super().__init__()
-        self.fc1 = nn.Linear(dim, hidden)
+        self.fc1 = Linear(dim, hidden)
         self.dwconv = DWConv(hidden)
         self.act = act_layer()
-        self.fc2 = nn.Linear(hidden, dim)
+        self.fc2 = Linear(hidden, dim)
 
     def forward(self, x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
         return self.fc2(self.act(self.dwconv(self.fc1(x), hw)))
