@@ -5,20 +5,36 @@ The planning half (``load_spec``, ``resolve``) never imports torch; ``build`` do
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from archspec.errors import ArchspecError, SpecError, SpecFileError
 from archspec.plan import Plan, resolve
-from archspec.spec import LoadedSpec, ModelSpec, load_spec, validate
 
 if TYPE_CHECKING:
     from torch import nn
 
+    from archspec.spec import LoadedSpec, ModelSpec, load_spec, validate
+
 __version__ = "0.1.0"
+
+_FROM_SPEC = ("LoadedSpec", "ModelSpec", "load_spec", "validate")
+"""Loaded on first use: the spec models need pydantic, which ``archspec.cli`` imports only once its
+garbage-collector setting is in place (see :func:`archspec.cli.run`)."""
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FROM_SPEC:
+        value = getattr(importlib.import_module("archspec.spec"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'archspec' has no attribute {name!r}")
 
 
 def plan(spec: ModelSpec | LoadedSpec) -> Plan:
     """Resolve a spec into its :class:`Plan`; problems are located in the spec's file when known."""
+    from archspec.spec import LoadedSpec
+
     if isinstance(spec, LoadedSpec):
         try:
             return resolve(spec.spec)

@@ -1,7 +1,5 @@
 """``python -m archspec``: the same as the ``archspec`` command."""
 
-import sys
+from archspec.cli import run
 
-from archspec.cli import main
-
-sys.exit(main())
+run()

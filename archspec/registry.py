@@ -7,7 +7,6 @@ builder finds build functions here; neither ever branches on a type name.
 
 from __future__ import annotations
 
-from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from archspec.errors import ArchspecError, did_you_mean
@@ -54,6 +53,7 @@ def register(cls: C) -> C:
 
 def get(kind: str, name: str) -> type[ComponentSpec]:
     """Look up a component; an unknown name lists the valid ones."""
+    load_plugins()
     table = _COMPONENTS[kind]
     try:
         return table[name]
@@ -73,13 +73,19 @@ def origin(cls: type[ComponentSpec]) -> str:
 
 
 def load_plugins() -> None:
-    """Import every ``archspec.components`` entry point once; each registers its components on import.
+    """Register the built-in components, then import every ``archspec.components`` entry point, once.
 
-    Only packages installed in the environment can add components: a spec names types, never modules.
+    Each component registers itself when its module is imported. Only packages installed in the
+    environment can add components: a spec names types, never modules. Every lookup below calls
+    this first, so the registry is complete whoever asks first.
     """
     if getattr(load_plugins, "done", False):
         return
     load_plugins.done = True  # type: ignore[attr-defined]
+    from importlib.metadata import entry_points
+
+    import archspec.components  # noqa: F401
+
     for entry_point in entry_points(group=ENTRY_POINT_GROUP):
         before = set(components())
         dist = entry_point.dist
@@ -96,10 +102,12 @@ def load_plugins() -> None:
 
 
 def names(kind: str) -> list[str]:
+    load_plugins()
     return sorted(_COMPONENTS[kind])
 
 
 def components(kind: str | None = None) -> list[type[ComponentSpec]]:
     """All registered component classes, optionally of one kind, in registration order."""
+    load_plugins()
     kinds = KINDS if kind is None else (kind,)
     return [cls for k in kinds for cls in _COMPONENTS[k].values()]

@@ -25,7 +25,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def commands(scratch: Path) -> list[tuple[str, list[str]]]:
-    script = shutil.which("archspec")  # the installed entry point, as users run it
+    # The installed entry point, as users run it; the one beside this interpreter, not a version
+    # manager's shim (pyenv's adds a shell script and a second process).
+    beside = Path(sys.executable).with_name("archspec")
+    script = str(beside) if beside.exists() else shutil.which("archspec")
     cli = [script] if script else [sys.executable, "-m", "archspec"]
     return [
         ("python -c pass", [sys.executable, "-c", "pass"]),

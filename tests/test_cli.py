@@ -39,6 +39,27 @@ def test_summary_does_not_import_torch():
     assert result.stdout.splitlines()[-1] == "False"
 
 
+def test_console_entry_pauses_the_collector_until_torch_is_needed():
+    code = """
+import gc, sys
+from archspec import cli
+assert "pydantic" not in sys.modules and "torch" not in sys.modules  # both load after run() pauses gc
+gc.disable()
+cli._gc_paused = True
+assert cli.main(["validate", "specs/spectformer.yaml"]) == 0
+assert not gc.isenabled()  # torch-free commands run paused throughout
+cli._import_torch()
+print(gc.isenabled(), cli._gc_paused)
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert result.stdout.splitlines()[-1] == "True False", result.stderr
+
+
+def test_console_entry_exits_with_the_command_status(tmp_path):
+    good, bad = _run("validate", "specs/spectformer.yaml"), _run("validate", str(tmp_path / "missing.yaml"))
+    assert (good.returncode, bad.returncode) == (0, 1)
+
+
 def test_validate_all_specs():
     result = _run("validate", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "specs").glob("*.yaml")))
     assert result.returncode == 0

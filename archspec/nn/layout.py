@@ -17,6 +17,6 @@ def tokens_to_grid(x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
 
 
 def grid_to_tokens(x: torch.Tensor) -> torch.Tensor:
-    """(B, C, H, W) grid → (B, N, C) tokens; a view when the grid is channels-last, else one copy."""
+    """(B, C, H, W) grid → (B, N, C) tokens, as a view: contiguous when the grid is channels-last."""
     batch, dim = x.shape[:2]
     return x.permute(0, 2, 3, 1).reshape(batch, -1, dim)
