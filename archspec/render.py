@@ -20,10 +20,18 @@ from pathlib import Path
 from typing import Any
 
 import graphviz
-import networkx as nx
 
 from archspec.errors import ArchspecError
-from archspec.graph import blocks_text, format_flops, format_params, to_graph, to_node_link, write_graphml
+from archspec.graph import (
+    Drawing,
+    blocks_text,
+    format_flops,
+    format_params,
+    to_drawing,
+    to_graph,
+    to_node_link,
+    write_graphml,
+)
 from archspec.output import write_atomic
 from archspec.plan import Plan
 
@@ -120,8 +128,8 @@ def _legend(families: list[str]) -> str:
     return f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="2" CELLPADDING="1">{rows}</TABLE>>'
 
 
-def _title(graph: nx.DiGraph) -> str:
-    g = graph.graph
+def _title(drawing: Drawing) -> str:
+    g = drawing.attrs
     totals = f"{g['params']:,} params · {format_flops(g['flops'])} · input {g['input']} · depth {g['depth']}"
     return f"<{_text(g['name'], 13, bold=True)}<BR/>{_text(totals, 9)}>"
 
@@ -132,10 +140,10 @@ def _left_lines(lines: list[str], title: str | None = None) -> str:
     return "<" + "".join(f"{row}<BR ALIGN='LEFT'/>" for row in rows) + ">"
 
 
-def _cluster_label(graph: nx.DiGraph, level: str, key: str, attrs: dict[str, Any]) -> tuple[str, dict[str, str]]:
+def _cluster_label(drawing: Drawing, level: str, key: str, attrs: dict[str, Any]) -> tuple[str, dict[str, str]]:
     """The label and style of a stage cluster, a collapsed group or the layers of one component."""
     if level == "cluster":
-        stage = graph.graph["stages"][key]
+        stage = drawing.attrs["stages"][key]
         grid = "×".join(map(str, stage["grid"]))
         lines = [
             f"dim {stage['dim']} · {grid}",
@@ -144,7 +152,7 @@ def _cluster_label(graph: nx.DiGraph, level: str, key: str, attrs: dict[str, Any
         ]
         return _left_lines(lines, key), {"style": "rounded", "color": "#777777"}
     if level == "group":
-        group = graph.graph["groups"][key]
+        group = drawing.attrs["groups"][key]
         lines = [group["title"], blocks_text(group), f"{format_params(group['params'])} params"]
         return _left_lines([*lines, format_flops(group["flops"])]), {"style": "rounded,dashed", "color": "#999999"}
     return _left_lines([f"{attrs['owner']}:", attrs["component"]]), {"style": "dotted", "color": "#999999"}
@@ -154,16 +162,16 @@ def _cluster_id(level: str, key: str) -> str:
     return "_".join(filter(None, ("cluster", CLUSTER_NAMES[level], re.sub(r"\W+", "_", key).strip("_"))))
 
 
-def _input_shapes(graph: nx.DiGraph, node: str) -> set[str]:
-    return {attrs["shape"] for _, _, attrs in graph.in_edges(node, data=True)}
+def _input_shapes(drawing: Drawing, node: str) -> set[str]:
+    return {attrs["shape"] for _, _, attrs in drawing.in_edges(node)}
 
 
-def _digraph(graph: nx.DiGraph) -> graphviz.Digraph:
+def _digraph(drawing: Drawing) -> graphviz.Digraph:
     dot = graphviz.Digraph(
-        graph.graph["name"],
+        drawing.attrs["name"],
         graph_attr={
             "rankdir": "TB",
-            "label": _title(graph),
+            "label": _title(drawing),
             "labelloc": "t",
             "fontname": FONT,
             "nodesep": "0.15",
@@ -185,7 +193,7 @@ def _digraph(graph: nx.DiGraph) -> graphviz.Digraph:
     # Nest each node in its stage, then its collapsed group, then the component it is a layer of,
     # in the graph's order so that the DOT text reads from input to output.
     items: dict[ClusterPath, list[str | ClusterPath]] = {(): []}
-    for node, attrs in graph.nodes(data=True):
+    for node, attrs in drawing.nodes.items():
         path = tuple((level, attrs[level]) for level in CLUSTER_NAMES if level in attrs)
         for end in range(1, len(path) + 1):
             if path[:end] not in items:
@@ -197,25 +205,25 @@ def _digraph(graph: nx.DiGraph) -> graphviz.Digraph:
         for item in items[path]:
             if isinstance(item, tuple):
                 level, key = item[-1]
-                members = [graph.nodes[i] for i in items[item] if isinstance(i, str)]
+                members = [drawing.nodes[i] for i in items[item] if isinstance(i, str)]
                 with into.subgraph(name=_cluster_id(level, key)) as sub:
-                    label, style = _cluster_label(graph, level, key, members[0] if members else {})
+                    label, style = _cluster_label(drawing, level, key, members[0] if members else {})
                     sub.attr(label=label, labeljust="l", fontname=FONT, **style)
                     emit(sub, item)
-            elif graph.nodes[item]["kind"] == "add":
+            elif drawing.nodes[item]["kind"] == "add":
                 into.node(item, "+", shape="circle", width="0.22", fixedsize="true", fillcolor="#ffffff")
             else:
-                into.node(item, node_label(graph.nodes[item]), fillcolor=_fill(graph.nodes[item]))
+                into.node(item, node_label(drawing.nodes[item]), fillcolor=_fill(drawing.nodes[item]))
 
     emit(dot, ())
-    for source, target, attrs in graph.edges(data=True):
+    for source, target, attrs in drawing.edges():
         if attrs["kind"] == "residual":
             dot.edge(source, target, style="dashed", color="#888888", constraint="false", tailport="e", headport="e")
-        elif graph.graph["depth"] <= 1 or attrs["shape"] not in _input_shapes(graph, source):
+        elif drawing.attrs["depth"] <= 1 or attrs["shape"] not in _input_shapes(drawing, source):
             dot.edge(source, target, label=f" {attrs['shape']}")
         else:
             dot.edge(source, target)
-    used = [name for name in FAMILIES if any(family(attrs) == name for _, attrs in graph.nodes(data=True))]
+    used = [name for name in FAMILIES if any(family(attrs) == name for attrs in drawing.nodes.values())]
     with dot.subgraph(name="cluster_legend") as legend:
         legend.attr(label=f"<{_text('legend', 8, bold=True)}>", style="rounded", color="#bbbbbb", fontname=FONT)
         legend.node("legend", _legend(used), shape="plain", style="")
@@ -223,8 +231,8 @@ def _digraph(graph: nx.DiGraph) -> graphviz.Digraph:
 
 
 def to_dot(plan: Plan, depth: int = 1) -> str:
-    """The plan drawn at ``depth`` (see :func:`archspec.graph.to_graph`), as DOT text."""
-    source: str = _digraph(to_graph(plan, depth)).source
+    """The plan drawn at ``depth`` (see :func:`archspec.graph.to_drawing`), as DOT text."""
+    source: str = _digraph(to_drawing(plan, depth)).source
     return source
 
 

@@ -15,7 +15,7 @@ from torch import nn
 
 import archspec
 from archspec import registry
-from archspec.graph import DEPTHS, Group, collapse, to_graph, to_node_link, write_graphml
+from archspec.graph import DEPTHS, Group, collapse, to_drawing, to_graph, to_node_link, write_graphml
 from archspec.plan import Plan
 
 # Counted by hand from the specs. Every shipped spec has four stages whose blocks are all alike, so
@@ -293,3 +293,30 @@ def test_node_link_and_graphml_round_trip(depth, tmp_path):
     assert list(back) == list(graph)
     assert sum(params for _, params in back.nodes(data="params")) == graph.graph["params"]
     assert json.loads(back.graph["stages"]) == graph.graph["stages"]
+
+
+@spec_ids
+@pytest.mark.parametrize("depth", DEPTHS)
+def test_drawing_and_networkx_graph_agree(path, depth):
+    plan = load(path)
+    drawing, graph = to_drawing(plan, depth), to_graph(plan, depth)
+    assert graph.graph == drawing.attrs
+    assert list(graph.nodes(data=True)) == list(drawing.nodes.items())
+    assert list(graph.edges(data=True)) == drawing.edges()  # same order, so the DOT text is the same
+    for node in drawing.nodes:
+        ours = sorted((u, v, attrs["kind"]) for u, v, attrs in drawing.in_edges(node))
+        assert sorted(graph.in_edges(node, data="kind")) == ours
+
+
+def test_render_to_dot_does_not_load_networkx(tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from archspec.cli import main; "
+        f"status = main(['render', 'specs/spectformer.yaml', '-o', {str(tmp_path / 'x.dot')!r}, '-q']); "
+        "print('networkx' in sys.modules, status)"
+    )
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root)
+    assert result.stdout.splitlines()[-1] == "False 0", result.stderr
