@@ -31,6 +31,10 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'archspec' has no attribute {name!r}")
 
 
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_FROM_SPEC})
+
+
 def plan(spec: ModelSpec | LoadedSpec) -> Plan:
     """Resolve a spec into its :class:`Plan`; problems are located in the spec's file when known."""
     from archspec.spec import LoadedSpec

@@ -581,7 +581,11 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; returns the exit status. See :func:`run` for the console entry point."""
+    """Run one command; returns the exit status. See :func:`run` for the console entry point.
+
+    ``bench`` changes the allocator setting of the calling process for good (see
+    :func:`archspec.runtime.retain_freed_memory`) unless ``--system-malloc`` is given.
+    """
     from archspec.compose import OverrideError
 
     global _verbosity
@@ -616,8 +620,11 @@ def run() -> None:
     global _gc_paused
     gc.disable()
     _gc_paused = True
-    status = main()
-    gc.freeze()
+    try:
+        status = main()
+    finally:
+        _resume_gc()
+        gc.freeze()  # exit is next: spare teardown a scan of everything allocated since
     sys.exit(status)
 
 

@@ -1,9 +1,9 @@
 """Count a built module's FLOPs with ``torch.utils.flop_counter``, plus what it cannot see.
 
 The stock counter knows matrix products, convolutions and the CUDA attention kernels. This module
-adds the real and inverse FFTs, complex element-wise products, the CPU attention kernel and the
-oneDNN linear kernel of :mod:`archspec.nn.linear`, using the same formulas as the planner
-(:mod:`archspec.flops`), so counted and planned FLOPs are comparable exactly.
+adds the real and inverse FFTs, complex element-wise products and the CPU attention kernel, using
+the same formulas as the planner (:mod:`archspec.flops`), so counted and planned FLOPs are
+comparable exactly. (Under any counter, :class:`archspec.nn.Linear` runs ``F.linear``.)
 """
 
 from __future__ import annotations
@@ -54,21 +54,12 @@ def _sdpa_cpu(query: Any, key: Any, value: Any, *args: Any, out_shape: Any = Non
     return int(sdpa_flop_count(query, key, value))  # type: ignore[no-untyped-call]
 
 
-def _onednn_linear(
-    x: tuple[int, ...], weight: tuple[int, ...], *args: Any, out_shape: Any = None, **kwargs: Any
-) -> int:
-    out_features, in_features = weight
-    return 2 * math.prod(x[:-1]) * in_features * out_features
-
-
 CUSTOM_FLOPS: dict[Any, Any] = {
     aten._fft_r2c: _rfft,
     aten._fft_c2r: _irfft,
     aten.mul: _complex_mul,
     aten._scaled_dot_product_flash_attention_for_cpu: _sdpa_cpu,
 }
-if hasattr(torch.ops.mkldnn, "_linear_pointwise"):
-    CUSTOM_FLOPS[torch.ops.mkldnn._linear_pointwise] = _onednn_linear
 
 
 def flop_counter() -> FlopCounterMode:

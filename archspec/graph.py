@@ -237,30 +237,35 @@ def _merge(copies: Sequence[Sequence[Part]]) -> list[Part]:
 class Drawing:
     """The picture's graph as plain data: attributes, nodes and edges, in drawing order.
 
-    ``nodes`` maps node ids to attributes; ``succ`` maps every node to its successors and the edge
-    attributes, as networkx keeps a directed graph, so :meth:`edges` comes out in the same order
-    as ``DiGraph.edges``. Rendering reads a drawing directly and never loads networkx (about 70 ms
-    of ``archspec render``); :func:`to_graph` gives the same graph as a ``networkx.DiGraph``.
+    ``nodes`` maps node ids to attributes; ``succ`` and ``pred`` map every node to its successors
+    and predecessors with the (shared) edge attributes, as networkx keeps a directed graph, so
+    :meth:`edges` comes out in the same order as ``DiGraph.edges``. Rendering reads a drawing
+    directly and never loads networkx (about 70 ms of ``archspec render``); :func:`to_graph` gives
+    the same graph as a ``networkx.DiGraph``.
     """
 
     attrs: dict[str, Any]
     nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
     succ: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    pred: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
 
     def add_node(self, node: str, **attrs: Any) -> None:
         self.nodes.setdefault(node, {}).update(attrs)
         self.succ.setdefault(node, {})
+        self.pred.setdefault(node, {})
 
     def add_edge(self, source: str, target: str, **attrs: Any) -> None:
         for node in (source, target):
             self.add_node(node)
-        self.succ[source].setdefault(target, {}).update(attrs)
+        edge = self.succ[source].setdefault(target, {})
+        edge.update(attrs)
+        self.pred[target][source] = edge
 
     def edges(self) -> list[tuple[str, str, dict[str, Any]]]:
         return [(source, target, attrs) for source, targets in self.succ.items() for target, attrs in targets.items()]
 
     def in_edges(self, node: str) -> list[tuple[str, str, dict[str, Any]]]:
-        return [edge for edge in self.edges() if edge[1] == node]
+        return [(source, node, attrs) for source, attrs in self.pred[node].items()]
 
 
 class _Builder:

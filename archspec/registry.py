@@ -81,10 +81,10 @@ def load_plugins() -> None:
     """
     if getattr(load_plugins, "done", False):
         return
+    import archspec.components  # noqa: F401  (a broken install fails here, loudly, every time)
+
     load_plugins.done = True  # type: ignore[attr-defined]
     from importlib.metadata import entry_points
-
-    import archspec.components  # noqa: F401
 
     for entry_point in entry_points(group=ENTRY_POINT_GROUP):
         before = set(components())

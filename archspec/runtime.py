@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import platform
 
 # mallopt(3) parameter numbers from glibc's <malloc.h>.
@@ -25,6 +26,7 @@ TRIM_THRESHOLD = (1 << 31) - 1  # give freed heap memory back only beyond 2 GiB 
 _retained = False
 
 
+@functools.cache
 def _libc() -> ctypes.CDLL | None:
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return None
