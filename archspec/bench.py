@@ -2,13 +2,13 @@
 
 Efficiency is the model's achieved FLOP rate divided by the rate of a 1024×1024 matrix product
 measured in the same process, on the same device and dtype, just before and just after the model's
-timed runs; the faster of the two is kept, so a probe that met a busy moment cannot flatter the
-model. It is the practical ceiling of that machine at that time. The model's FLOPs are the plan's (see the README:
+timed runs: the practical ceiling of that machine at that time. The faster probe is kept, so one
+that met a busy moment cannot flatter the model. The model's FLOPs are the plan's (see the README:
 convolutions, linear layers, attention products, FFTs); a training step counts three times the
 forward FLOPs (forward, and backward for inputs and weights).
 
 Each result records whether :func:`archspec.runtime.retain_freed_memory` was in force, since on
-glibc it changes CPU timings by a third or more.
+glibc it can change CPU timings by a third.
 """
 
 from __future__ import annotations

@@ -610,12 +610,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run() -> None:
     """The ``archspec`` command: :func:`main` in a process tuned for a short life.
 
-    Loading torch, pydantic and networkx creates hundreds of thousands of objects and almost no
-    garbage cycles, so the collector's passes over them are wasted work: about a third of
-    ``archspec validate`` and a quarter of ``import torch``. The collector is therefore paused from
-    start-up, resumed by :func:`_import_torch` before any work on tensors, and at exit everything
-    is frozen so that interpreter teardown does not scan it all again (a second off commands
-    that loaded torch's compiler stack).
+    Loading torch and pydantic creates hundreds of thousands of objects and almost no garbage
+    cycles, so the collector's passes over them are wasted work: about a fifth of ``archspec
+    validate`` and a quarter of ``import torch``. The collector is therefore paused from start-up
+    and resumed by :func:`_import_torch` before any work on tensors. At exit everything is frozen,
+    so that interpreter teardown does not scan it all again (up to a second for commands that
+    loaded torch's compiler stack).
     """
     global _gc_paused
     gc.disable()

@@ -8,6 +8,7 @@ from archspec.nn.drop import DropPath
 from archspec.nn.embed import DownSamples, PatchEmbed, PoolDownsample, Stem
 from archspec.nn.ffn import FFN, PVT2FFN, DWConv
 from archspec.nn.heads import ClassAttentionModel, FeatureExtractor, PoolModel
+from archspec.nn.linear import Linear
 from archspec.nn.spectral import SpectralGatingNetwork
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "DownSamples",
     "DropPath",
     "FeatureExtractor",
+    "Linear",
     "PatchEmbed",
     "PoolDownsample",
     "PoolModel",
