@@ -1,14 +1,15 @@
-"""Load weights into a built model: archspec's own checkpoints and official SpectFormer-H ones.
+"""Load weights into a built model: archspec's own checkpoints and those of reference implementations.
 
-The official implementation keeps each block's token mixer under ``attn`` where archspec says ``m``;
-everything else has the same name and shape. Loading is strict: every key must map onto the model
-with the right shape, and each one that does not is named.
+A state_dict that does not fit the model under its own names is matched against the checkpoint
+layouts the families register (:mod:`archspec.families`): timm's, the official GFNet's and
+SpectFormer-H's. Loading is strict: every key must map onto the model with the right shape, and each
+one that does not is named. :func:`warm_start` is the forgiving form, for an edited variant.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +17,10 @@ import torch
 from torch import nn
 
 from archspec.errors import ArchspecError
-from archspec.fingerprint import canonical, differences, structure_fingerprint
+from archspec.families import StateDict, get_layout, layouts
+from archspec.fingerprint import canonical, chosen, differences, structure_fingerprint
 from archspec.output import write_atomic
 from archspec.plan import Plan
-
-_OFFICIAL_MIXER = re.compile(r"^(block\d+\.\d+)\.attn\.")
 
 
 class CheckpointError(ArchspecError):
@@ -41,14 +41,6 @@ def unwrap(checkpoint: Mapping[str, Any]) -> dict[str, torch.Tensor]:
     return {k.removeprefix("module."): v for k, v in checkpoint.items() if isinstance(v, torch.Tensor)}
 
 
-def from_official(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Rename official SpectFormer-H keys (``block2.0.attn.q.weight``) to archspec's (``block2.0.m.q.weight``).
-
-    The class-attention blocks of ``post_network`` keep ``attn``: only block mixers are renamed.
-    """
-    return {_OFFICIAL_MIXER.sub(r"\1.m.", key): value for key, value in state_dict.items()}
-
-
 def check_keys(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> list[str]:
     """Every way ``state_dict`` fails to fit ``model``: missing keys, unexpected keys, wrong shapes."""
     expected = model.state_dict()
@@ -62,25 +54,118 @@ def check_keys(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> list
     return problems
 
 
-def load_state(model: nn.Module, checkpoint: Mapping[str, Any], official: bool | None = None) -> None:
+def _fits(expected: Mapping[str, torch.Tensor], state: Mapping[str, torch.Tensor]) -> int:
+    """How many of ``state``'s tensors land on a tensor of the same name and shape."""
+    return sum(1 for key, value in state.items() if key in expected and expected[key].shape == value.shape)
+
+
+def to_model_names(
+    model: nn.Module, state: Mapping[str, torch.Tensor], layout: str | None = None
+) -> tuple[StateDict, str | None]:
+    """``state`` under the model's names: as it is, or converted from the reference layout that fits best.
+
+    Args:
+        model: the model the tensors are for.
+        state: a bare state_dict.
+        layout: a layout name to use (see :func:`archspec.families.layouts`); None picks one: the
+            checkpoint as it is when it fits exactly, else the recognising layout whose conversion
+            lands the most tensors.
+
+    Returns:
+        The converted state_dict and the layout's name (None when no conversion was needed).
+    """
+    if layout is not None:
+        return get_layout(layout).convert(state), layout
+    expected = model.state_dict()
+    best: tuple[int, StateDict, str | None] = (_fits(expected, state), dict(state), None)
+    if best[0] == len(expected) == len(state):
+        return best[1], None
+    for candidate in layouts():
+        if candidate.detect(state.keys()):
+            converted = candidate.convert(state)
+            score = _fits(expected, converted)
+            if score > best[0]:
+                best = (score, converted, candidate.name)
+    return best[1], best[2]
+
+
+def load_state(
+    model: nn.Module,
+    checkpoint: Mapping[str, Any],
+    layout: str | None = None,
+    reinit: Collection[str] = (),
+) -> str | None:
     """Strictly load a checkpoint into ``model``.
 
     Args:
         model: a model built by archspec.
         checkpoint: a state dict, or a dict holding one under ``state_dict`` or ``model``.
-        official: rename official SpectFormer-H keys first; None detects them (a ``blockN.M.attn.`` key).
+        layout: the reference layout the checkpoint is in; None detects it.
+        reinit: module paths (``head``) whose tensors may be missing or have another shape: those
+            keep their fresh initialisation (a classifier for another number of classes).
+
+    Returns:
+        The name of the layout the checkpoint was converted from, or None.
     """
-    state = unwrap(checkpoint)
-    if official is None:
-        official = any(_OFFICIAL_MIXER.match(key) for key in state)
-    if official:
-        state = from_official(state)
-    problems = check_keys(model, state)
+    state, used = to_model_names(model, unwrap(checkpoint), layout)
+    expected = model.state_dict()
+
+    def reinitialised(key: str) -> bool:
+        return any(key == path or key.startswith(path + ".") for path in reinit)
+
+    for key in [k for k in state if reinitialised(k) and (k not in expected or state[k].shape != expected[k].shape)]:
+        del state[key]
+    problems = [p for p in check_keys(model, state) if not (p.startswith("missing: ") and reinitialised(p.split()[1]))]
     if problems:
         shown = "\n  ".join(problems[:20])
         more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
-        raise CheckpointError(f"checkpoint does not fit the model ({len(problems)} problems):\n  {shown}{more}")
-    model.load_state_dict(state, strict=True)
+        source = f" (read as the {used} layout)" if used else ""
+        raise CheckpointError(f"checkpoint does not fit the model{source} ({len(problems)} problems):\n  {shown}{more}")
+    model.load_state_dict(state, strict=not reinit)
+    return used
+
+
+@dataclass
+class WarmStart:
+    """What :func:`warm_start` copied, and what it could not."""
+
+    layout: str | None
+    copied: list[str] = field(default_factory=list)
+    new: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+    reshaped: list[str] = field(default_factory=list)
+
+    def report(self) -> str:
+        """A few lines: counts, then every tensor not copied, by name."""
+        source = f" (converted from the {self.layout} layout)" if self.layout else ""
+        lines = [f"copied {len(self.copied)} tensors{source}"]
+        for title, names in (("new", self.new), ("dropped", self.dropped), ("shape changed", self.reshaped)):
+            if names:
+                lines.append(f"{title} ({len(names)}): " + ", ".join(names))
+        return "\n".join(lines)
+
+
+def warm_start(model: nn.Module, checkpoint: Mapping[str, Any], layout: str | None = None) -> WarmStart:
+    """Copy every tensor of a (parent's) checkpoint whose converted name and shape match the model.
+
+    The rest of the model keeps its initialisation. The result names every tensor that is new in the
+    model, dropped from the checkpoint, or of another shape.
+    """
+    state, used = to_model_names(model, unwrap(checkpoint), layout)
+    expected = model.state_dict()
+    result = WarmStart(used)
+    fitting = {}
+    for key, value in state.items():
+        if key not in expected:
+            result.dropped.append(key)
+        elif value.shape != expected[key].shape:
+            result.reshaped.append(f"{key} {tuple(value.shape)} → {tuple(expected[key].shape)}")
+        else:
+            fitting[key] = value
+            result.copied.append(key)
+    result.new = [key for key in expected if key not in state]
+    model.load_state_dict(fitting, strict=False)
+    return result
 
 
 FORMAT = "archspec-checkpoint/1"
@@ -99,31 +184,71 @@ def save_file(model: nn.Module, plan: Plan, path: str | Path, force: bool = Fals
 
 
 def _check_spec(checkpoint: Mapping[str, Any], plan: Plan, path: str | Path) -> None:
+    """Refuse an archspec checkpoint saved for another model, naming what differs.
+
+    Fingerprints that differ only because the format has grown since (or because the checkpoint
+    predates fingerprints without defaults) are no difference: the stored spec is read again and
+    what it chose is compared with what this spec chooses.
+    """
     stored = checkpoint.get("spec_fingerprint")
     if stored is None or stored == plan.fingerprint:
         return
-    changes = differences(checkpoint.get("spec", {}), canonical(plan.spec))
-    listing = "\n  ".join(changes[:20]) or "(the stored spec is missing)"
+    from archspec.spec import SpecError, validate
+
+    stored_spec = checkpoint.get("spec")
+    if not isinstance(stored_spec, Mapping):
+        listing = "(the checkpoint holds no spec to compare)"
+    else:
+        try:
+            theirs = chosen(validate(dict(stored_spec)))
+        except SpecError:
+            theirs = dict(stored_spec)  # a spec this version cannot read: compare it as written
+        changes = differences(theirs, chosen(plan.spec))
+        if not changes:
+            return
+        listing = "\n  ".join(changes[:20])
     raise CheckpointError(
         f"{path}: saved for a different spec (fingerprint {stored}, this spec {plan.fingerprint}); "
         f"checkpoint → this spec:\n  {listing}"
     )
 
 
-def load_file(model: nn.Module, path: str | Path, official: bool | None = None, plan: Plan | None = None) -> None:
-    """Load a ``torch.save`` checkpoint file (read with ``weights_only=True``, so it cannot run code).
-
-    With ``plan``, an archspec checkpoint saved for another spec is refused, naming what differs.
-    """
+def read_file(path: str | Path) -> Mapping[str, Any]:
+    """Read a checkpoint file without running code: ``torch.load(weights_only=True)``, or safetensors."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such file", "AS501")
+    if path.suffix == ".safetensors":
+        try:
+            from safetensors.torch import load_file as load_safetensors
+        except ImportError:
+            raise CheckpointError(f"{path}: reading safetensors needs the package: pip install safetensors", "AS501") from None
+        try:
+            return load_safetensors(str(path), device="cpu")
+        except Exception as exc:  # the reader raises its own types for foreign or truncated files
+            raise CheckpointError(f"{path}: not a readable safetensors file ({type(exc).__name__}: {exc})", "AS501") from None
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise CheckpointError(f"{path}: no such file", "AS501") from None
     except Exception as exc:  # torch raises many types for truncated or foreign files
         message = f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})"
         raise CheckpointError(message, "AS501") from None
     if not isinstance(checkpoint, Mapping):
         raise CheckpointError(f"{path}: expected a dict of tensors, found {type(checkpoint).__name__}", "AS501")
-    if plan is not None:
+    return checkpoint
+
+
+def load_file(
+    model: nn.Module,
+    path: str | Path,
+    layout: str | None = None,
+    plan: Plan | None = None,
+    reinit: Collection[str] = (),
+) -> str | None:
+    """Load a checkpoint file strictly (see :func:`load_state`); returns the layout it was converted from.
+
+    With ``plan``, an archspec checkpoint saved for another spec is refused, naming what differs.
+    """
+    checkpoint = read_file(path)
+    if plan is not None and not reinit:
         _check_spec(checkpoint, plan, path)
-    load_state(model, checkpoint, official)
+    return load_state(model, checkpoint, layout, reinit)

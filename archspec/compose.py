@@ -28,6 +28,15 @@ from archspec.loader import parse_yaml, read_spec_file
 SHIPPED_SPECS = Path(__file__).resolve().parent.parent / "specs"
 """The specs that come with archspec (present in a source checkout or editable install)."""
 
+SHIPPED_FOLDERS = ("", "zoo", "variants")
+"""Where shipped specs lie under :data:`SHIPPED_SPECS`: the SpectFormers, the zoo of reference models, the variants."""
+
+
+def shipped_specs() -> list[Path]:
+    """Every shipped spec file, the top-level ones first."""
+    return [path for folder in SHIPPED_FOLDERS for path in sorted((SHIPPED_SPECS / folder).glob("*.yaml"))]
+
+
 MAX_EXTENDS_DEPTH = 16
 
 
@@ -103,7 +112,8 @@ def _load(path: Path, chain: tuple[Path, ...], allowed: list[Path]) -> tuple[Any
 def _find_base(reference: str, spec: Path, allowed: list[Path], where: Position) -> Path:
     candidates = [spec.parent / reference]
     if "/" not in reference and "\\" not in reference:
-        candidates.append(SHIPPED_SPECS / (reference if reference.endswith((".yaml", ".yml")) else f"{reference}.yaml"))
+        name = reference if reference.endswith((".yaml", ".yml")) else f"{reference}.yaml"
+        candidates += [SHIPPED_SPECS / folder / name for folder in SHIPPED_FOLDERS]
     for candidate in candidates:
         if candidate.is_file():
             resolved = candidate.resolve()
@@ -117,7 +127,7 @@ def _find_base(reference: str, spec: Path, allowed: list[Path], where: Position)
             if resolved.suffix not in (".yaml", ".yml"):
                 raise SpecFileError(where, f"extends: {reference} is not a .yaml file", "AS104")
             return candidate
-    shipped = ", ".join(sorted(p.stem for p in SHIPPED_SPECS.glob("*.yaml")))
+    shipped = ", ".join(sorted(p.stem for p in shipped_specs()))
     raise SpecFileError(where, f"extends: no such file {reference!r} (shipped specs: {shipped})", "AS104")
 
 

@@ -80,23 +80,52 @@ def _span(start: int, stop: int) -> str:
     return f"block {start}" if stop - start == 1 else f"blocks {start}–{stop - 1}"
 
 
+def _parts(block: Node) -> dict[str, Node]:
+    """A block's component parts by role: ``mixer`` and ``ffn`` by kind, the rest (norms) by name."""
+    return {child.kind if child.kind in ("mixer", "ffn") else child.name: child for child in block.children}
+
+
 def _block_changes(a: StagePlan, b: StagePlan) -> list[str]:
-    """Runs of block positions whose mixer or FFN differ, e.g. ``blocks 0–3 mixer: spectral(...) → attention(...)``."""
+    """Runs of block positions whose form or parts differ, e.g. ``blocks 0–3 mixer: spectral(...) → attention(...)``."""
     lines = []
-    for slot, child in (("mixer", 1), ("ffn", 3)):
-        pairs = [(x.children[child], y.children[child]) for x, y in zip(a.blocks, b.blocks, strict=False)]
+    pairs = list(zip(a.blocks, b.blocks, strict=False))
+    index = 0
+    for (old, new), run in itertools.groupby(pairs, key=lambda pair: (pair[0].component, pair[1].component)):
+        count = len(list(run))
+        if old != new:
+            lines.append(f"{_span(index, index + count)} block: {old} → {new}")
+        index += count
+    roles = list(dict.fromkeys(role for block in (*a.blocks, *b.blocks) for role in _parts(block)))
+    for role in roles:
+        if role.startswith(("norm", "ls", "res_scale", "downsample")) and role not in ("norm1", "norm"):
+            continue  # a block's second norm or its scales follow the first's settings
+        slots = [(_parts(x).get(role), _parts(y).get(role)) for x, y in pairs]
         index = 0
-        for (old, new), run in itertools.groupby(pairs, key=lambda pair: (_key(pair[0]), _key(pair[1]))):
+        for (old, new), run in itertools.groupby(slots, key=lambda pair: tuple(_key(p) if p else "" for p in pair)):
             group = list(run)
-            if old != new:
-                lines.append(f"{_span(index, index + len(group))} {slot}: {_change(*group[0])}")
+            first = group[0]
+            if old != new and first[0] is not None and first[1] is not None:
+                label = "norm" if role in ("norm1", "norm") else role
+                lines.append(f"{_span(index, index + len(group))} {label}: {_change(first[0], first[1])}")
             index += len(group)
+    for x, y in pairs:
+        if x.component == y.component and (x.args.get("layer_scale"), x.args.get("res_scale")) != (
+            y.args.get("layer_scale"),
+            y.args.get("res_scale"),
+        ):
+            lines.append(f"block scales: {_args_of(x)} → {_args_of(y)}")
+            break
     if len(b.blocks) > len(a.blocks):
-        added = b.blocks[-1].children
-        lines.append(f"{_span(len(a.blocks), len(b.blocks))} added: {_args(added[1])} + {_args(added[3])}")
+        added = _parts(b.blocks[-1])
+        what = " + ".join(_args(added[role]) for role in ("mixer", "ffn") if role in added) or b.blocks[-1].component
+        lines.append(f"{_span(len(a.blocks), len(b.blocks))} added: {what}")
     elif len(a.blocks) > len(b.blocks):
         lines.append(f"{_span(len(b.blocks), len(a.blocks))} removed")
     return lines
+
+
+def _args_of(block: Node) -> str:
+    return ", ".join(f"{k}={block.args.get(k)}" for k in ("layer_scale", "res_scale"))
 
 
 def _stage_changes(a: StagePlan, b: StagePlan) -> list[str]:
@@ -110,10 +139,10 @@ def _stage_changes(a: StagePlan, b: StagePlan) -> list[str]:
     if _key(a.embed) != _key(b.embed):
         what.append(f"{a.embed.kind}: {_change(a.embed, b.embed)}")
     what += _block_changes(a, b)
-    if not what and [x.args["drop_path"] for x in a.blocks] != [y.args["drop_path"] for y in b.blocks]:
-        what.append("drop-path rates shift (the total depth changed)")
-    if a.norm.args != b.norm.args:
-        what.append(f"norm eps {a.norm.args['eps']} → {b.norm.args['eps']}")
+    if not what and [x.args.get("drop_path") for x in a.blocks] != [y.args.get("drop_path") for y in b.blocks]:
+        what.append("drop-path rates change")
+    if _key(a.norm) != _key(b.norm):
+        what.append(f"end norm: {_change(a.norm, b.norm)}")
     if not what and (a.params, a.flops) != (b.params, b.flops):
         what.append("same layers; cost follows an upstream change")
     return what

@@ -1,9 +1,10 @@
 """Fingerprints: short hashes that say whether two specs, or two built models, are the same.
 
-The spec fingerprint hashes the canonical resolved spec (after ``extends``, defaults and ``--set``), so
-two files that spell the same model differently share it. The structure fingerprint hashes a built
-model's parameter and buffer names, shapes and dtypes, so it changes whenever a checkpoint would stop
-fitting. Checkpoints store both.
+The spec fingerprint hashes what the user chose: the resolved spec (after ``extends`` and ``--set``)
+with every value that equals its default left out. Two files that spell the same model differently
+share it, and a new optional field added to the format later leaves every existing fingerprint as it
+was. The structure fingerprint hashes a built model's parameter and buffer names, shapes and dtypes,
+so it changes whenever a checkpoint would stop fitting. Checkpoints store both.
 """
 
 from __future__ import annotations
@@ -26,6 +27,11 @@ if TYPE_CHECKING:
 def canonical(spec: ModelSpec) -> dict[str, Any]:
     """The resolved spec as plain data, every default written out."""
     return spec.model_dump(mode="json")
+
+
+def chosen(spec: ModelSpec) -> dict[str, Any]:
+    """The resolved spec as plain data, without the values that equal their defaults (types are kept)."""
+    return spec.model_dump(mode="json", exclude_defaults=True)
 
 
 class _Dumper(yaml.SafeDumper):
@@ -56,7 +62,7 @@ def _digest(lines: Iterable[str]) -> str:
 
 
 def spec_fingerprint(spec: ModelSpec) -> str:
-    return _digest([json.dumps(canonical(spec), sort_keys=True, separators=(",", ":"))])
+    return _digest([json.dumps(chosen(spec), sort_keys=True, separators=(",", ":"))])
 
 
 def structure_fingerprint(model: nn.Module) -> str:

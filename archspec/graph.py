@@ -128,7 +128,7 @@ def args_text(node: Node) -> str:
     """A node's own settings, such as ``heads 10`` or ``hidden 256``; the stage's width and grid go without saying."""
     shown = []
     for key, value in node.args.items():
-        hidden = key in ("dim", "cin", "height", "width", "eps", "num_classes") or key.startswith("_")
+        hidden = key in ("dim", "cin", "height", "width", "eps", "num_classes", "after") or key.startswith("_")
         if hidden or value is None or value is False:
             continue
         if isinstance(value, list):
@@ -139,8 +139,10 @@ def args_text(node: Node) -> str:
 
 
 def block_key(block: Node) -> str:
-    """What two blocks must share to collapse: every child's type and arguments (not the drop-path rate)."""
-    return repr([(child.kind, child.component, sorted(child.args.items())) for child in block.children])
+    """What two blocks must share to collapse: their type and every part's type and arguments (not the drop-path rate)."""
+    parts = [(child.kind, child.component, sorted(child.args.items(), key=str)) for child in block.children]
+    shape = (block.in_shape.dims, block.out_shape.dims)
+    return repr((block.component, shape, parts))
 
 
 def _is_pattern_unit(unit: Sequence[str]) -> bool:
@@ -202,25 +204,49 @@ def _opened(name: str, node: Node, title: str, depth: int, source: str = IN) -> 
     parts = []
     for layer in node.children:
         a = layer.args
-        numbers = (layer.out_shape.dims, layer.params, layer.flops, layer.module_paths, a["detail"])
-        part = Part(prefix + a["name"], layer.component, a["title"], *numbers, component=node.component)
+        detail = a.get("detail") or a.get("_detail") or ("" if layer.kind == "layer" else args_text(layer))
+        numbers = (layer.out_shape.dims, layer.params, layer.flops, layer.module_paths, detail)
+        kind = layer.component if layer.kind == "layer" else layer.kind
+        part = Part(prefix + layer.name, kind, a.get("title", layer.name), *numbers, component=node.component)
         after = tuple(map(local, a["after"])) if "after" in a else None
         parts.append(replace(part, after=after, owner=node.kind, spec_path=whole.spec_path, parent=name))
     return parts
 
 
+def character(block: Node) -> str:
+    """What a block is drawn and coloured as: its mixer's type, or the block's own for blocks without one."""
+    return str(block.args.get("mixer") or block.component)
+
+
+def _slot_name(child: Node) -> str:
+    """A block part's local name: ``mixer`` and ``ffn`` for those, else the module's own name."""
+    return child.kind if child.kind in ("mixer", "ffn") else child.name
+
+
 def _block_parts(block: Node, depth: int) -> list[Part]:
-    norm1, mixer, norm2, ffn = block.children
-    add = Part("", "add", "+", block.out_shape.dims, owner="block", spec_path=format_path(block.spec_path))
-    parts = [
-        _whole("norm1", norm1, "norm1"),
-        *_opened("mixer", mixer, f"mixer: {mixer.component}", depth, "norm1"),
-        replace(add, name="add1", residual=IN),
-        _whole("norm2", norm2, "norm2"),
-        *_opened("ffn", ffn, f"ffn: {ffn.component}", depth, "norm2"),
-        replace(add, name="add2", residual="add1"),
-    ]
-    return [replace(part, attrs={"mixers": [mixer.component]}) for part in parts]
+    """A block's parts in the order of its ``flow``: each child whole (or opened at depth 3), and its additions."""
+    local = {child.name: _slot_name(child) for child in block.children}
+    local[IN] = IN
+    spec_path = format_path(block.spec_path)
+    parts: list[Part] = []
+    previous = IN
+    for step in block.flow:
+        after = tuple(local.get(name, name) for name in step.after) if step.after is not None else None
+        if step.add:
+            residual = local.get(step.residual, step.residual) if step.residual else None
+            add = Part(step.name, "add", "+", block.out_shape.dims, owner="block", spec_path=spec_path)
+            parts.append(replace(add, after=after, residual=residual))
+        else:
+            child = block.child(step.name)
+            name = local[step.name]
+            title = f"{child.kind}: {child.component}" if child.kind in ("mixer", "ffn") else name
+            source = after[0] if after else previous
+            opened = _opened(name, child, title, depth, source)
+            if after is not None and opened and opened[0].after is None:
+                opened[0] = replace(opened[0], after=after)
+            parts += opened
+        previous = local.get(step.name, step.name)
+    return [replace(part, attrs={"mixers": [character(block)]}) for part in parts]
 
 
 def _merge(copies: Sequence[Sequence[Part]]) -> list[Part]:
@@ -311,6 +337,8 @@ class _Builder:
                 read.add(source)
             read.update(sources)
             ids[part.name] = previous = [node_id]
+            if part.parent:
+                ids[part.parent] = [node_id]  # an opened part stands for its parent's output until the next
             added.append(node_id)
         return [node_id for node_id in added if node_id not in read]
 
@@ -347,7 +375,7 @@ class _Builder:
     def stage(self, stage: StagePlan, inputs: list[str]) -> list[str]:
         stage_id, cluster = f"stages[{stage.index}]", f"stage {stage.index + 1}"
         if self.depth == 0:
-            mixers = list(dict.fromkeys(block.args["mixer"] for block in stage.blocks))
+            mixers = list(dict.fromkeys(character(block) for block in stage.blocks))
             detail = f"{stage.embed.component} {stage.embed.kind}, {len(stage.blocks)} blocks: {', '.join(mixers)}"
             modules = tuple(f"{name}{stage.index + 1}" for name in ("patch_embed", "block", "norm"))
             numbers = (stage.out_shape.dims, stage.params, stage.flops, modules, detail)
@@ -358,22 +386,27 @@ class _Builder:
         outputs = self.add(_opened("", embed, title, self.depth), inputs, format_path(embed.spec_path), cluster=cluster)
         for group in collapse([block_key(block) for block in stage.blocks]):
             outputs = self.group(stage, group, outputs, cluster)
-        norm = _whole(f"{stage_id}.norm", stage.norm, f"norm: {stage.norm.component}")
+        norm = _whole(f"{stage_id}.norm", stage.norm, f"norm: {stage.norm.component}", args_text(stage.norm))
         return self.add([norm], outputs, cluster=cluster)
 
     def group(self, stage: StagePlan, group: Group, inputs: list[str], cluster: str) -> list[str]:
         blocks = stage.blocks[group.first : group.last + 1]
         unit = blocks[: group.period]
-        ffns = {block.args["ffn"] for block in unit}
-        names = [b.args["mixer"] if len(ffns) == 1 else f"{b.args['mixer']}/{b.args['ffn']}" for b in unit]
+        ffns = {block.args.get("ffn") for block in unit}
+        names = [character(b) if len(ffns) == 1 else f"{character(b)}/{b.args.get('ffn')}" for b in unit]
         title = f"{names[0]} block" if group.period == 1 else f"({', '.join(names)})×{group.repeat}"
-        _, mixer, _, ffn = unit[0].children
-        settings = [args_text(mixer) if group.period == 1 else "", f"{ffn.component} ffn, {args_text(ffn)}".strip(", ")]
+        parts = {child.kind: child for child in unit[0].children}
+        mixer, ffn = parts.get("mixer"), parts.get("ffn")
+        settings = [args_text(mixer) if mixer is not None and group.period == 1 else ""]
+        if ffn is not None:
+            settings.append(f"{ffn.component} ffn, {args_text(ffn)}".strip(", "))
+        if mixer is None and ffn is None and group.period == 1:
+            settings.append(args_text(unit[0]))
         detail = " · ".join(text for text in settings if text)
         group_id = f"stages[{stage.index}].blocks[{span(group.first, group.last).replace('–', '-')}]"
         marks: dict[str, Any] = {"blocks": [group.first, group.last], "count": group.count, "period": group.period}
         marks["repeat"] = group.repeat
-        mixers = list(dict.fromkeys(block.args["mixer"] for block in unit))
+        mixers = list(dict.fromkeys(character(block) for block in unit))
         params, flops = sum(b.params for b in blocks), sum(b.flops for b in blocks)
         if self.depth == 1:
             modules = tuple(m for block in blocks for m in block.module_paths)

@@ -7,13 +7,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from archspec.compose import SHIPPED_SPECS
+from archspec.compose import shipped_specs
 from archspec.errors import ArchspecError
 
 
 def list_specs() -> list[str]:
-    """Names of the shipped specs, usable wherever a spec path is expected (``"spectformer-h-s"``)."""
-    return sorted(path.stem for path in SHIPPED_SPECS.glob("*.yaml"))
+    """Names of the shipped specs (``specs/`` and the zoo in ``specs/zoo/``), usable wherever a spec path
+    is expected (``"spectformer-h-s"``, ``"resnet50"``)."""
+    return sorted(path.stem for path in shipped_specs())
 
 
 def resolve_spec_path(name_or_path: str | Path) -> Path:
@@ -21,9 +22,9 @@ def resolve_spec_path(name_or_path: str | Path) -> Path:
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") or path.exists():
         return path
-    shipped = SHIPPED_SPECS / f"{name_or_path}.yaml"
-    if shipped.is_file():
-        return shipped
+    for shipped in shipped_specs():
+        if shipped.stem == str(name_or_path):
+            return shipped
     raise ArchspecError(f"{name_or_path!r} is neither a spec file nor a shipped spec ({', '.join(list_specs())})")
 
 
@@ -41,8 +42,10 @@ def create_model(
 
     Args:
         name_or_path: ``"spectformer-h-s"`` (see :func:`list_specs`) or a path to a YAML spec.
-        pretrained: a checkpoint to load (archspec's own, or an official SpectFormer-H one).
-        num_classes: replace the spec's class count (applied before ``pretrained`` is loaded).
+        pretrained: a checkpoint to load: archspec's own, or a reference implementation's state_dict
+            (timm, the official GFNet or SpectFormer-H), saved by ``torch.save`` or as safetensors.
+        num_classes: replace the spec's class count; with ``pretrained``, every tensor but the
+            classifier's is loaded, and the classifier starts from its initialisation.
         overrides: ``{"stages.2.depth": 8}`` or ``["stages.2.depth=8"]``, as ``--set`` on the command line.
         features_only: return a :class:`~archspec.nn.FeatureExtractor` giving per-stage feature maps;
             None follows the spec (a spec with ``features:`` is a backbone).
@@ -66,7 +69,9 @@ def create_model(
     planned = plan(loaded)
     model = build(planned, device=device, seed=seed)
     if pretrained is not None:
-        load_file(model, pretrained, plan=planned)
+        # A new class count keeps the checkpoint's everything but its classifier, which starts afresh.
+        reinit = ("head", "aux_head") if num_classes is not None else ()
+        load_file(model, pretrained, plan=planned, reinit=reinit)
     declared = loaded.spec.features
     if not (features_only if features_only is not None else declared is not None):
         return model

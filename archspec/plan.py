@@ -7,8 +7,8 @@ drop-path rates, module names) and collects every contradiction it meets as a lo
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from archspec import registry
@@ -23,16 +23,17 @@ if TYPE_CHECKING:
 class Shape:
     """A per-sample tensor shape (no batch axis).
 
-    ``tokens=True`` means the (N, C) token layout with N = H·W; otherwise (C, H, W). A shape with no
-    grid is a plain vector of ``channels`` values (logits). A layer's tensor in none of these layouts
-    (a channels-last spectrum, the tokens with a class token in front) gives its dims outright: see
-    :meth:`of`.
+    ``tokens=True`` means the (N, C) token layout with N = prefix + H·W: ``prefix`` tokens (a class
+    token) in front of one token per grid cell. Otherwise (C, H, W). A shape with no grid is a plain
+    vector of ``channels`` values (logits). A layer's tensor in none of these layouts (a channels-last
+    spectrum) gives its dims outright: see :meth:`of`.
     """
 
     channels: int
     grid: tuple[int, int] | None = None
     tokens: bool = False
     explicit_dims: tuple[int, ...] | None = None
+    prefix: int = 0
 
     @classmethod
     def of(cls, *dims: int) -> Shape:
@@ -46,10 +47,16 @@ class Shape:
         if self.grid is None:
             return (self.channels,)
         height, width = self.grid
-        return (height * width, self.channels) if self.tokens else (self.channels, height, width)
+        return (self.prefix + height * width, self.channels) if self.tokens else (self.channels, height, width)
 
     def as_grid(self) -> Shape:
         return Shape(self.channels, self.grid, tokens=False)
+
+    def as_tokens(self) -> Shape:
+        return Shape(self.channels, self.grid, tokens=True, prefix=self.prefix)
+
+    def with_channels(self, channels: int) -> Shape:
+        return replace(self, channels=channels)
 
     def __str__(self) -> str:
         return "×".join(str(d) for d in self.dims)
@@ -68,6 +75,20 @@ class Site:
 
 
 @dataclass(frozen=True)
+class Step:
+    """One step of a block's forward pass: run the child ``name``, or (``add``) add two tensors.
+
+    ``after`` names the steps whose outputs it reads (:data:`LAYER_INPUT` for the block's input);
+    None means the step just before. An addition adds ``residual``'s output to its input.
+    """
+
+    name: str
+    after: tuple[str, ...] | None = None
+    add: bool = False
+    residual: str | None = None
+
+
+@dataclass(frozen=True)
 class Node:
     """One planned piece of the model.
 
@@ -76,10 +97,13 @@ class Node:
     (one for most nodes; the head owns several top-level attributes). ``args`` holds the resolved
     numbers the component's ``build`` reads. ``flops`` are per sample.
 
-    ``children`` are the parts the node is made of: a block's norm1, mixer, norm2 and FFN, or a
-    component's layers (see :func:`layer`). A node's children, when present, partition its params
-    and flops exactly: every parameter and FLOP of the node belongs to exactly one child, so the
-    children's numbers sum to the node's.
+    ``children`` are the parts the node is made of: a block's norms, mixer and FFN, or a component's
+    layers (see :func:`layer`). Each has a ``name`` unique among its siblings. A node's children,
+    when present, partition its params and flops exactly: every parameter and FLOP of the node
+    belongs to exactly one child, so the children's numbers sum to the node's.
+
+    ``flow`` is a block's forward pass as :class:`Step` s over its children, with the residual
+    additions; drawings and diffs read it instead of knowing any block's form.
     """
 
     kind: str
@@ -92,6 +116,15 @@ class Node:
     flops: int
     args: dict[str, Any] = field(default_factory=dict)
     children: tuple[Node, ...] = ()
+    name: str = ""
+    flow: tuple[Step, ...] = ()
+
+    def child(self, name: str) -> Node:
+        """The child called ``name`` (a block's ``norm1``, ``m``, ...)."""
+        for child in self.children:
+            if child.name == name:
+                return child
+        raise KeyError(f"{self.kind} {self.component!r} has no part {name!r}")
 
     @property
     def module_path(self) -> str:
@@ -173,6 +206,25 @@ class Plan:
         return self.head.out_shape
 
 
+@dataclass(frozen=True)
+class BlockInput:
+    """What a block plans from: its input, the stage it sits in and where it is.
+
+    ``first`` marks the stage's first block, where a block that changes width or resolution does
+    so. ``mixer`` (None where the stage names none) and ``ffn`` are the stage's choices for this
+    block, with the key paths they were written at.
+    """
+
+    tokens: Shape
+    dim: int
+    first: bool
+    stage: StageSpec
+    mixer: MixerSpec | None
+    mixer_path: KeyPath
+    drop_path: float
+    site: Site
+
+
 class PlanProblem(Exception):
     """Raised by a component's ``plan`` for a contradiction; ``key`` is relative to the component."""
 
@@ -182,18 +234,15 @@ class PlanProblem(Exception):
         self.message = message
 
 
-def layer_norm_node(dim: int, eps: float, shape: Shape, site: Site) -> Node:
-    return Node(
-        kind="norm",
-        component="layernorm",
-        spec_path=site.spec_path,
-        module_paths=(site.module_path,),
-        in_shape=shape,
-        out_shape=shape,
-        params=2 * dim,
-        flops=0,
-        args={"dim": dim, "eps": eps},
-    )
+def within(path: KeyPath, plan: Callable[..., Node], *args: Any) -> Node:
+    """Call the plan rule of a part written at ``path``; its problems are re-keyed from there.
+
+    A block calls its parts' rules this way, so that a mixer's problem points at the mixer's keys.
+    """
+    try:
+        return plan(*args)
+    except PlanProblem as problem:
+        raise PlanProblem((*path, *problem.key), problem.message) from None
 
 
 LAYER_INPUT = "<in>"
@@ -226,7 +275,7 @@ def layer(
     args: dict[str, Any] = {"name": name, "title": title or name, "detail": detail}
     if after is not None:
         args["after"] = after
-    return Node("layer", component, site.spec_path, modules, in_shape, out_shape, params, flops, args)
+    return Node("layer", component, site.spec_path, modules, in_shape, out_shape, params, flops, args, name=name)
 
 
 def drop_path_rates(total: int, rate: float) -> list[float]:
@@ -269,7 +318,9 @@ class _Planner:
         try:
             return make(*args)
         except PlanProblem as problem:
-            self.problems.append(Problem((*spec_path, *problem.key), problem.message, "AS301"))
+            found = Problem((*spec_path, *problem.key), problem.message, "AS301")
+            if found not in self.problems:  # every block of a stage meets the same contradiction
+                self.problems.append(found)
             return None
 
     def run(self) -> Plan:
@@ -293,14 +344,14 @@ class _Planner:
             if embed is None:
                 break  # without this stage's grid nothing after it can be planned
             tokens: Shape = embed.out_shape
-            mixers = self.attempt(path, expand_mixers, stage.mixer, stage.depth, path) or []
-            blocks = []
-            for j, (mixer, mixer_path) in enumerate(mixers):
-                block = self.block(stage, tokens, mixer, mixer_path, f"block{index + 1}.{j}", rates[block_index + j])
-                if block is not None:
-                    blocks.append(block)
+            blocks = self.blocks(stage, path, tokens, rates[block_index : block_index + stage.depth])
             block_index += stage.depth
-            norm = layer_norm_node(stage.dim, stage.norm_eps, tokens, Site(path, f"norm{index + 1}"))
+            # After a block that could not be planned, carry on as if the stage had its width, to find
+            # the problems further on too; the plan is refused all the same.
+            tokens = blocks[-1].out_shape if blocks else tokens.with_channels(stage.dim)
+            norm = self.attempt((*path, "norm"), stage.norm.plan, tokens, Site((*path, "norm"), f"norm{index + 1}"))
+            if norm is None:
+                break
             stages.append(StagePlan(index, stage.dim, tokens.grid or (1, 1), embed, tuple(blocks), norm))
             shape = tokens
         if spec.features is not None:
@@ -316,29 +367,38 @@ class _Planner:
             raise SpecError(self.problems)
         return Plan(spec.name, image, spec.num_classes, tuple(stages), head, spec)
 
-    def block(
-        self, stage: StageSpec, tokens: Shape, mixer: MixerSpec, mixer_path: KeyPath, at: str, rate: float
-    ) -> Node | None:
-        stage_path = mixer_path[:2]
-        mixer_node = self.attempt(mixer_path, mixer.plan, tokens, Site(mixer_path, f"{at}.m"))
-        ffn_node = self.attempt((*stage_path, "ffn"), stage.ffn.plan, tokens, Site((*stage_path, "ffn"), f"{at}.mlp"))
-        if mixer_node is None or ffn_node is None:
-            return None
-        norm1 = layer_norm_node(stage.dim, stage.norm_eps, tokens, Site(stage_path, f"{at}.norm1"))
-        norm2 = layer_norm_node(stage.dim, stage.norm_eps, tokens, Site(stage_path, f"{at}.norm2"))
-        children = (norm1, mixer_node, norm2, ffn_node)
-        return Node(
-            kind="block",
-            component="block",
-            spec_path=mixer_path,
-            module_paths=(at,),
-            in_shape=tokens,
-            out_shape=tokens,
-            params=sum(child.params for child in children),
-            flops=sum(child.flops for child in children),
-            args={"drop_path": rate, "mixer": mixer.type, "ffn": stage.ffn.type},
-            children=children,
-        )
+    def blocks(self, stage: StageSpec, path: KeyPath, tokens: Shape, rates: list[float]) -> list[Node]:
+        """Plan a stage's blocks in order, each fed by the one before; problems are recorded, not raised."""
+        block = stage.block
+        if stage.mixer is not None and not block.uses_mixer:
+            message = f"{block.type!r} blocks have no token mixer; remove 'mixer'"
+            self.problems.append(Problem((*path, "mixer"), message, "AS301"))
+            return []
+        if stage.mixer is None and block.uses_mixer:
+            self.problems.append(Problem((*path, "mixer"), f"{block.type!r} blocks need a 'mixer'", "AS202"))
+            return []
+        if not block.uses_ffn and "ffn" in stage.model_fields_set:
+            message = f"{block.type!r} blocks have no feed-forward network; remove 'ffn'"
+            self.problems.append(Problem((*path, "ffn"), message, "AS301"))
+            return []
+        if stage.mixer is not None:
+            mixers: list[tuple[MixerSpec | None, KeyPath]] = self.attempt(
+                path, expand_mixers, stage.mixer, stage.depth, path
+            )
+            if mixers is None:
+                return []
+        else:
+            mixers = [(None, (*path, "block"))] * stage.depth
+        blocks: list[Node] = []
+        for j, ((mixer, mixer_path), rate) in enumerate(zip(mixers, rates, strict=True)):
+            site = Site((*path, "block"), f"block{path[1] + 1}.{j}")  # type: ignore[operator]
+            given = BlockInput(tokens, stage.dim, j == 0, stage, mixer, mixer_path, rate, site)
+            node = self.attempt((), block.plan, given)
+            if node is not None:
+                blocks.append(node)
+                tokens = node.out_shape
+            # else: later blocks are still checked, as if this one had kept the shape
+        return blocks
 
 
 def resolve(spec: ModelSpec) -> Plan:

@@ -12,10 +12,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from archspec.errors import ArchspecError, did_you_mean
 
 if TYPE_CHECKING:
+    from torch import nn
+
+    from archspec.plan import Node
     from archspec.specbase import ComponentSpec
 
-KINDS = ("stem", "downsample", "mixer", "ffn", "head")
-"""Every slot a component can fill, in the order a model runs them."""
+KINDS = ("stem", "downsample", "block", "mixer", "ffn", "norm", "act", "head")
+"""Every kind of component, roughly in the order a model runs them."""
 
 ENTRY_POINT_GROUP = "archspec.components"
 """Installed packages add components by naming a module (or a spec class) in this entry-point group."""
@@ -60,6 +63,11 @@ def get(kind: str, name: str) -> type[ComponentSpec]:
     except KeyError:
         valid = ", ".join(sorted(table))
         raise RegistryError(f"unknown {kind} type {name!r}{did_you_mean(name, table)} (valid: {valid})") from None
+
+
+def build_node(node: Node) -> nn.Module:
+    """Build a planned component node with the ``build`` of the component that planned it."""
+    return get(node.kind, node.component).build(node)
 
 
 def default(kind: str, name: str) -> Any:

@@ -1,7 +1,8 @@
 """The spec format: what a user writes, validated strictly and nothing derived.
 
-Component slots (``stem``, ``downsample``, ``mixer``, ``ffn``, ``head``) are discriminated unions on
-``type:`` built from the registry, so a new component is accepted here as soon as it registers.
+Component slots (``stem``, ``downsample``, ``block``, ``mixer``, ``ffn``, ``norm``, ``head``, and the
+norms and activations inside components) look their ``type:`` up in the registry when a spec is
+validated, so a component is accepted as soon as it registers, whenever that is.
 """
 
 from __future__ import annotations
@@ -11,42 +12,29 @@ import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeAlias, Union
+from typing import Annotated, Any, Union
 
 from pydantic import Field, ValidationError, field_validator
 
-from archspec import components as _components  # noqa: F401  (registers the built-in components)
 from archspec import registry
 from archspec.compose import Override, load_document, parse_override
 from archspec.errors import KeyPath, Problem, SourceMap, SpecError, did_you_mean
-from archspec.specbase import DownsampleSpec, FfnSpec, HeadSpec, MixerSpec, StemSpec, StrictModel
+from archspec.specbase import (
+    BlockSpec,
+    DownsampleSpec,
+    FfnSpec,
+    HeadSpec,
+    MixerSpec,
+    NormSpec,
+    Slot,
+    StemSpec,
+    StrictModel,
+    _SlotSchema,
+    default_component,
+)
 
 MAX_IMAGE_SIZE = 16_384
 """Bounds on sizes keep a typo (``depth: 1000000000``) from hanging the planner; see also the ``le=`` limits."""
-
-
-registry.load_plugins()
-
-
-def _union(kind: str) -> Any:
-    members = tuple(registry.components(kind))
-    if len(members) == 1:
-        return members[0]
-    return Annotated[Union[members], Field(discriminator="type")]  # noqa: UP007  (built from a runtime tuple)
-
-
-if TYPE_CHECKING:
-    Stem: TypeAlias = StemSpec
-    Downsample: TypeAlias = DownsampleSpec
-    Mixer: TypeAlias = MixerSpec
-    Ffn: TypeAlias = FfnSpec
-    Head: TypeAlias = HeadSpec
-else:
-    Stem = _union("stem")
-    Downsample = _union("downsample")
-    Mixer = _union("mixer")
-    Ffn = _union("ffn")
-    Head = _union("head")
 
 
 class InputSpec(StrictModel):
@@ -73,20 +61,25 @@ class InputSpec(StrictModel):
 
 
 class StageSpec(StrictModel):
-    """One stage: ``depth`` blocks of width ``dim``, entered through ``downsample`` (stages after the first)."""
+    """One stage: ``depth`` blocks of width ``dim``, entered through ``downsample`` (stages after the first).
+
+    ``block`` is the form of every block; ``mixer`` and ``ffn`` fill its token-mixing and channel-mixing
+    parts (a ResNet block has neither). ``norm`` is applied to the stage's output.
+    """
 
     dim: int = Field(ge=1, le=65_536)
     depth: int = Field(ge=1, le=1_000)
-    mixer: tuple[Mixer, ...] = Field(min_length=1, max_length=1_000)
-    ffn: Ffn = Field(default_factory=lambda: registry.default("ffn", "mlp"))
-    norm_eps: float = Field(1e-6, gt=0)
-    downsample: Downsample | None = None
+    block: Slot[BlockSpec] = Field(default_factory=default_component("block", "prenorm"))
+    mixer: tuple[Slot[MixerSpec], ...] | None = Field(None, min_length=1, max_length=1_000)
+    ffn: Slot[FfnSpec] = Field(default_factory=default_component("ffn", "mlp"))
+    norm: Slot[NormSpec] = Field(default_factory=default_component("norm", "layernorm"))
+    downsample: Slot[DownsampleSpec] | None = None
 
-    @field_validator("mixer", mode="before", json_schema_input_type=Mixer | list[Mixer])
+    @field_validator("mixer", mode="before")
     @classmethod
     def _one_or_pattern(cls, value: Any) -> Any:
-        # A single mapping is the mixer for every block; a list is a per-block pattern.
-        return [value] if isinstance(value, dict) else value
+        # A single mapping (or type name) is the mixer for every block; a list is a per-block pattern.
+        return [value] if isinstance(value, dict | str) else value
 
 
 class FeaturesSpec(StrictModel):
@@ -102,9 +95,9 @@ class ModelSpec(StrictModel):
     input: InputSpec = InputSpec()
     num_classes: int = Field(1000, ge=1, le=1_000_000)
     drop_path_rate: float = Field(0.0, ge=0, lt=1)
-    stem: Stem = Field(default_factory=lambda: registry.default("stem", "conv"))
+    stem: Slot[StemSpec] = Field(default_factory=default_component("stem", "conv"))
     stages: tuple[StageSpec, ...] = Field(min_length=1, max_length=64)
-    head: Head = Field(default_factory=lambda: registry.default("head", "pool"))
+    head: Slot[HeadSpec] = Field(default_factory=default_component("head", "pool"))
     features: FeaturesSpec | None = None
 
 
@@ -187,7 +180,9 @@ def _model_at(path: KeyPath, data: Any) -> type[StrictModel] | None:
         if isinstance(part, str):
             if model is None or part not in model.model_fields:
                 return None
-            annotation = model.model_fields[part].annotation
+            info = model.model_fields[part]
+            # pydantic keeps a field's Annotated metadata (a Slot's schema) apart from its annotation
+            annotation = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
         else:
             annotation = _item_type(annotation)
         if isinstance(current, dict):
@@ -205,17 +200,31 @@ def _item_type(annotation: Any) -> Any:
 
 
 def _strip(annotation: Any) -> Any:
-    while typing.get_origin(annotation) is Annotated:
-        annotation = typing.get_args(annotation)[0]
-    return annotation
+    """The type under ``Annotated`` wrappers and an ``| None``."""
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (Union, types.UnionType) and type(None) in typing.get_args(annotation):
+            rest = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+            if len(rest) != 1:
+                return annotation
+            annotation = rest[0]
+        else:
+            return annotation
 
 
 def _models_in(annotation: Any) -> list[type[StrictModel]]:
-    annotation = _strip(annotation)
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        for meta in typing.get_args(annotation)[1:]:
+            if isinstance(meta, _SlotSchema):
+                return list(registry.components(meta.kind))
+        return _models_in(typing.get_args(annotation)[0])
+    if origin in (Union, types.UnionType):
+        return [model for arg in typing.get_args(annotation) for model in _models_in(arg)]
     if isinstance(annotation, type) and issubclass(annotation, StrictModel):
         return [annotation]
-    if typing.get_origin(annotation) in (Union, types.UnionType):
-        return [model for arg in typing.get_args(annotation) for model in _models_in(arg)]
     return []
 
 
@@ -243,8 +252,8 @@ def _problem(error: Any, data: Any) -> Problem:
     if kind == "missing":
         return Problem(path, f"missing required key '{path[-1]}'", "AS202")
     if kind in ("union_tag_invalid", "union_tag_not_found"):
-        slot = next((str(p) for p in reversed(path) if isinstance(p, str)), "component")
-        valid = registry.names(slot) if slot in registry.KINDS else []
+        slot = str(ctx.get("kind", "component"))
+        valid = list(ctx.get("valid", []))
         listing = ", ".join(valid)
         if kind == "union_tag_not_found":
             return Problem(path, f"missing 'type' (one of: {listing})", "AS202")

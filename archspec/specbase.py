@@ -1,26 +1,31 @@
-"""Base classes for spec models and for the five kinds of component.
+"""Base classes for spec models and for the kinds of component, and the slot type that holds one.
 
 Each component subclasses one of the kind bases below and implements two methods:
 
 - ``plan(...)`` turns the user's spec plus the incoming shape into a :class:`~archspec.plan.Node`:
-  output shape, its layers (each with its parameters and FLOPs, which add up to the component's)
+  output shape, its parts (each with its parameters and FLOPs, which add up to the component's)
   and the resolved numbers its module needs. Pure Python.
-- ``build(node)`` turns that node into an ``nn.Module``. It is the only place torch is imported,
-  lazily, so planning stays torch-free.
+- ``build(node)`` turns that node into an ``nn.Module`` and initialises it. It is the only place
+  torch is imported, lazily, so planning stays torch-free.
+
+A spec field that holds a component is typed ``Slot[Base]``: it accepts whatever is
+registered under that kind *when the spec is validated*, so components registered after this module
+is imported (plugins, tests) are accepted too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeVar, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic_core import PydanticCustomError, core_schema
 
 if TYPE_CHECKING:
     from torch import nn
 
     from archspec.nn.backbone import Body
-    from archspec.plan import Node, Shape, Site
+    from archspec.plan import BlockInput, Node, Shape, Site, Step
 
 
 class StrictModel(BaseModel):
@@ -30,9 +35,14 @@ class StrictModel(BaseModel):
 
 
 class ComponentSpec(StrictModel):
-    """A registered component: its ``type:`` tag, plan rule and build function."""
+    """A registered component: its ``type:`` tag, plan rule and build function.
+
+    ``colour`` is the fill a drawing gives this component's nodes (and blocks built around it); None
+    leaves the colour to what it belongs to.
+    """
 
     kind: ClassVar[str]
+    colour: ClassVar[str | None] = None
     type: str
 
     @classmethod
@@ -51,12 +61,14 @@ class ComponentSpec(StrictModel):
         flops: int | None = None,
         *,
         children: Sequence[Node] = (),
+        flow: Sequence[Step] = (),
         **args: Any,
     ) -> Node:
         """Make this component's plan node; ``args`` are the resolved numbers ``build`` reads.
 
-        ``children`` are its layers (made with :func:`archspec.plan.layer`). They partition the node,
-        so its ``params`` and ``flops`` are their sums; numbers given as well must agree with them.
+        ``children`` are its parts (layers made with :func:`archspec.plan.layer`, or the nodes of the
+        components it holds). They partition the node, so its ``params`` and ``flops`` are their sums;
+        numbers given as well must agree with them.
         """
         from archspec.plan import Node
 
@@ -82,11 +94,83 @@ class ComponentSpec(StrictModel):
             flops=flops,
             args=args,
             children=tuple(children),
+            name=site.module_path.rsplit(".", 1)[-1],
+            flow=tuple(flow),
         )
 
     @staticmethod
     def build(node: Node) -> nn.Module:
         raise NotImplementedError
+
+
+def default_component(kind: str, name: str, **fields: Any) -> Any:
+    """A ``default_factory``: component ``name`` of ``kind`` with ``fields`` set, looked up when first needed."""
+
+    def make() -> Any:
+        from archspec import registry
+
+        return registry.get(kind, name).model_validate({"type": name, **fields})
+
+    return make
+
+
+class _SlotSchema:
+    """Validates a slot by looking its ``type:`` up in the registry at validation time.
+
+    A bare string is shorthand for a component at its defaults (``norm: batchnorm``).
+    """
+
+    def __init__(self, kind: str, base: type[ComponentSpec]) -> None:
+        self.kind, self.base = kind, base
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        from archspec import registry
+
+        kind, base = self.kind, self.base
+
+        def validate(value: Any) -> ComponentSpec:
+            if isinstance(value, base):
+                return value
+            if isinstance(value, str):
+                value = {"type": value}
+            if not isinstance(value, dict):
+                raise PydanticCustomError("model_type", "expected a mapping with a 'type' key")
+            valid = registry.names(kind)
+            if "type" not in value:
+                raise PydanticCustomError("union_tag_not_found", "missing 'type'", {"kind": kind, "valid": valid})
+            tag = value["type"]
+            if not isinstance(tag, str) or tag not in valid:
+                context = {"kind": kind, "valid": valid, "tag": str(tag)}
+                raise PydanticCustomError("union_tag_invalid", "unknown {kind} type", context)
+            return registry.get(kind, tag).model_validate(value)
+
+        def serialize(value: ComponentSpec, info: core_schema.SerializationInfo) -> Any:
+            # The type tag is what the user chose even where it is the subclass's default: always keep it.
+            return {"type": value.type, **value.model_dump(mode=info.mode, exclude_defaults=info.exclude_defaults)}
+
+        serializer = core_schema.plain_serializer_function_ser_schema(serialize, info_arg=True)
+        return core_schema.no_info_plain_validator_function(validate, serialization=serializer)
+
+    def __get_pydantic_json_schema__(self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler) -> Any:
+        from pydantic import TypeAdapter
+
+        from archspec import registry
+
+        members = tuple(registry.components(self.kind))
+        union: Any = members[0] if len(members) == 1 else Annotated[Union[members], Field(discriminator="type")]  # noqa: UP007
+        return handler(TypeAdapter(union).core_schema)
+
+
+if TYPE_CHECKING:
+    _T = TypeVar("_T")
+    Slot = Annotated[_T, "slot"]
+else:
+
+    class Slot:
+        """``Slot[MixerSpec]``: a field holding any component registered under that base's kind."""
+
+        def __class_getitem__(cls, base: type[ComponentSpec]) -> Any:
+            return Annotated[base, _SlotSchema(base.kind, base)]
 
 
 class StemSpec(ComponentSpec):
@@ -129,11 +213,51 @@ class FfnSpec(ComponentSpec):
         raise NotImplementedError
 
 
+class NormSpec(ComponentSpec):
+    """Normalises a tensor without changing its shape.
+
+    Its module takes the layout its node's input has: tokens (B, N, C) or a grid (B, C, H, W).
+    """
+
+    kind: ClassVar[str] = "norm"
+    eps: float = Field(1e-6, gt=0, lt=1)
+
+    def plan(self, shape: Shape, site: Site) -> Node:
+        raise NotImplementedError
+
+
+class ActSpec(ComponentSpec):
+    """An elementwise activation."""
+
+    kind: ClassVar[str] = "act"
+
+    def plan(self, shape: Shape, site: Site) -> Node:
+        raise NotImplementedError
+
+
+class BlockSpec(ComponentSpec):
+    """One residual block: plans its named parts and the order they run in, and builds its module.
+
+    A block module is called as ``block(x, hw)`` on tokens (B, N, C) over an H×W grid and returns
+    ``(x, hw)``, so a block may change the width and the grid (a strided ResNet block does).
+    """
+
+    kind: ClassVar[str] = "block"
+    uses_mixer: ClassVar[bool] = True
+    """Whether the block reads the stage's ``mixer``; a stage that names one for a block without a
+    mixer is an error, as is a block that needs one and finds none."""
+    uses_ffn: ClassVar[bool] = True
+
+    def plan(self, given: BlockInput) -> Node:
+        raise NotImplementedError
+
+
 class HeadSpec(ComponentSpec):
     """Reads the last stage's tokens and produces class logits.
 
-    Its ``build`` receives the built body and returns the whole model, because the head decides how
-    the final tokens are read (pooled, or through class attention).
+    Its ``build_model`` receives the built body and returns the whole model, because the head decides
+    how the final tokens are read (pooled, through class attention, or from a class token) and where
+    the last stage's norm is applied.
     """
 
     kind: ClassVar[str] = "head"

@@ -33,9 +33,12 @@ def rows(plan: Plan) -> list[Row]:
     """One row per stage (its embedding, blocks and end norm) and one for the head."""
     result = []
     for stage in plan.stages:
-        mixers = _runs([block.args["mixer"] for block in stage.blocks])
-        ffns = _runs([block.args["ffn"] for block in stage.blocks])
-        layers = f"{_describe_embed(stage.embed)}; {mixers} + {ffns}"
+        if all(block.args.get("mixer") for block in stage.blocks):
+            mixers = _runs([block.args["mixer"] for block in stage.blocks])
+            ffns = _runs([block.args["ffn"] for block in stage.blocks])
+            layers = f"{_describe_embed(stage.embed)}; {mixers} + {ffns}"
+        else:  # blocks without a mixer and an FFN (ResNet's) are named by their own type
+            layers = f"{_describe_embed(stage.embed)}; {_runs([block.component for block in stage.blocks])}"
         result.append(Row(f"stage {stage.index + 1}", layers, str(stage.out_shape), stage.params, stage.flops))
     head = plan.head
     result.append(Row("head", f"{head.component} head", str(head.out_shape), head.params, head.flops))

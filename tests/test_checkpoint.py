@@ -9,7 +9,8 @@ import torch
 from conftest import ROOT
 
 import archspec
-from archspec.checkpoint import CheckpointError, from_official, load_file, load_state
+from archspec.checkpoint import CheckpointError, load_file, load_state
+from archspec.families.spectformer import convert as from_official
 
 
 def _official_keys_s() -> dict[str, tuple[int, ...]]:

@@ -21,6 +21,18 @@ def window_out(
     return height, width
 
 
+def child_site(site: Site, name: str, module: str | None = None) -> Site:
+    """The site of part ``name`` of the component at ``site``: spec key ``name``, module attribute ``module``."""
+    return Site((*site.spec_path, name), site.sub(module or name))
+
+
+def needs_grid(tokens: Shape, what: str) -> tuple[int, int]:
+    """The token grid, for parts that work on it; tokens with a class token in front have none."""
+    if tokens.grid is None or tokens.prefix:
+        raise PlanProblem("type", f"{what} needs tokens on a grid, without a class token in front")
+    return tokens.grid
+
+
 def hidden_width(dim: int, ratio: float, key: str) -> int:
     """``dim × ratio`` as a whole number of channels."""
     hidden = dim * ratio
@@ -81,8 +93,3 @@ def linear_layer(
     out = Shape(cout, x.grid, x.tokens)
     modules = (module or site.sub(name),)
     return layer(site, "linear", name, x, out, params, linear_flops(rows, cin, cout), modules, detail, after=after)
-
-
-def norm_layer(site: Site, name: str, x: Shape) -> Node:
-    """A LayerNorm over the channels of ``x``: a weight and a bias per channel, no FLOPs counted."""
-    return layer(site, "norm", name, x, x, 2 * x.channels, 0, (site.sub(name),), "LayerNorm")

@@ -1,4 +1,5 @@
-"""Downsample ``conv``: a strided k×k conv from one stage's grid to the next stage's tokens, then a LayerNorm."""
+"""Downsample ``conv``: a strided k×k conv from one stage's grid to the next stage's tokens, and a norm
+after it (SpectFormer, PVT-v2) or, with ``norm_first``, before it (ConvNeXt, MetaFormer)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,10 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
-from archspec.components._common import conv_layer, norm_layer, window_out
+from archspec.components._common import child_site, conv_layer, window_out
 from archspec.plan import Node, Shape, Site
-from archspec.registry import register
-from archspec.specbase import DownsampleSpec
+from archspec.registry import build_node, register
+from archspec.specbase import DownsampleSpec, NormSpec, Slot, default_component
 
 if TYPE_CHECKING:
     from torch import nn
@@ -20,26 +21,33 @@ class ConvDownsampleSpec(DownsampleSpec):
     type: Literal["conv"] = "conv"
     kernel: int = Field(3, ge=1)
     stride: int = Field(2, ge=1)
-    padding: int | None = Field(None, ge=0)
-    norm_eps: float = Field(1e-5, gt=0)
+    padding: int | None = Field(None, ge=0, description="default: kernel // 2")
+    bias: bool = True
+    norm: Slot[NormSpec] = Field(default_factory=default_component("norm", "layernorm", eps=1e-5))
+    norm_first: bool = Field(False, description="normalise the incoming grid before the conv instead of after it")
 
     def plan(self, grid: Shape, dim: int, site: Site) -> Node:
         assert grid.grid is not None
         padding = self.kernel // 2 if self.padding is None else self.padding
         out = window_out(grid.grid, self.kernel, self.stride, padding, (), "the downsample conv")
         tokens = Shape(dim, out, tokens=True)
-        proj = conv_layer(site, "proj", grid, Shape(dim, out), self.kernel, self.stride)
+        proj = conv_layer(site, "proj", grid, Shape(dim, out), self.kernel, self.stride, self.bias)
+        if self.norm_first:
+            parts = (self.norm.plan(grid, child_site(site, "norm")), proj)
+        else:
+            parts = (proj, self.norm.plan(tokens, child_site(site, "norm")))
         return self.node(
             site,
             grid,
             tokens,
-            children=(proj, norm_layer(site, "norm", tokens)),
+            children=parts,
             cin=grid.channels,
             dim=dim,
             kernel=self.kernel,
             stride=self.stride,
             padding=padding,
-            eps=self.norm_eps,
+            bias=self.bias,
+            norm_first=self.norm_first,
         )
 
     @staticmethod
@@ -47,7 +55,8 @@ class ConvDownsampleSpec(DownsampleSpec):
         from torch import nn
 
         from archspec.nn import DownSamples
+        from archspec.nn.init import init_fan_out
 
         a = node.args
-        proj = nn.Conv2d(a["cin"], a["dim"], a["kernel"], a["stride"], a["padding"])
-        return DownSamples(proj, nn.LayerNorm(a["dim"], eps=a["eps"]))
+        proj = init_fan_out(nn.Conv2d(a["cin"], a["dim"], a["kernel"], a["stride"], a["padding"], bias=a["bias"]))
+        return DownSamples(proj, build_node(node.child("norm")), a["norm_first"])

@@ -1,4 +1,4 @@
-"""Downsamples ``maxpool`` and ``avgpool``: a pooling window, a 1×1 conv if the width changes, a LayerNorm."""
+"""Downsamples ``maxpool`` and ``avgpool``: a pooling window, a 1×1 conv if the width changes, a norm."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import Field
 
-from archspec.components._common import conv_layer, norm_layer, window_out
+from archspec.components._common import child_site, conv_layer, window_out
 from archspec.plan import Node, PlanProblem, Shape, Site, layer
-from archspec.registry import register
-from archspec.specbase import DownsampleSpec
+from archspec.registry import build_node, register
+from archspec.specbase import DownsampleSpec, NormSpec, Slot, default_component
 
 if TYPE_CHECKING:
     from torch import nn
@@ -22,7 +22,7 @@ class _PoolDownsampleSpec(DownsampleSpec):
     kernel: int = Field(2, ge=1)
     stride: int | None = Field(None, ge=1)
     padding: int = Field(0, ge=0)
-    norm_eps: float = Field(1e-5, gt=0)
+    norm: Slot[NormSpec] = Field(default_factory=default_component("norm", "layernorm", eps=1e-5))
 
     def plan(self, grid: Shape, dim: int, site: Site) -> Node:
         assert grid.grid is not None
@@ -36,7 +36,7 @@ class _PoolDownsampleSpec(DownsampleSpec):
         layers = [layer(site, "pool", "pool", grid, pooled, modules=(site.sub("pool"),), detail=detail)]
         if project:
             layers.append(conv_layer(site, "proj", pooled, Shape(dim, out), 1))
-        layers.append(norm_layer(site, "norm", tokens))
+        layers.append(self.norm.plan(tokens, child_site(site, "norm")))
         return self.node(
             site,
             grid,
@@ -48,7 +48,6 @@ class _PoolDownsampleSpec(DownsampleSpec):
             stride=stride,
             padding=self.padding,
             project=project,
-            eps=self.norm_eps,
             pool=self.pool_class,
         )
 
@@ -57,11 +56,12 @@ class _PoolDownsampleSpec(DownsampleSpec):
         from torch import nn
 
         from archspec.nn import PoolDownsample
+        from archspec.nn.init import init_fan_out
 
         a = node.args
         pool = getattr(nn, a["pool"])(a["kernel"], a["stride"], a["padding"])
-        proj = nn.Conv2d(a["cin"], a["dim"], 1) if a["project"] else None
-        return PoolDownsample(pool, proj, nn.LayerNorm(a["dim"], eps=a["eps"]))
+        proj = init_fan_out(nn.Conv2d(a["cin"], a["dim"], 1)) if a["project"] else None
+        return PoolDownsample(pool, proj, build_node(node.child("norm")))
 
 
 @register

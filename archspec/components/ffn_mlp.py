@@ -1,4 +1,4 @@
-"""FFN ``mlp``: fc1 → GELU → fc2."""
+"""FFN ``mlp``: fc1 → activation → fc2, with optional dropout."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
-from archspec.components._common import hidden_width, linear_layer
-from archspec.plan import Node, Shape, Site, layer
-from archspec.registry import register
-from archspec.specbase import FfnSpec
+from archspec.components._common import child_site, hidden_width, linear_layer
+from archspec.plan import Node, Shape, Site
+from archspec.registry import build_node, register
+from archspec.specbase import ActSpec, FfnSpec, Slot, default_component
 
 if TYPE_CHECKING:
     from torch import nn
@@ -19,17 +19,24 @@ if TYPE_CHECKING:
 class MlpFfnSpec(FfnSpec):
     type: Literal["mlp"] = "mlp"
     ratio: float = Field(4.0, gt=0, le=64, description="hidden width = dim × ratio")
+    act: Slot[ActSpec] = Field(default_factory=default_component("act", "gelu"))
+    bias: bool = True
+    drop: float = Field(0.0, ge=0, lt=1, description="dropout after the activation and after fc2")
 
     def plan(self, tokens: Shape, site: Site) -> Node:
         dim = tokens.channels
         hidden = hidden_width(dim, self.ratio, "ratio")
-        fc1 = linear_layer(site, "fc1", tokens, hidden)
-        act = layer(site, "act", "act", fc1.out_shape, fc1.out_shape, modules=(site.sub("act"),), detail="GELU")
-        fc2 = linear_layer(site, "fc2", act.out_shape, dim)
-        return self.node(site, tokens, tokens, children=(fc1, act, fc2), dim=dim, hidden=hidden)
+        fc1 = linear_layer(site, "fc1", tokens, hidden, self.bias)
+        act = self.act.plan(fc1.out_shape, child_site(site, "act"))
+        fc2 = linear_layer(site, "fc2", act.out_shape, dim, self.bias)
+        return self.node(
+            site, tokens, tokens, children=(fc1, act, fc2), dim=dim, hidden=hidden, bias=self.bias, drop=self.drop
+        )
 
     @staticmethod
     def build(node: Node) -> nn.Module:
         from archspec.nn import FFN
+        from archspec.nn.init import init_trunc_normal
 
-        return FFN(node.args["dim"], node.args["hidden"])
+        a = node.args
+        return init_trunc_normal(FFN(a["dim"], a["hidden"], build_node(node.child("act")), a["bias"], a["drop"]))

@@ -1,4 +1,4 @@
-"""FFN ``pvt2``: fc1 → 3×3 depthwise conv on the token grid → GELU → fc2."""
+"""FFN ``pvt2``: fc1 → 3×3 depthwise conv on the token grid → activation → fc2."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
-from archspec.components._common import conv_layer, hidden_width, linear_layer
-from archspec.plan import Node, Shape, Site, layer
-from archspec.registry import register
-from archspec.specbase import FfnSpec
+from archspec.components._common import child_site, conv_layer, hidden_width, linear_layer, needs_grid
+from archspec.plan import Node, Shape, Site
+from archspec.registry import build_node, register
+from archspec.specbase import ActSpec, FfnSpec, Slot, default_component
 
 if TYPE_CHECKING:
     from torch import nn
@@ -19,20 +19,26 @@ if TYPE_CHECKING:
 class Pvt2FfnSpec(FfnSpec):
     type: Literal["pvt2"] = "pvt2"
     ratio: float = Field(4.0, gt=0, le=64, description="hidden width = dim × ratio")
+    act: Slot[ActSpec] = Field(default_factory=default_component("act", "gelu"))
+    drop: float = Field(0.0, ge=0, lt=1, description="dropout after the activation and after fc2")
 
     def plan(self, tokens: Shape, site: Site) -> Node:
+        needs_grid(tokens, "the pvt2 FFN's depthwise conv")
         dim = tokens.channels
         hidden = hidden_width(dim, self.ratio, "ratio")
         fc1 = linear_layer(site, "fc1", tokens, hidden)
         wide = fc1.out_shape  # the hidden tokens, laid out on their grid for the depthwise conv
         detail = f"Conv2d 3×3 depthwise, {hidden}"
         dwconv = conv_layer(site, "dwconv", wide, wide, 3, groups=hidden, detail=detail)
-        act = layer(site, "act", "act", wide, wide, modules=(site.sub("act"),), detail="GELU")
+        act = self.act.plan(wide, child_site(site, "act"))
         fc2 = linear_layer(site, "fc2", wide, dim)
-        return self.node(site, tokens, tokens, children=(fc1, dwconv, act, fc2), dim=dim, hidden=hidden)
+        return self.node(site, tokens, tokens, children=(fc1, dwconv, act, fc2), dim=dim, hidden=hidden, drop=self.drop)
 
     @staticmethod
     def build(node: Node) -> nn.Module:
         from archspec.nn import PVT2FFN
+        from archspec.nn.init import init_fan_out, init_trunc_normal
 
-        return PVT2FFN(node.args["dim"], node.args["hidden"])
+        a = node.args
+        module = PVT2FFN(a["dim"], a["hidden"], build_node(node.child("act")), drop=a["drop"])
+        return init_fan_out(init_trunc_normal(module))

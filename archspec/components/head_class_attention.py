@@ -91,6 +91,7 @@ class ClassAttentionHeadSpec(HeadSpec):
         from torch import nn
 
         from archspec.nn import FFN, ClassAttention, ClassAttentionModel, ClassBlock
+        from archspec.nn.init import init_trunc_normal
 
         a = node.args
         dim = a["dim"]
@@ -104,4 +105,8 @@ class ClassAttentionHeadSpec(HeadSpec):
             for _ in range(a["blocks"])
         )
         aux_head = nn.Linear(dim, a["num_classes"]) if a["aux_head"] else None
-        return ClassAttentionModel(body, post_network, nn.Linear(dim, a["num_classes"]), aux_head)
+        model = ClassAttentionModel(body, post_network, nn.Linear(dim, a["num_classes"]), aux_head)
+        for part in (post_network, model.head, aux_head):
+            if part is not None:
+                init_trunc_normal(part)
+        return model

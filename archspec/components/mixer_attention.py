@@ -1,16 +1,16 @@
-"""Mixer ``attention``: multi-head self-attention over all tokens of the stage."""
+"""Mixer ``attention``: multi-head self-attention over all tokens, optionally over a spatially reduced key/value grid (PVT-v2)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from archspec.components._common import linear_layer
+from archspec.components._common import child_site, conv_layer, linear_layer, needs_grid, window_out
 from archspec.flops import attention_flops
 from archspec.plan import LAYER_INPUT, Node, PlanProblem, Shape, Site, layer
-from archspec.registry import register
-from archspec.specbase import MixerSpec
+from archspec.registry import build_node, register
+from archspec.specbase import MixerSpec, NormSpec, Slot, default_component
 
 if TYPE_CHECKING:
     from torch import nn
@@ -18,26 +18,92 @@ if TYPE_CHECKING:
 
 @register
 class AttentionSpec(MixerSpec):
+    """Give ``heads`` or ``head_dim`` (heads = dim / head_dim). ``qkv: fused`` keeps one ``qkv``
+    Linear laid out [q | k | v] (ViT, DeiT); ``split`` has ``q`` and ``kv`` (PVT, SpectFormer).
+    ``sr_ratio`` > 1 reduces the keys' and values' grid with a conv of that kernel and stride and a norm."""
+
     type: Literal["attention"] = "attention"
-    heads: int = Field(1, ge=1, le=4096)
+    colour = "#fbd9b0"
+    heads: int | None = Field(None, ge=1, le=4096, description="number of heads (default 1, or from head_dim)")
+    head_dim: int | None = Field(None, ge=1, le=65_536, description="channels per head, instead of heads")
     qkv_bias: bool = True
+    qkv: Literal["split", "fused"] = "split"
+    sr_ratio: int = Field(1, ge=1, le=64, description="spatial reduction of the key/value grid (PVT-v2)")
+    sr_norm: Slot[NormSpec] = Field(default_factory=default_component("norm", "layernorm", eps=1e-5))
+    attn_drop: float = Field(0.0, ge=0, lt=1, description="dropout on the attention weights")
+    proj_drop: float = Field(0.0, ge=0, lt=1, description="dropout after the output projection")
+
+    @model_validator(mode="after")
+    def _heads_or_head_dim(self) -> AttentionSpec:
+        if self.heads is not None and self.head_dim is not None:
+            raise ValueError("give 'heads' or 'head_dim', not both")
+        return self
 
     def plan(self, tokens: Shape, site: Site) -> Node:
         dim = tokens.channels
-        if dim % self.heads:
-            raise PlanProblem("heads", f"{self.heads} heads do not divide the stage's dim {dim}")
+        if self.head_dim is not None:
+            if dim % self.head_dim:
+                raise PlanProblem("head_dim", f"head_dim {self.head_dim} does not divide the stage's dim {dim}")
+            heads = dim // self.head_dim
+        else:
+            heads = self.heads or 1
+            if dim % heads:
+                raise PlanProblem("heads", f"{heads} heads do not divide the stage's dim {dim}")
         n, bias = tokens.dims[0], self.qkv_bias
-        q = linear_layer(site, "q", tokens, dim, bias, after=(LAYER_INPUT,))
-        kv = linear_layer(site, "kv", tokens, 2 * dim, bias, after=(LAYER_INPUT,))
-        flops = attention_flops(n, n, dim)
-        detail = f"softmax(qkᵀ)v, {self.heads} heads"
-        sdpa = layer(site, "sdpa", "sdpa", q.out_shape, tokens, 0, flops, detail=detail, after=("q", "kv"))
-        proj = linear_layer(site, "proj", tokens, dim)
-        return self.node(site, tokens, tokens, children=(q, kv, sdpa, proj), dim=dim, heads=self.heads, qkv_bias=bias)
+        parts: list[Node] = []
+        kv_tokens, kv_source = tokens, LAYER_INPUT
+        if self.sr_ratio > 1:
+            grid = needs_grid(tokens, "spatial reduction")
+            reduced = window_out(grid, self.sr_ratio, self.sr_ratio, 0, "sr_ratio", "the spatial reduction")
+            sr = conv_layer(site, "sr", tokens.as_grid(), Shape(dim, reduced), self.sr_ratio, self.sr_ratio)
+            kv_tokens = Shape(dim, reduced, tokens=True)
+            sr_norm = self.sr_norm.plan(kv_tokens, child_site(site, "sr_norm", "norm"))
+            parts += [
+                _after(sr, (LAYER_INPUT,)),
+                _after(sr_norm, ("sr",)),
+            ]
+            kv_source = "norm"
+        m = kv_tokens.dims[0]
+        if self.qkv == "fused":
+            if self.sr_ratio > 1:
+                raise PlanProblem("qkv", "a fused qkv projection cannot read a reduced key/value grid; use qkv: split")
+            parts.append(linear_layer(site, "qkv", tokens, 3 * dim, bias, after=(LAYER_INPUT,)))
+            sources: tuple[str, ...] = ("qkv",)
+        else:
+            parts.append(linear_layer(site, "q", tokens, dim, bias, after=(LAYER_INPUT,)))
+            parts.append(linear_layer(site, "kv", kv_tokens, 2 * dim, bias, after=(kv_source,)))
+            sources = ("q", "kv")
+        detail = f"softmax(qkᵀ)v, {heads} heads" + (f", {m} keys" if m != n else "")
+        parts.append(layer(site, "sdpa", "sdpa", tokens, tokens, 0, attention_flops(n, m, dim), detail=detail, after=sources))
+        parts.append(linear_layer(site, "proj", tokens, dim))
+        return self.node(
+            site,
+            tokens,
+            tokens,
+            children=parts,
+            dim=dim,
+            heads=heads,
+            qkv_bias=bias,
+            qkv=self.qkv,
+            sr_ratio=self.sr_ratio,
+            attn_drop=self.attn_drop,
+            proj_drop=self.proj_drop,
+        )
 
     @staticmethod
     def build(node: Node) -> nn.Module:
         from archspec.nn import Attention
+        from archspec.nn.init import init_fan_out, init_trunc_normal
 
         a = node.args
-        return Attention(a["dim"], a["heads"], a["qkv_bias"])
+        sr_norm = build_node(node.child("norm")) if a["sr_ratio"] > 1 else None
+        module = Attention(
+            a["dim"], a["heads"], a["qkv_bias"], a["qkv"] == "fused", a["sr_ratio"], sr_norm, a["attn_drop"], a["proj_drop"]
+        )
+        return init_fan_out(init_trunc_normal(module))
+
+
+def _after(node: Node, after: tuple[str, ...]) -> Node:
+    from dataclasses import replace
+
+    return replace(node, args={**node.args, "after": after})

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, field_validator
 
-from archspec.components._common import conv_layer, odd_kernel
+from archspec.components._common import conv_layer, needs_grid, odd_kernel
 from archspec.flops import complex_mul_flops, fft2_plane_flops
 from archspec.plan import Node, Shape, Site, layer
 from archspec.registry import register
@@ -21,6 +21,7 @@ class SpectralSpec(MixerSpec):
     """The filter's size is taken from the stage's token grid, so it is never written in the spec."""
 
     type: Literal["spectral"] = "spectral"
+    colour = "#cde4f7"
     conv_in: int | None = Field(None, ge=1, description="kernel of a conv before the filter (conv_input)")
     conv_out: int | None = Field(None, ge=1, description="kernel of a conv after the filter (conv_output)")
     resize: Literal["interpolate", "strict"] = Field(
@@ -30,8 +31,7 @@ class SpectralSpec(MixerSpec):
     _odd = field_validator("conv_in", "conv_out")(odd_kernel)
 
     def plan(self, tokens: Shape, site: Site) -> Node:
-        assert tokens.grid is not None
-        height, width = tokens.grid
+        height, width = needs_grid(tokens, "a spectral filter")
         dim = tokens.channels
         bins = height * (width // 2 + 1)
         grid = tokens.as_grid()  # what the convs see
@@ -69,6 +69,9 @@ class SpectralSpec(MixerSpec):
     @staticmethod
     def build(node: Node) -> nn.Module:
         from archspec.nn import SpectralGatingNetwork
+        from archspec.nn.init import init_fan_out
 
         a = node.args
-        return SpectralGatingNetwork(a["dim"], a["height"], a["width"], a["conv_in"], a["conv_out"], a["_resize"])
+        return init_fan_out(
+            SpectralGatingNetwork(a["dim"], a["height"], a["width"], a["conv_in"], a["conv_out"], a["_resize"])
+        )

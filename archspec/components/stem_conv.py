@@ -1,4 +1,4 @@
-"""Stem ``conv``: Conv-BN-ReLU layers, then a strided projection conv and a LayerNorm."""
+"""Stem ``conv``: Conv-BN-ReLU layers, an optional max-pool, then an optional strided projection conv and a norm."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
-from archspec.components._common import conv_layer, conv_text, norm_layer, window_out
+from archspec.components._common import child_site, conv_layer, conv_text, window_out
 from archspec.flops import conv2d_flops
-from archspec.plan import Node, Shape, Site, layer
-from archspec.registry import register
-from archspec.specbase import StemSpec, StrictModel
+from archspec.plan import Node, PlanProblem, Shape, Site, layer
+from archspec.registry import build_node, register
+from archspec.specbase import NormSpec, Slot, StemSpec, StrictModel, default_component
 
 if TYPE_CHECKING:
     from torch import nn
@@ -24,6 +24,14 @@ class ConvLayer(StrictModel):
     stride: int = Field(1, ge=1)
     padding: int | None = Field(None, ge=0)
     bias: bool = False
+
+
+class Pool(StrictModel):
+    """A max-pooling window after the conv layers (ResNet's stem); ``padding`` defaults to ``kernel // 2``."""
+
+    kernel: int = Field(3, ge=1)
+    stride: int = Field(2, ge=1)
+    padding: int | None = Field(None, ge=0)
 
 
 class Projection(StrictModel):
@@ -42,9 +50,13 @@ def _default_layers() -> tuple[ConvLayer, ...]:
 @register
 class ConvStemSpec(StemSpec):
     type: Literal["conv"] = "conv"
-    layers: tuple[ConvLayer, ...] = Field(default_factory=_default_layers, max_length=64)
-    proj: Projection = Projection()
-    norm_eps: float = Field(1e-5, gt=0)
+    """With ``proj: null`` the last conv layer (or the pool) gives the first stage its tokens, and must
+    have the stage's width."""
+
+    layers: tuple[ConvLayer, ...] = Field(default_factory=_default_layers, min_length=1, max_length=64)
+    pool: Pool | None = None
+    proj: Projection | None = Projection()
+    norm: Slot[NormSpec] = Field(default_factory=default_component("norm", "layernorm", eps=1e-5))
 
     def plan(self, image: Shape, dim: int, site: Site) -> Node:
         assert image.grid is not None
@@ -69,28 +81,36 @@ class ConvStemSpec(StemSpec):
                 )
             )
             cin = conv.channels
-        proj = self.proj
-        padding = proj.kernel // 2 if proj.padding is None else proj.padding
-        x = Shape(cin, grid)
-        grid = window_out(grid, proj.kernel, proj.stride, padding, "proj", "the projection")
+        pool = None
+        if self.pool is not None:
+            kernel, stride = self.pool.kernel, self.pool.stride
+            padding = kernel // 2 if self.pool.padding is None else self.pool.padding
+            x = Shape(cin, grid)
+            grid = window_out(grid, kernel, stride, padding, "pool", "the pool")
+            detail = f"MaxPool2d {kernel}×{kernel}/{stride}"
+            modules = (site.sub(f"conv.{3 * len(self.layers)}"),)
+            children.append(layer(site, "pool", "pool", x, Shape(cin, grid), 0, 0, modules, detail))
+            pool = dict(kernel=kernel, stride=stride, padding=padding)
+        proj = None
+        if self.proj is not None:
+            padding = self.proj.kernel // 2 if self.proj.padding is None else self.proj.padding
+            x = Shape(cin, grid)
+            grid = window_out(grid, self.proj.kernel, self.proj.stride, padding, "proj", "the projection")
+            bias = self.proj.bias
+            children.append(conv_layer(site, "proj", x, Shape(dim, grid), self.proj.kernel, self.proj.stride, bias))
+            proj = dict(cin=cin, cout=dim, kernel=self.proj.kernel, stride=self.proj.stride, padding=padding, bias=bias)
+        elif cin != dim:
+            raise PlanProblem("proj", f"without a projection the stem gives {cin} channels, but the first stage has {dim}")
         tokens = Shape(dim, grid, tokens=True)
-        children.append(conv_layer(site, "proj", x, Shape(dim, grid), proj.kernel, proj.stride, proj.bias))
-        children.append(norm_layer(site, "norm", tokens))
-        return self.node(
-            site,
-            image,
-            tokens,
-            children=children,
-            layers=layers,
-            proj=dict(cin=cin, cout=dim, kernel=proj.kernel, stride=proj.stride, padding=padding, bias=proj.bias),
-            eps=self.norm_eps,
-        )
+        children.append(self.norm.plan(tokens, child_site(site, "norm")))
+        return self.node(site, image, tokens, children=children, layers=layers, pool=pool, proj=proj)
 
     @staticmethod
     def build(node: Node) -> nn.Module:
         from torch import nn
 
         from archspec.nn import Stem
+        from archspec.nn.init import init_fan_out
 
         layers: list[nn.Module] = []
         for conv in node.args["layers"]:
@@ -101,6 +121,9 @@ class ConvStemSpec(StemSpec):
                 nn.BatchNorm2d(conv["cout"]),
                 nn.ReLU(inplace=True),
             ]
-        p = node.args["proj"]
-        proj = nn.Conv2d(p["cin"], p["cout"], p["kernel"], p["stride"], p["padding"], bias=p["bias"])
-        return Stem(nn.Sequential(*layers), proj, nn.LayerNorm(p["cout"], eps=node.args["eps"]))
+        if (pool := node.args["pool"]) is not None:
+            layers.append(nn.MaxPool2d(pool["kernel"], pool["stride"], pool["padding"]))
+        proj = None
+        if (p := node.args["proj"]) is not None:
+            proj = nn.Conv2d(p["cin"], p["cout"], p["kernel"], p["stride"], p["padding"], bias=p["bias"])
+        return init_fan_out(Stem(nn.Sequential(*layers), proj, build_node(node.child("norm"))))

@@ -1,4 +1,5 @@
-"""Stem ``patch``: non-overlapping patches (one conv, kernel = stride = patch) and a LayerNorm."""
+"""Stem ``patch``: one conv over the image (patches, or overlapping windows), a norm, and optionally a
+class token and learned position embeddings (ViT, DeiT, GFNet, PVT-v2, ConvNeXt, MetaFormer)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,10 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
-from archspec.components._common import conv_layer, norm_layer, window_out
-from archspec.plan import Node, Shape, Site
-from archspec.registry import register
-from archspec.specbase import StemSpec
+from archspec.components._common import child_site, conv_layer, window_out
+from archspec.plan import Node, Shape, Site, layer
+from archspec.registry import build_node, register
+from archspec.specbase import NormSpec, Slot, StemSpec, default_component
 
 if TYPE_CHECKING:
     from torch import nn
@@ -17,24 +18,57 @@ if TYPE_CHECKING:
 
 @register
 class PatchStemSpec(StemSpec):
+    """``patch`` is the conv's kernel; ``stride`` defaults to it (non-overlapping patches) and
+    ``padding`` to 0. ``pos_embed`` adds a learned embedding per token, resized bilinearly for other
+    input sizes (or refused with ``resize: strict``)."""
+
     type: Literal["patch"] = "patch"
-    patch: int = Field(4, ge=1)
-    norm_eps: float = Field(1e-5, gt=0)
+    patch: int = Field(4, ge=1, description="the conv's kernel size")
+    stride: int | None = Field(None, ge=1, description="the conv's stride (default: the kernel size)")
+    padding: int = Field(0, ge=0)
+    bias: bool = True
+    norm: Slot[NormSpec] = Field(default_factory=default_component("norm", "layernorm", eps=1e-5))
+    cls_token: bool = Field(False, description="a learned class token in front of the patch tokens")
+    pos_embed: bool = Field(False, description="learned position embeddings added to every token")
+    pos_drop: float = Field(0.0, ge=0, lt=1, description="dropout after the position embeddings")
+    resize: Literal["interpolate", "strict"] = Field(
+        "interpolate", description="at another input size: resize the position embeddings bilinearly, or refuse"
+    )
 
     def plan(self, image: Shape, dim: int, site: Site) -> Node:
         assert image.grid is not None
-        grid = window_out(image.grid, self.patch, self.patch, 0, "patch", "the patch")
-        tokens = Shape(dim, grid, tokens=True)
-        proj = conv_layer(site, "proj", image, Shape(dim, grid), self.patch, self.patch)
+        stride = self.stride or self.patch
+        grid = window_out(image.grid, self.patch, stride, self.padding, "patch", "the patch conv")
+        prefix = int(self.cls_token)
+        tokens = Shape(dim, grid, tokens=True, prefix=prefix)
+        plain = Shape(dim, grid, tokens=True)
+        parts = [
+            conv_layer(site, "proj", image, Shape(dim, grid), self.patch, stride, self.bias),
+            self.norm.plan(plain, child_site(site, "norm")),
+        ]
+        if self.cls_token:
+            parts.append(layer(site, "token", "cls_token", plain, tokens, dim, 0, (site.sub("cls_token"),), "class token"))
+        if self.pos_embed:
+            count = tokens.dims[0]
+            detail = f"learned, {count} positions"
+            parts.append(layer(site, "pos_embed", "pos_embed", tokens, tokens, count * dim, 0, (site.sub("pos_embed"),), detail))
         return self.node(
             site,
             image,
             tokens,
-            children=(proj, norm_layer(site, "norm", tokens)),
+            children=parts,
             cin=image.channels,
             dim=dim,
             patch=self.patch,
-            eps=self.norm_eps,
+            stride=stride,
+            padding=self.padding,
+            bias=self.bias,
+            cls_token=self.cls_token,
+            pos_embed=self.pos_embed,
+            height=grid[0],
+            width=grid[1],
+            pos_drop=self.pos_drop,
+            _resize=self.resize,
         )
 
     @staticmethod
@@ -42,6 +76,9 @@ class PatchStemSpec(StemSpec):
         from torch import nn
 
         from archspec.nn import PatchEmbed
+        from archspec.nn.init import init_fan_out
 
         a = node.args
-        return PatchEmbed(nn.Conv2d(a["cin"], a["dim"], a["patch"], a["patch"]), nn.LayerNorm(a["dim"], eps=a["eps"]))
+        proj = init_fan_out(nn.Conv2d(a["cin"], a["dim"], a["patch"], a["stride"], a["padding"], bias=a["bias"]))
+        grid = (a["height"], a["width"]) if a["pos_embed"] else None
+        return PatchEmbed(proj, build_node(node.child("norm")), a["cls_token"], grid, a["pos_drop"], a["_resize"])

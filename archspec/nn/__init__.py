@@ -5,9 +5,9 @@ from archspec.nn.backbone import Backbone, Body
 from archspec.nn.block import Block
 from archspec.nn.class_attention import ClassAttention, ClassBlock
 from archspec.nn.drop import DropPath
-from archspec.nn.embed import DownSamples, PatchEmbed, PoolDownsample, Stem
+from archspec.nn.embed import DownSamples, Passthrough, PatchEmbed, PoolDownsample, Stem
 from archspec.nn.ffn import FFN, PVT2FFN, DWConv
-from archspec.nn.heads import ClassAttentionModel, FeatureExtractor, PoolModel
+from archspec.nn.heads import ClassAttentionModel, FeatureExtractor, MlpHead, PoolModel, TokenModel
 from archspec.nn.linear import Linear
 from archspec.nn.spectral import SpectralGatingNetwork
 
@@ -26,9 +26,12 @@ __all__ = [
     "DropPath",
     "FeatureExtractor",
     "Linear",
+    "MlpHead",
+    "Passthrough",
     "PatchEmbed",
     "PoolDownsample",
     "PoolModel",
     "SpectralGatingNetwork",
     "Stem",
+    "TokenModel",
 ]

@@ -1,4 +1,4 @@
-"""Multi-head self-attention with separate query and key/value projections."""
+"""Multi-head self-attention: separate or fused query and key/value projections, optional spatial reduction."""
 
 from __future__ import annotations
 
@@ -6,35 +6,75 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from archspec.nn.layout import grid_to_tokens, tokens_to_grid
 from archspec.nn.linear import Linear
 
 
 class Attention(nn.Module):
     """Self-attention over all tokens, computed by ``F.scaled_dot_product_attention``.
 
-    The layout matches SpectFormer-H checkpoints: ``q`` gives (heads, head_dim) per token and ``kv``
-    gives [k | v], each split the same way. The scale is head_dim ** -0.5.
+    With separate projections (the SpectFormer-H and PVT-v2 layout) ``q`` gives (heads, head_dim)
+    per token and ``kv`` gives [k | v], each split the same way; with ``fused`` one ``qkv`` gives
+    [q | k | v] (the ViT layout). The scale is head_dim ** -0.5. With ``sr_ratio`` > 1, keys and
+    values come from the token grid reduced by ``sr`` (a conv with kernel = stride = sr_ratio) and
+    ``norm``.
 
     Args:
         dim: channels; must be divisible by ``heads``.
         heads: number of attention heads.
-        qkv_bias: whether ``q`` and ``kv`` have biases.
+        qkv_bias: whether the q, k and v projections have biases.
+        fused: one ``qkv`` projection instead of ``q`` and ``kv``.
+        sr_ratio: spatial reduction of the key/value grid (1: none).
+        sr_norm: the norm after the reduction (needed when ``sr_ratio`` > 1).
+        attn_drop: dropout on the attention weights (training only).
+        proj_drop: dropout after ``proj`` (training only).
     """
 
-    def __init__(self, dim: int, heads: int, qkv_bias: bool = True) -> None:
+    def __init__(
+        self,
+        dim: int,
+        heads: int,
+        qkv_bias: bool = True,
+        fused: bool = False,
+        sr_ratio: int = 1,
+        sr_norm: nn.Module | None = None,
+        attn_drop: float = 0.0,
+        proj_drop: float = 0.0,
+    ) -> None:
         super().__init__()
         if dim % heads:
             raise ValueError(f"heads ({heads}) must divide dim ({dim})")
         self.heads = heads
-        self.q = Linear(dim, dim, bias=qkv_bias)
-        self.kv = Linear(dim, dim * 2, bias=qkv_bias)
+        self.fused = fused
+        if fused:
+            self.qkv = Linear(dim, dim * 3, bias=qkv_bias)
+        else:
+            self.q = Linear(dim, dim, bias=qkv_bias)
+            self.kv = Linear(dim, dim * 2, bias=qkv_bias)
         self.proj = Linear(dim, dim)
+        self.sr_ratio = sr_ratio
+        if sr_ratio > 1:
+            if sr_norm is None:
+                raise ValueError("spatial reduction needs its norm")
+            self.sr = nn.Conv2d(dim, dim, sr_ratio, sr_ratio)
+            self.norm = sr_norm
+        self.attn_drop = attn_drop
+        self.proj_drop = proj_drop
 
     def forward(self, x: torch.Tensor, hw: tuple[int, int] | None = None) -> torch.Tensor:
         batch, tokens, dim = x.shape
         head_dim = dim // self.heads
-        q = self.q(x).reshape(batch, tokens, self.heads, head_dim).transpose(1, 2)  # (B, h, N, d)
-        kv = self.kv(x).reshape(batch, tokens, 2, self.heads, head_dim).permute(2, 0, 3, 1, 4)  # (2, B, h, N, d)
-        x = F.scaled_dot_product_attention(q, kv[0], kv[1])  # (B, h, N, d)
+        drop = self.attn_drop if self.training else 0.0
+        if self.fused:
+            qkv = self.qkv(x).reshape(batch, tokens, 3, self.heads, head_dim).permute(2, 0, 3, 1, 4)  # (3, B, h, N, d)
+            x = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], dropout_p=drop)  # (B, h, N, d)
+        else:
+            q = self.q(x).reshape(batch, tokens, self.heads, head_dim).transpose(1, 2)  # (B, h, N, d)
+            source = x
+            if self.sr_ratio > 1:
+                assert hw is not None
+                source = self.norm(grid_to_tokens(self.sr(tokens_to_grid(x, hw))))  # (B, M, C)
+            kv = self.kv(source).reshape(batch, -1, 2, self.heads, head_dim).permute(2, 0, 3, 1, 4)  # (2, B, h, M, d)
+            x = F.scaled_dot_product_attention(q, kv[0], kv[1], dropout_p=drop)  # (B, h, N, d)
         x = x.transpose(1, 2).reshape(batch, tokens, dim)  # (B, N, C)
-        return self.proj(x)
+        return F.dropout(self.proj(x), self.proj_drop, self.training)

@@ -61,9 +61,9 @@ class Backbone(nn.Module):
             embed, blocks, norm = self.stage(i)
             x, hw = embed(x)  # (B, N, C)
             for block in blocks:
-                x = block(x, hw)
+                x, hw = block(x, hw)
             if i < self.num_stages:
-                x = tokens_to_grid(norm(x), hw)
+                x = tokens_to_grid(_grid_tokens(norm(x), hw), hw)
         return x
 
     def forward_intermediates(self, x: torch.Tensor, indices: tuple[int, ...]) -> list[torch.Tensor]:
@@ -73,18 +73,30 @@ class Backbone(nn.Module):
             embed, blocks, norm = self.stage(i)
             x, hw = embed(x)  # (B, N, C)
             for block in blocks:
-                x = block(x, hw)
-            x = tokens_to_grid(norm(x), hw)
+                x, hw = block(x, hw)
+            x = tokens_to_grid(_grid_tokens(norm(x), hw), hw)
             if i - 1 in indices:
                 features.append(x)
         return features
 
     def no_weight_decay(self) -> set[str]:
-        """Parameters usually trained without weight decay: biases, norm weights and spectral filters."""
-        return {name for name, param in self.named_parameters() if param.ndim <= 1 or name.endswith("complex_weight")}
+        """Parameters usually trained without weight decay: biases, norm gains, scales, and every parameter
+        a module names in its own ``no_weight_decay`` (spectral filters, position embeddings)."""
+        names = {name for name, param in self.named_parameters() if param.ndim <= 1}
+        for prefix, module in self.named_modules():
+            own = getattr(module, "no_weight_decay", None)
+            if module is not self and callable(own):
+                names |= {f"{prefix}.{name}" for name in own()}
+        return names
 
     def forward_head(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         return self.forward_head(self.forward_features(x))
+
+
+def _grid_tokens(x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+    """The tokens of the grid cells, without the class token(s) in front."""
+    cells = hw[0] * hw[1]
+    return x if x.shape[1] == cells else x[:, x.shape[1] - cells :]

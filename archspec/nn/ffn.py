@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from archspec.nn.layout import grid_to_tokens, tokens_to_grid
@@ -10,16 +11,31 @@ from archspec.nn.linear import Linear
 
 
 class FFN(nn.Module):
-    """fc1 → GELU → fc2."""
+    """fc1 → act → dropout → fc2 → dropout.
 
-    def __init__(self, dim: int, hidden: int, act_layer: type[nn.Module] = nn.GELU) -> None:
+    Args:
+        dim: channels in and out.
+        hidden: channels between the two Linears.
+        act: the activation module (GELU when None).
+        bias: whether the Linears have biases.
+        drop: dropout probability after the activation and after fc2 (applied in training only).
+    """
+
+    def __init__(
+        self, dim: int, hidden: int, act: nn.Module | None = None, bias: bool = True, drop: float = 0.0
+    ) -> None:
         super().__init__()
-        self.fc1 = Linear(dim, hidden)
-        self.act = act_layer()
-        self.fc2 = Linear(hidden, dim)
+        self.fc1 = Linear(dim, hidden, bias=bias)
+        self.act = act if act is not None else nn.GELU()
+        self.fc2 = Linear(hidden, dim, bias=bias)
+        self.drop = drop
+
+    def extra_repr(self) -> str:
+        return f"drop={self.drop}" if self.drop else ""
 
     def forward(self, x: torch.Tensor, hw: tuple[int, int] | None = None) -> torch.Tensor:
-        return self.fc2(self.act(self.fc1(x)))
+        x = F.dropout(self.act(self.fc1(x)), self.drop, self.training)
+        return F.dropout(self.fc2(x), self.drop, self.training)
 
 
 class DWConv(nn.Module):
@@ -34,14 +50,24 @@ class DWConv(nn.Module):
 
 
 class PVT2FFN(nn.Module):
-    """fc1 → 3×3 depthwise conv → GELU → fc2 (PVT-v2), which gives the MLP some local context."""
+    """fc1 → 3×3 depthwise conv → act → dropout → fc2 → dropout (PVT-v2): an MLP with some local context.
 
-    def __init__(self, dim: int, hidden: int, act_layer: type[nn.Module] = nn.GELU) -> None:
+    Args as for :class:`FFN`.
+    """
+
+    def __init__(
+        self, dim: int, hidden: int, act: nn.Module | None = None, bias: bool = True, drop: float = 0.0
+    ) -> None:
         super().__init__()
-        self.fc1 = Linear(dim, hidden)
+        self.fc1 = Linear(dim, hidden, bias=bias)
         self.dwconv = DWConv(hidden)
-        self.act = act_layer()
-        self.fc2 = Linear(hidden, dim)
+        self.act = act if act is not None else nn.GELU()
+        self.fc2 = Linear(hidden, dim, bias=bias)
+        self.drop = drop
+
+    def extra_repr(self) -> str:
+        return f"drop={self.drop}" if self.drop else ""
 
     def forward(self, x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
-        return self.fc2(self.act(self.dwconv(self.fc1(x), hw)))
+        x = F.dropout(self.act(self.dwconv(self.fc1(x), hw)), self.drop, self.training)
+        return F.dropout(self.fc2(x), self.drop, self.training)

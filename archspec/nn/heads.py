@@ -3,23 +3,62 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from archspec.nn.backbone import Backbone, Body
 
 
-class PoolModel(Backbone):
-    """Average the last tokens, apply the last stage's norm, then a Linear classifier (``head``)."""
+class MlpHead(nn.Module):
+    """fc1 → act → norm → fc2: a classifier with one hidden layer (ConvFormer and CAFormer heads)."""
 
-    def __init__(self, body: Body, head: nn.Module) -> None:
+    def __init__(self, fc1: nn.Module, act: nn.Module, norm: nn.Module, fc2: nn.Module) -> None:
+        super().__init__()
+        self.fc1 = fc1
+        self.act = act
+        self.norm = norm
+        self.fc2 = fc2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.norm(self.act(self.fc1(x))))
+
+
+class PoolModel(Backbone):
+    """Average the last tokens, then a classifier (``head``); the last stage's norm is applied after
+    the pooling or, with ``norm_before_pool``, to every token before it. ``drop`` is dropout before
+    the classifier."""
+
+    def __init__(self, body: Body, head: nn.Module, norm_before_pool: bool = False, drop: float = 0.0) -> None:
         super().__init__(body)
         self.head = head
+        self.norm_before_pool = norm_before_pool
+        self.drop = drop
 
     def forward_head(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, N, C)
-        return self.head(self.final_norm(x.mean(dim=1)))
+        x = self.final_norm(x).mean(dim=1) if self.norm_before_pool else self.final_norm(x.mean(dim=1))
+        return self.head(F.dropout(x, self.drop, self.training))
 
     def reset_classifier(self, num_classes: int) -> None:
         """Replace the classifier for ``num_classes`` classes (0 removes it: features come out)."""
+        if isinstance(self.head, MlpHead):
+            self.head.fc2 = _classifier(self.head.fc2, num_classes)
+        else:
+            self.head = _classifier(self.head, num_classes)
+
+
+class TokenModel(Backbone):
+    """Read the class token in front of the last tokens, after the last stage's norm, with a classifier."""
+
+    def __init__(self, body: Body, head: nn.Module, drop: float = 0.0) -> None:
+        super().__init__(body)
+        self.head = head
+        self.drop = drop
+
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, 1 + N, C)
+        return self.head(F.dropout(self.final_norm(x[:, 0]), self.drop, self.training))
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """Replace the classifier for ``num_classes`` classes (0 removes it: the class token comes out)."""
         self.head = _classifier(self.head, num_classes)
 
 

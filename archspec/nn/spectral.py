@@ -52,6 +52,9 @@ class SpectralGatingNetwork(nn.Module):
             with torch.no_grad():
                 self.complex_weight.copy_(torch.randn_like(self.complex_weight) * 0.02)
 
+    def no_weight_decay(self) -> set[str]:
+        return {"complex_weight"}
+
     def forward(self, x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
         batch, tokens, dim = x.shape
         height, width = hw

@@ -1,0 +1,28 @@
+"""Activation ``gelu``: the Gaussian error linear unit, exact or with the tanh approximation."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+from archspec.plan import Node, Shape, Site
+from archspec.registry import register
+from archspec.specbase import ActSpec
+
+if TYPE_CHECKING:
+    from torch import nn
+
+
+@register
+class GeluSpec(ActSpec):
+    type: Literal["gelu"] = "gelu"
+    approximate: Literal["none", "tanh"] = "none"
+
+    def plan(self, shape: Shape, site: Site) -> Node:
+        detail = "GELU" + (" (tanh)" if self.approximate == "tanh" else "")
+        return self.node(site, shape, shape, 0, 0, approximate=self.approximate, _detail=detail)
+
+    @staticmethod
+    def build(node: Node) -> nn.Module:
+        from torch import nn
+
+        return nn.GELU(approximate=node.args["approximate"])

@@ -1,0 +1,26 @@
+"""Activation ``silu``: x · sigmoid(x) (swish)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+from archspec.plan import Node, Shape, Site
+from archspec.registry import register
+from archspec.specbase import ActSpec
+
+if TYPE_CHECKING:
+    from torch import nn
+
+
+@register
+class SiluSpec(ActSpec):
+    type: Literal["silu"] = "silu"
+
+    def plan(self, shape: Shape, site: Site) -> Node:
+        return self.node(site, shape, shape, 0, 0, _detail="SiLU")
+
+    @staticmethod
+    def build(node: Node) -> nn.Module:
+        from torch import nn
+
+        return nn.SiLU()

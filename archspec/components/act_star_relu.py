@@ -1,0 +1,28 @@
+"""Activation ``star_relu``: s · relu(x)² + b with a learnable scalar s and b (MetaFormer baselines)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+from archspec.plan import Node, Shape, Site
+from archspec.registry import register
+from archspec.specbase import ActSpec
+
+if TYPE_CHECKING:
+    from torch import nn
+
+
+@register
+class StarReluSpec(ActSpec):
+    type: Literal["star_relu"] = "star_relu"
+    scale: float = 1.0
+    bias: float = 0.0
+
+    def plan(self, shape: Shape, site: Site) -> Node:
+        return self.node(site, shape, shape, 2, 0, scale=self.scale, bias=self.bias, _detail="StarReLU")
+
+    @staticmethod
+    def build(node: Node) -> nn.Module:
+        from archspec.nn.act import StarReLU
+
+        return StarReLU(node.args["scale"], node.args["bias"])

@@ -1,0 +1,59 @@
+"""Norms for both layouts: tokens (B, N, C) and grids (B, C, H, W).
+
+A norm over channels is the same function in either layout; these modules let one normalise the
+layout it is given without a copy, and keep the state_dict of the torch layer they extend.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class LayerNorm2d(nn.LayerNorm):
+    """LayerNorm over the channels of a (B, C, H, W) grid (channels-first, as in ConvNeXt)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.permute(0, 2, 3, 1)  # (B, H, W, C): free when the grid is channels-last in memory
+        x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2)  # (B, C, H, W)
+
+
+class RMSNorm2d(nn.RMSNorm):
+    """RMSNorm over the channels of a (B, C, H, W) grid."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)  # via (B, H, W, C)
+
+
+class TokenBatchNorm(nn.BatchNorm1d):
+    """BatchNorm over the channels of tokens (B, N, C), with the statistics of BatchNorm2d on their grid;
+    a pooled (B, C) vector is normalised as it is."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim == 2:
+            return super().forward(x)
+        return super().forward(x.transpose(1, 2)).transpose(1, 2)  # via (B, C, N)
+
+
+class GroupNorm(nn.GroupNorm):
+    """GroupNorm with an optional bias (``bias=False`` keeps only the per-channel gain)."""
+
+    def __init__(self, groups: int, channels: int, eps: float = 1e-5, bias: bool = True) -> None:
+        super().__init__(groups, channels, eps)
+        if not bias:
+            self.bias = None  # type: ignore[assignment]
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + ("" if self.bias is not None else ", bias=False")
+
+
+class TokenGroupNorm(GroupNorm):
+    """GroupNorm of tokens (B, N, C): each group's statistics span its channels and every token; a
+    pooled (B, C) vector is normalised as it is."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim == 2:
+            return super().forward(x)
+        return super().forward(x.transpose(1, 2)).transpose(1, 2)  # via (B, C, N)
