@@ -37,6 +37,14 @@ def shipped_specs() -> list[Path]:
     return [path for folder in SHIPPED_FOLDERS for path in sorted((SHIPPED_SPECS / folder).glob("*.yaml"))]
 
 
+def shipped_path(name_or_path: str | Path) -> Path:
+    """``name_or_path`` as a path, or the shipped spec of that name (``resnet50``) when no such file exists."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        return path
+    return next((shipped for shipped in shipped_specs() if shipped.stem == str(name_or_path)), path)
+
+
 MAX_EXTENDS_DEPTH = 16
 
 

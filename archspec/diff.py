@@ -12,6 +12,7 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from archspec.graph import _unchanged_option, spec_defaults
 from archspec.plan import Node, Plan, StagePlan
 
 
@@ -50,7 +51,13 @@ def _short(value: object) -> object:
 
 
 def _shown(node: Node) -> dict[str, object]:
-    return {k.lstrip("_"): _short(v) for k, v in node.args.items() if k not in _DERIVED}
+    """The arguments worth showing: not derived from the stage, and not at the component's default."""
+    defaults = spec_defaults(node)
+    return {
+        k.lstrip("_"): _short(v)
+        for k, v in node.args.items()
+        if k not in _DERIVED and k != "after" and not _unchanged_option(defaults, k, v)
+    }
 
 
 def _key(node: Node) -> str:

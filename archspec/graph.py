@@ -124,12 +124,36 @@ def blocks_text(attrs: dict[str, Any]) -> str:
     return f"blocks {span(first, last)}{times}"
 
 
+def spec_defaults(node: Node) -> dict[str, Any]:
+    """The defaults of the spec fields of the component that planned ``node`` (empty for a layer)."""
+    from archspec import registry
+
+    if node.kind not in registry.KINDS:
+        return {}
+    try:
+        fields = registry.get(node.kind, node.component).model_fields
+    except registry.RegistryError:
+        return {}
+    return {name: info.default for name, info in fields.items() if info.default_factory is None}
+
+
+def _unchanged_option(defaults: dict[str, Any], key: str, value: Any) -> bool:
+    """An option left at its default: a flag, a choice, a rate, a zero or a one (sizes such as kernels
+    and strides are always shown)."""
+    key = key.lstrip("_")
+    if key not in defaults or defaults[key] != value:
+        return False
+    return isinstance(value, bool) or not isinstance(value, int) or value in (0, 1)
+
+
 def args_text(node: Node) -> str:
-    """A node's own settings, such as ``heads 10`` or ``hidden 256``; the stage's width and grid go without saying."""
+    """A node's own settings, such as ``heads 10`` or ``hidden 256``: what it chose away from its
+    component's defaults; the stage's width and grid go without saying."""
     shown = []
+    defaults = spec_defaults(node)
     for key, value in node.args.items():
         hidden = key in ("dim", "cin", "height", "width", "eps", "num_classes", "after") or key.startswith("_")
-        if hidden or value is None or value is False:
+        if hidden or value is None or value is False or _unchanged_option(defaults, key, value):
             continue
         if isinstance(value, list):
             shown.append(f"{len(value)} {key}")

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from archspec.compose import shipped_specs
+from archspec.compose import shipped_path, shipped_specs
 from archspec.errors import ArchspecError
 
 
@@ -19,12 +19,9 @@ def list_specs() -> list[str]:
 
 def resolve_spec_path(name_or_path: str | Path) -> Path:
     """A spec file path for a path or a shipped spec name."""
-    path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") or path.exists():
+    path = shipped_path(name_or_path)
+    if path.is_file():
         return path
-    for shipped in shipped_specs():
-        if shipped.stem == str(name_or_path):
-            return shipped
     raise ArchspecError(f"{name_or_path!r} is neither a spec file nor a shipped spec ({', '.join(list_specs())})")
 
 

@@ -394,6 +394,8 @@ class _Planner:
             site = Site((*path, "block"), f"block{path[1] + 1}.{j}")  # type: ignore[operator]
             given = BlockInput(tokens, stage.dim, j == 0, stage, mixer, mixer_path, rate, site)
             node = self.attempt((), block.plan, given)
+            if node is not None and mixer is not None:
+                node = replace(node, spec_path=mixer_path)  # a block is known by the key that chose its mixer
             if node is not None:
                 blocks.append(node)
                 tokens = node.out_shape

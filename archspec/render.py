@@ -42,10 +42,9 @@ FONT = "Helvetica,Arial,sans-serif"
 CLUSTER_NAMES = {"cluster": "", "group": "group", "parent": "layers"}  # node attribute → DOT cluster prefix
 ClusterPath = tuple[tuple[str, str], ...]
 
-# Colour families, in legend order: (fill, legend text). Pale fills keep black text readable.
-FAMILIES = {
-    "spectral": ("#cde4f7", "spectral mixer"),
-    "attention": ("#fbd9b0", "attention mixer"),
+# The structural colour families, in legend order after the components' own: (fill, legend text).
+# Pale fills keep black text readable.
+STRUCTURE = {
     "conv": ("#d3ecc9", "conv (stem, downsample)"),
     "ffn": ("#e6dbf3", "FFN"),
     "norm": ("#e8e8e8", "norm"),
@@ -54,14 +53,29 @@ FAMILIES = {
 }
 
 
+def colour_families() -> dict[str, tuple[str, str]]:
+    """Every colour family: first each registered mixer and block that names a ``colour`` (a block is
+    drawn in its mixer's colour, or in its own when it has no mixer), then :data:`STRUCTURE`."""
+    from archspec import registry
+
+    own = {
+        cls.type_name(): (cls.colour, f"{cls.type_name()} {cls.kind}")
+        for kind in ("mixer", "block")
+        for cls in registry.components(kind)
+        if cls.colour is not None
+    }
+    return {**own, **{name: value for name, value in STRUCTURE.items() if name not in own}}
+
+
 class RenderError(ArchspecError):
     """A picture or export cannot be written: unknown format, missing ``dot`` binary, ``dot`` failing."""
 
     code = "AS801"
 
 
-def family(attrs: dict[str, Any]) -> str:
-    """The colour family of a graph node: its mixer for blocks and mixers, else what it belongs to."""
+def family(attrs: dict[str, Any], families: dict[str, tuple[str, str]] | None = None) -> str:
+    """The colour family of a graph node: its mixer (or block type) for blocks and mixers, else what it belongs to."""
+    families = colour_families() if families is None else families
     kind: str = attrs["kind"]
     owner: str = attrs["owner"]
     if kind in ("input", "output", "add", "act"):
@@ -73,15 +87,15 @@ def family(attrs: dict[str, Any]) -> str:
     if owner in ("head", "ffn"):
         return owner
     mixers: list[str] = attrs.get("mixers", [])
-    return mixers[0] if len(mixers) == 1 and mixers[0] in FAMILIES else "other"
+    return mixers[0] if len(mixers) == 1 and mixers[0] in families else "other"
 
 
-def _fill(attrs: dict[str, Any]) -> str:
+def _fill(attrs: dict[str, Any], families: dict[str, tuple[str, str]]) -> str:
     """One family's colour, or a gradient through each mixer's colour for a mixed pattern of blocks."""
-    mixers = [m for m in attrs.get("mixers", []) if m in FAMILIES]
+    mixers = [m for m in attrs.get("mixers", []) if m in families]
     if attrs["kind"] in ("block", "stage") and len(mixers) > 1:
-        return ":".join(FAMILIES[m][0] for m in mixers)
-    return FAMILIES[family(attrs)][0]
+        return ":".join(families[m][0] for m in mixers)
+    return families[family(attrs, families)][0]
 
 
 def _text(text: str, size: float | None = None, colour: str | None = None, bold: bool = False) -> str:
@@ -119,11 +133,11 @@ def node_label(attrs: dict[str, Any]) -> str:
     return _table(rows)
 
 
-def _legend(families: list[str]) -> str:
+def _legend(used: list[str], families: dict[str, tuple[str, str]]) -> str:
     rows = "".join(
-        f'<TR><TD BGCOLOR="{FAMILIES[name][0]}" BORDER="1" WIDTH="14"></TD>'
-        f'<TD ALIGN="LEFT">{_text(FAMILIES[name][1], 8)}</TD></TR>'
-        for name in families
+        f'<TR><TD BGCOLOR="{families[name][0]}" BORDER="1" WIDTH="14"></TD>'
+        f'<TD ALIGN="LEFT">{_text(families[name][1], 8)}</TD></TR>'
+        for name in used
     )
     return f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="2" CELLPADDING="1">{rows}</TABLE>>'
 
@@ -190,6 +204,7 @@ def _digraph(drawing: Drawing) -> graphviz.Digraph:
         },
         edge_attr={"fontname": FONT, "fontsize": "7.5", "arrowsize": "0.5", "color": "#555555"},
     )
+    families = colour_families()
     # Nest each node in its stage, then its collapsed group, then the component it is a layer of,
     # in the graph's order so that the DOT text reads from input to output.
     items: dict[ClusterPath, list[str | ClusterPath]] = {(): []}
@@ -213,7 +228,7 @@ def _digraph(drawing: Drawing) -> graphviz.Digraph:
             elif drawing.nodes[item]["kind"] == "add":
                 into.node(item, "+", shape="circle", width="0.22", fixedsize="true", fillcolor="#ffffff")
             else:
-                into.node(item, node_label(drawing.nodes[item]), fillcolor=_fill(drawing.nodes[item]))
+                into.node(item, node_label(drawing.nodes[item]), fillcolor=_fill(drawing.nodes[item], families))
 
     emit(dot, ())
     for source, target, attrs in drawing.edges():
@@ -223,10 +238,10 @@ def _digraph(drawing: Drawing) -> graphviz.Digraph:
             dot.edge(source, target, label=f" {attrs['shape']}")
         else:
             dot.edge(source, target)
-    used = [name for name in FAMILIES if any(family(attrs) == name for attrs in drawing.nodes.values())]
+    used = [name for name in families if any(family(attrs, families) == name for attrs in drawing.nodes.values())]
     with dot.subgraph(name="cluster_legend") as legend:
         legend.attr(label=f"<{_text('legend', 8, bold=True)}>", style="rounded", color="#bbbbbb", fontname=FONT)
-        legend.node("legend", _legend(used), shape="plain", style="")
+        legend.node("legend", _legend(used, families), shape="plain", style="")
     return dot
 
 

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Union
 from pydantic import Field, ValidationError, field_validator
 
 from archspec import registry
-from archspec.compose import Override, load_document, parse_override
+from archspec.compose import Override, load_document, parse_override, shipped_path
 from archspec.errors import KeyPath, Problem, SourceMap, SpecError, did_you_mean
 from archspec.specbase import (
     BlockSpec,
@@ -75,7 +75,7 @@ class StageSpec(StrictModel):
     norm: Slot[NormSpec] = Field(default_factory=default_component("norm", "layernorm"))
     downsample: Slot[DownsampleSpec] | None = None
 
-    @field_validator("mixer", mode="before")
+    @field_validator("mixer", mode="before", json_schema_input_type=Slot[MixerSpec] | list[Slot[MixerSpec]] | None)
     @classmethod
     def _one_or_pattern(cls, value: Any) -> Any:
         # A single mapping (or type name) is the mixer for every block; a list is a per-block pattern.
@@ -125,10 +125,11 @@ def load_spec(path: str | Path, overrides: Sequence[str | Override] = ()) -> Loa
     """Read a spec file, merge its ``extends`` bases, apply ``--set`` style overrides and validate.
 
     Args:
-        path: the spec file.
+        path: the spec file, or the name of a shipped spec (``spectformer-h-s``, ``resnet50``).
         overrides: ``"key.path=value"`` strings or parsed :class:`~archspec.compose.Override` objects.
     """
     parsed = [o if isinstance(o, Override) else parse_override(o) for o in overrides]
+    path = shipped_path(path)
     data, positions = load_document(path, parsed)
     source = SourceMap(str(path), positions)
     return LoadedSpec(validate(data, source), source)

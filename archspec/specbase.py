@@ -43,6 +43,9 @@ class ComponentSpec(StrictModel):
 
     kind: ClassVar[str]
     colour: ClassVar[str | None] = None
+    example: ClassVar[dict[str, Any]] = {}
+    """``--set`` style changes (``{"stem.cls_token": True}``) that the registry-generated tests make to
+    their tiny spec so that it can hold this component; most components need none."""
     type: str
 
     @classmethod

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from archspec.errors import ArchspecError, SpecError
-from archspec.plan import Plan
+from archspec.plan import Node, Plan
 
 
 @dataclass
@@ -57,15 +57,16 @@ def combinations(grids: Sequence[str]) -> list[list[str]]:
 
 
 def activation_bytes(plan: Plan, bytes_per_value: int = 4) -> int:
-    """Sum of every planned node's output for one sample: a rough estimate of what training keeps.
+    """Sum of the outputs, for one sample, of every top-level node and every block part: a rough
+    estimate of what training keeps. What a component holds inside (its layers, an FFN's activation)
+    is left out: the estimate counts each component's output once."""
 
-    A component's layers are left out: the estimate counts each component's output once.
-    """
-    return bytes_per_value * sum(
-        node.out_shape.channels * (node.out_shape.grid[0] * node.out_shape.grid[1] if node.out_shape.grid else 1)
-        for node in plan.walk()
-        if node.kind != "layer"
-    )
+    def size(node: Node) -> int:
+        grid = node.out_shape.grid
+        return node.out_shape.channels * (grid[0] * grid[1] if grid else 1)
+
+    nodes = [part for node in plan.nodes for part in (node, *(node.children if node.kind == "block" else ()))]
+    return bytes_per_value * sum(size(node) for node in nodes if node.kind != "layer")
 
 
 def _measure(plan: Plan, batch: int, device: str, repeats: int) -> float:

@@ -13,7 +13,10 @@ SIZES = [(224, 224), (192, 192), (256, 256), (384, 384), (320, 256)]
 
 
 def test_list_specs():
-    assert archspec.list_specs() == ["spectformer", "spectformer-h-b", "spectformer-h-l", "spectformer-h-s"]
+    """Every shipped spec by name: the SpectFormers, the zoo and the variants."""
+    folders = [ROOT / "specs", ROOT / "specs" / "zoo", ROOT / "specs" / "variants"]
+    assert archspec.list_specs() == sorted(path.stem for folder in folders for path in folder.glob("*.yaml"))
+    assert {"spectformer", "spectformer-h-s", "resnet50", "gfnet-h-ti"} <= set(archspec.list_specs())
 
 
 def test_create_model_with_overrides_and_pretrained(tmp_path):
@@ -29,8 +32,7 @@ def test_create_model_with_overrides_and_pretrained(tmp_path):
     with pytest.raises(archspec.ArchspecError) as info:
         archspec.create_model("spectformer-h-x")
     assert str(info.value) == (
-        "'spectformer-h-x' is neither a spec file nor a shipped spec "
-        "(spectformer, spectformer-h-b, spectformer-h-l, spectformer-h-s)"
+        f"'spectformer-h-x' is neither a spec file nor a shipped spec ({', '.join(archspec.list_specs())})"
     )
 
 

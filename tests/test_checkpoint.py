@@ -101,3 +101,132 @@ def test_truncated_file(tmp_path, model_s):
     with pytest.raises(CheckpointError) as info:
         load_file(model_s, path)
     assert str(info.value).startswith(f"{path}: not a readable checkpoint (")
+
+
+def _tiny_plan(*overrides: str):
+    from conftest import tiny
+
+    spec = archspec.validate(tiny())
+    return archspec.plan(archspec.validate(_apply(spec.model_dump(mode="json"), overrides)))
+
+
+def _apply(data: dict, overrides: tuple[str, ...]) -> dict:
+    for override in overrides:
+        key, value = override.split("=")
+        *path, last = key.split(".")
+        node = data
+        for part in path:
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        node[last] = int(value)
+    return data
+
+
+def test_a_checkpoint_loads_after_the_format_gains_an_optional_field(tmp_path, monkeypatch):
+    """A new optional field at its default leaves the fingerprint alone, so old checkpoints still load."""
+    from pydantic import Field
+
+    from archspec import registry
+    from archspec.checkpoint import save_file
+    from archspec.components.mixer_attention import AttentionSpec
+
+    plan = _tiny_plan()
+    path = save_file(archspec.build(plan), plan, tmp_path / "w.pt")
+
+    class GrownAttentionSpec(AttentionSpec):  # the same component, one release later
+        gate: bool = Field(False, description="a new option, off by default")
+
+    monkeypatch.setitem(registry._COMPONENTS["mixer"], "attention", GrownAttentionSpec)
+    grown = _tiny_plan()
+    assert type(grown.spec.stages[1].mixer[0]) is GrownAttentionSpec
+    assert grown.fingerprint == plan.fingerprint
+    load_file(archspec.build(grown), path, plan=grown)
+
+
+def test_a_checkpoint_with_a_fingerprint_of_every_default_still_loads(tmp_path):
+    """Checkpoints whose fingerprint hashed the full spec, defaults included, load when the spec is the same."""
+    import hashlib
+    import json
+
+    from archspec.checkpoint import save_file
+    from archspec.fingerprint import canonical
+
+    plan = _tiny_plan()
+    path = save_file(archspec.build(plan), plan, tmp_path / "w.pt")
+    payload = torch.load(path, weights_only=True)
+    full = json.dumps(canonical(plan.spec), sort_keys=True, separators=(",", ":"))
+    payload["spec_fingerprint"] = hashlib.sha256(full.encode()).hexdigest()[:16]
+    assert payload["spec_fingerprint"] != plan.fingerprint
+    torch.save(payload, path)
+    load_file(archspec.build(plan), path, plan=plan)
+
+
+def test_a_spec_mismatch_names_only_what_differs(tmp_path):
+    from archspec.checkpoint import save_file
+
+    plan = _tiny_plan()
+    path = save_file(archspec.build(plan), plan, tmp_path / "w.pt")
+    deeper = _tiny_plan("stages.1.depth=3")
+    with pytest.raises(CheckpointError) as info:
+        load_file(archspec.build(deeper), path, plan=deeper)
+    assert str(info.value).endswith("checkpoint → this spec:\n  stages[1].depth: 2 → 3")
+
+
+def test_warm_start_copies_what_fits_and_names_the_rest():
+    from archspec.checkpoint import warm_start
+
+    parent = archspec.build(_tiny_plan(), seed=1)
+    child = archspec.build(_tiny_plan("stages.1.depth=3", "stages.1.dim=24", "num_classes=7"), seed=2)
+    report = warm_start(child, parent.state_dict())
+    assert report.layout is None
+    assert "block2.2.norm1.weight" in report.new and report.dropped == []
+    assert "head.weight (5, 16) → (7, 24)" in report.reshaped
+    assert "patch_embed1.proj.weight" in report.copied and "block1.0.m.complex_weight" in report.copied
+    assert torch.equal(child.state_dict()["block1.0.m.complex_weight"], parent.state_dict()["block1.0.m.complex_weight"])
+    assert len(report.copied) + len(report.new) + len(report.reshaped) == len(child.state_dict())
+    assert report.report().splitlines()[0] == f"copied {len(report.copied)} tensors"
+
+
+def test_fine_tuning_reinitialises_only_the_classifier(tmp_path):
+    parent = archspec.create_model("spectformer-h-s", overrides={"input.size": 64}, seed=1)
+    path = tmp_path / "parent.pt"
+    torch.save(parent.state_dict(), path)
+    child = archspec.create_model(
+        "spectformer-h-s", overrides={"input.size": 64}, pretrained=path, num_classes=10, seed=2
+    )
+    theirs, ours = parent.state_dict(), child.state_dict()
+    assert ours["head.weight"].shape == (10, 448) and ours["aux_head.bias"].shape == (10,)
+    assert all(torch.equal(ours[k], theirs[k]) for k in ours if not k.startswith(("head.", "aux_head.")))
+
+
+def test_safetensors_files_load(tmp_path, model_s):
+    safetensors = pytest.importorskip("safetensors.torch")
+    path = tmp_path / "w.safetensors"
+    safetensors.save_file({k: v.contiguous() for k, v in model_s.state_dict().items()}, str(path))
+    other = archspec.build(archspec.load_spec(ROOT / "specs" / "spectformer-h-s.yaml"), seed=5)
+    load_file(other, path)
+    assert all(torch.equal(other.state_dict()[k], v) for k, v in model_s.state_dict().items())
+
+
+def test_components_registered_after_the_spec_module_are_accepted():
+    """Registration works at any time: slots look types up when a spec is validated."""
+    from typing import Literal
+
+    from archspec import registry
+    from archspec.plan import Node, Shape, Site
+    from archspec.specbase import MixerSpec
+
+    class LateMixer(MixerSpec):
+        type: Literal["late"] = "late"
+
+        def plan(self, tokens: Shape, site: Site) -> Node:
+            return self.node(site, tokens, tokens, 0, 0)
+
+    registry.register(LateMixer)
+    try:
+        from conftest import tiny
+
+        spec = tiny()
+        spec["stages"][0]["mixer"] = {"type": "late"}
+        assert type(archspec.validate(spec).stages[0].mixer[0]) is LateMixer
+    finally:
+        del registry._COMPONENTS["mixer"]["late"]

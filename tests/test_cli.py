@@ -102,7 +102,7 @@ def test_summary_table(capsys):
     assert lines[0] == "SpectFormer: 14,183,334 params, 6.915 GFLOPs per sample"
     assert lines[3] == "stage 1  conv stem; 3×spectral + 3×pvt2         3136×64     914,912   2.286"
     assert lines[-2] == "total    input 3×224×224                        6        14,183,334   6.915"
-    assert lines[-1] == "spec fingerprint: 5215aaa9f2a032ca"
+    assert lines[-1] == "spec fingerprint: 2185d3b78dde3f5d"
 
 
 def test_summary_json(capsys):
@@ -142,7 +142,7 @@ def test_build_save_refuses_to_overwrite(tmp_path, capsys):
     saved = torch.load(target, weights_only=True)
     assert saved["format"] == "archspec-checkpoint/1"
     assert saved["spec"]["name"] == "SpectFormer"
-    assert saved["spec_fingerprint"] == "5215aaa9f2a032ca"
+    assert saved["spec_fingerprint"] == "2185d3b78dde3f5d"
     assert len(saved["structure_fingerprint"]) == 16
     assert len(saved["state_dict"]) == 307
     before = target.read_bytes()
@@ -152,7 +152,7 @@ def test_build_save_refuses_to_overwrite(tmp_path, capsys):
     # Loading checks the spec: weights saved for depth 6 do not load into depth 8, and the message says why.
     assert main(["build", SPEC, "--no-tree", "--weights", str(target), "--set", "stages.2.depth=8"]) == 1
     assert capsys.readouterr().err == (
-        f"error: {target}: saved for a different spec (fingerprint 5215aaa9f2a032ca, this spec "
+        f"error: {target}: saved for a different spec (fingerprint 2185d3b78dde3f5d, this spec "
         f"{archspec.plan(archspec.load_spec(SPEC, ['stages.2.depth=8'])).fingerprint}); checkpoint → this spec:\n"
         "  stages[2].depth: 6 → 8 [AS502]\n"
         "hint (AS502, checkpoint does not fit): load it into the spec it was saved for; the message lists each key, "
@@ -185,7 +185,8 @@ def test_build_loads_official_weights(tmp_path, capsys):
     torch.save(official, path)
     assert main(["build", SPEC, "--no-tree", "--weights", str(path)]) == 1
     assert capsys.readouterr().err.startswith(
-        "error: checkpoint does not fit the model (1 problems):\n  missing: head.bias (6,) [AS502]\n"
+        "error: checkpoint does not fit the model (read as the spectformer layout) (1 problems):\n"
+        "  missing: head.bias (6,) [AS502]\n"
     )
 
 
@@ -203,7 +204,7 @@ def test_quiet_and_verbose_are_the_same_everywhere(capsys):
     assert main(["summary", SPEC, "--verbose"]) == 0
     err = capsys.readouterr().err
     assert err.startswith(f"{SPEC}: loaded and planned in ")
-    assert err.endswith(" ms (fingerprint 5215aaa9f2a032ca)\n")
+    assert err.endswith(" ms (fingerprint 2185d3b78dde3f5d)\n")
     assert main(["build", SPEC, "--no-tree", "--quiet"]) == 0
     captured = capsys.readouterr()
     assert captured.err == ""  # no status line
@@ -211,7 +212,7 @@ def test_quiet_and_verbose_are_the_same_everywhere(capsys):
     assert main(["validate", SPEC, "-q", "--set", "stages.2.heads=3"]) == 1
     assert capsys.readouterr().err == (
         "--set stages.2.heads=3: stages[2].heads: unknown key 'heads' "
-        "(valid keys: dim, depth, mixer, ffn, norm_eps, downsample) [AS201]\n"
+        "(valid keys: dim, depth, block, mixer, ffn, norm, downsample) [AS201]\n"
     )
     for command in ("validate", "summary", "show", "build", "render", "diff", "sweep", "bench", "export", "schema",
                     "components"):  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
@@ -14,40 +15,48 @@ from archspec import registry
 from archspec.plan import LAYER_INPUT, Plan, Shape, Site
 
 
+def _set(spec: dict[str, Any], dotted: str, value: Any) -> None:
+    *path, last = dotted.split(".")
+    node: Any = spec
+    for key in path:
+        node = node[int(key)] if isinstance(node, list) else node[key]
+    node[int(last) if isinstance(node, list) else last] = copy.deepcopy(value)
+
+
 def _with_component(kind: str, name: str) -> dict[str, Any]:
-    """The tiny spec with one slot filled by component ``name`` at its defaults."""
+    """The tiny spec with component ``name`` in every slot of its kind, at its defaults, plus the
+    changes the component asks for (its ``example``) to make room for it."""
+    cls = registry.get(kind, name)
     spec = tiny()
     if kind in ("stem", "head"):
         spec[kind] = {"type": name}
     elif kind == "downsample":
         spec["stages"][1]["downsample"] = {"type": name}
-    else:
-        for stage in spec["stages"]:
+    for stage in spec["stages"]:
+        if kind in ("mixer", "ffn"):
             stage[kind] = {"type": name}
+        elif kind == "norm":
+            stage["norm"] = {"type": name}
+            stage["block"] = {"type": "prenorm", "norm": {"type": name}}
+        elif kind == "act":
+            stage["ffn"]["act"] = {"type": name}
+        elif kind == "block":
+            stage["block"] = {"type": name}
+            for slot, used in (("mixer", cls.uses_mixer), ("ffn", cls.uses_ffn)):
+                if not used:
+                    stage.pop(slot, None)
     if kind == "stem":
         spec["input"]["size"] = 64  # room for the default conv stem's total stride of 8
+    for dotted, value in cls.example.items():
+        _set(spec, dotted, value)
     return spec
 
 
 ALL = [(cls.kind, cls.type_name()) for cls in registry.components()]
 
 
-def test_registry_lists_the_builtins():
-    assert sorted(ALL) == sorted(
-        [
-            ("stem", "conv"),
-            ("stem", "patch"),
-            ("downsample", "conv"),
-            ("downsample", "maxpool"),
-            ("downsample", "avgpool"),
-            ("mixer", "spectral"),
-            ("mixer", "attention"),
-            ("ffn", "pvt2"),
-            ("ffn", "mlp"),
-            ("head", "class_attention"),
-            ("head", "pool"),
-        ]
-    )
+def test_registry_has_every_kind():
+    assert {kind for kind, _ in ALL} == set(registry.KINDS)
 
 
 @pytest.mark.parametrize(("kind", "name"), ALL, ids=[f"{k}-{n}" for k, n in ALL])
@@ -80,16 +89,19 @@ def test_children_partition_their_node(case):
 
 
 @pytest.mark.parametrize(("kind", "name"), ALL, ids=[f"{k}-{n}" for k, n in ALL])
-def test_component_plans_its_layers(kind, name):
-    """Every built-in component's node is made of leaf layers with unique names, wired among themselves."""
+def test_component_plans_its_parts(kind, name):
+    """Every component's node is made of parts (layers, norms, activations, or component nodes) with
+    unique names, wired among themselves; a block's flow runs over its parts."""
     plan = archspec.plan(archspec.validate(_with_component(kind, name)))
-    for node in plan.walk():
-        if (node.kind, node.component) == (kind, name):
-            assert node.children
-            assert all(layer.kind == "layer" and not layer.children for layer in node.children)
-            names = [layer.args["name"] for layer in node.children]
-            assert len(set(names)) == len(names)
-            assert all(set(layer.args.get("after", ())) <= {LAYER_INPUT, *names} for layer in node.children)
+    found = [node for node in plan.walk() if (node.kind, node.component) == (kind, name)]
+    assert found
+    for node in found:
+        names = [part.name for part in node.children]
+        assert len(set(names)) == len(names) and all(names)
+        assert all(set(part.args.get("after", ())) <= {LAYER_INPUT, *names} for part in node.children)
+        steps = {step.name for step in node.flow}
+        assert {step.name for step in node.flow if not step.add} <= set(names)
+        assert all(step.residual in {LAYER_INPUT, *steps} for step in node.flow if step.add)
 
 
 def test_node_checks_its_layers():

@@ -21,7 +21,7 @@ def _plan(*overrides: str):
 
 def test_swapping_stage_2_to_attention():
     diff = diff_plans(_plan(), _plan("stages.1.mixer.type=attention"))
-    change = "blocks 0–3 mixer: spectral(conv_in=3, conv_out=3, resize=interpolate) → attention(heads=1, qkv_bias=True)"
+    change = "blocks 0–3 mixer: spectral(conv_in=3, conv_out=3) → attention(heads=1)"
     assert [(c.part, c.what, c.params, c.flops) for c in diff.changes] == [
         ("stage 2", [change], -1_346_560, -201_107_456)
     ]

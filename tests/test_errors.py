@@ -7,6 +7,7 @@ import textwrap
 import pytest
 
 import archspec
+from archspec import registry
 from archspec.errors import SpecError, SpecFileError, format_path
 
 
@@ -37,11 +38,11 @@ def test_schema_problems_are_all_reported_with_positions(tmp_path):
         """,
     ) == [
         "6:13: stages[0].mixer.type: unknown mixer type 'spectal'; did you mean 'spectral'? "
-        "(valid: attention, spectral)",
+        f"(valid: {', '.join(registry.names('mixer'))})",
         "7:5: stages[0].fnn: unknown key 'fnn'; did you mean 'ffn'?",
         "9:5: stages[1].depth: input should be a valid integer, unable to parse string as an integer (got 'two')",
         "10:30: stages[1].mixer.head: unknown key 'head'; did you mean 'heads'?",
-        "11:20: head.dropout: unknown key 'dropout' (valid keys: type)",
+        "11:20: head.dropout: unknown key 'dropout'; did you mean 'drop'?",
     ]
 
 
@@ -57,7 +58,7 @@ def test_missing_keys_and_types(tmp_path):
         """,
     ) == [
         "1:1: name: string should match pattern '^[A-Za-z_][A-Za-z0-9_.-]*$' (got '3D model')",
-        "2:1: stem: missing 'type' (one of: conv, patch)",
+        f"2:1: stem: missing 'type' (one of: {', '.join(registry.names('stem'))})",
         "4:5: stages[0].dim: missing required key 'dim'",
     ]
 
@@ -236,5 +237,5 @@ def test_odd_keys_are_quoted_in_paths(tmp_path):
     assert [line.removeprefix(f"{path}:") for line in info.value.lines()] == [
         "2:1: ['']: unknown key '' "
         "(valid keys: name, input, num_classes, drop_path_rate, stem, stages, head, features)",
-        "3:20: head['my key']: unknown key 'my key' (valid keys: type)",
+        "3:20: head['my key']: unknown key 'my key' (valid keys: type, norm, mlp, drop)",
     ]

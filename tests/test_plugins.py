@@ -8,6 +8,10 @@ import sys
 
 from conftest import ROOT
 
+from archspec import registry
+
+MIXERS = registry.names("mixer")
+
 PLUGIN = '''
 """A token mixer that averages each token with its grid neighbours (no parameters)."""
 from typing import Literal
@@ -89,5 +93,5 @@ def test_specs_cannot_import_code(tmp_path):
     result = _archspec(tmp_path, "validate", "spec.yaml")
     assert result.returncode == 1
     assert result.stderr.splitlines()[0] == (
-        "spec.yaml:6:32: stages[0].mixer.type: unknown mixer type 'os.system' (valid: attention, spectral) [AS203]"
+        f"spec.yaml:6:32: stages[0].mixer.type: unknown mixer type 'os.system' (valid: {', '.join(MIXERS)}) [AS203]"
     )

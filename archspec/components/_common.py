@@ -90,6 +90,6 @@ def linear_layer(
     cin, rows = x.channels, math.prod(x.dims[:-1])
     params = cin * cout + cout * bias
     detail = ", ".join(filter(None, (reads, f"Linear {cin}→{cout}")))
-    out = Shape(cout, x.grid, x.tokens)
+    out = x.with_channels(cout) if x.explicit_dims is None else Shape.of(*x.dims[:-1], cout)
     modules = (module or site.sub(name),)
     return layer(site, "linear", name, x, out, params, linear_flops(rows, cin, cout), modules, detail, after=after)

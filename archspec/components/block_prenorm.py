@@ -20,7 +20,6 @@ class PrenormBlockSpec(BlockSpec):
     ``res_scale`` adds a learnable per-channel scale, starting at 1, on each shortcut (MetaFormer v2)."""
 
     type: Literal["prenorm"] = "prenorm"
-    colour = "#e8e8e8"
     norm: Slot[NormSpec] = Field(default_factory=default_component("norm", "layernorm"))
     layer_scale: float | None = Field(None, gt=0, description="initial value of the per-channel branch scales")
     res_scale: bool = Field(False, description="a learnable per-channel scale on each shortcut")

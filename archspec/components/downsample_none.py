@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from archspec.plan import Node, Shape, Site
 from archspec.registry import register
@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 @register
 class NoDownsampleSpec(DownsampleSpec):
     type: Literal["none"] = "none"
+    example: ClassVar[dict[str, Any]] = {"stages.1.dim": 8}  # the next stage keeps the width
 
     def plan(self, grid: Shape, dim: int, site: Site) -> Node:
         return self.node(site, grid, grid.as_tokens(), 0, 0)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -20,6 +20,10 @@ if TYPE_CHECKING:
 @register
 class TokenHeadSpec(HeadSpec):
     type: Literal["token"] = "token"
+    example: ClassVar[dict[str, Any]] = {
+        "stem.cls_token": True,
+        "stages": [{"dim": 8, "depth": 2, "mixer": {"type": "attention", "heads": 2}}],  # one stage keeps the token
+    }
     drop: float = Field(0.0, ge=0, lt=1, description="dropout before the classifier")
 
     def plan(self, tokens: Shape, num_classes: int, site: Site) -> Node:

@@ -27,6 +27,7 @@ class AttentionSpec(MixerSpec):
     heads: int | None = Field(None, ge=1, le=4096, description="number of heads (default 1, or from head_dim)")
     head_dim: int | None = Field(None, ge=1, le=65_536, description="channels per head, instead of heads")
     qkv_bias: bool = True
+    proj_bias: bool = True
     qkv: Literal["split", "fused"] = "split"
     sr_ratio: int = Field(1, ge=1, le=64, description="spatial reduction of the key/value grid (PVT-v2)")
     sr_norm: Slot[NormSpec] = Field(default_factory=default_component("norm", "layernorm", eps=1e-5))
@@ -75,7 +76,7 @@ class AttentionSpec(MixerSpec):
             sources = ("q", "kv")
         detail = f"softmax(qkᵀ)v, {heads} heads" + (f", {m} keys" if m != n else "")
         parts.append(layer(site, "sdpa", "sdpa", tokens, tokens, 0, attention_flops(n, m, dim), detail=detail, after=sources))
-        parts.append(linear_layer(site, "proj", tokens, dim))
+        parts.append(linear_layer(site, "proj", tokens, dim, self.proj_bias))
         return self.node(
             site,
             tokens,
@@ -84,6 +85,7 @@ class AttentionSpec(MixerSpec):
             dim=dim,
             heads=heads,
             qkv_bias=bias,
+            proj_bias=self.proj_bias,
             qkv=self.qkv,
             sr_ratio=self.sr_ratio,
             attn_drop=self.attn_drop,
@@ -97,8 +99,9 @@ class AttentionSpec(MixerSpec):
 
         a = node.args
         sr_norm = build_node(node.child("norm")) if a["sr_ratio"] > 1 else None
+        fused = a["qkv"] == "fused"
         module = Attention(
-            a["dim"], a["heads"], a["qkv_bias"], a["qkv"] == "fused", a["sr_ratio"], sr_norm, a["attn_drop"], a["proj_drop"]
+            a["dim"], a["heads"], a["qkv_bias"], fused, a["sr_ratio"], sr_norm, a["attn_drop"], a["proj_drop"], a["proj_bias"]
         )
         return init_fan_out(init_trunc_normal(module))
 

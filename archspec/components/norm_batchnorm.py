@@ -32,7 +32,7 @@ class BatchNormSpec(NormSpec):
             dim=dim,
             eps=self.eps,
             momentum=self.momentum,
-            _grid=not shape.tokens,
+            _grid=shape.grid is not None and not shape.tokens,
             _detail=detail,
         )
 

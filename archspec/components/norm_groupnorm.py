@@ -38,7 +38,7 @@ class GroupNormSpec(NormSpec):
             groups=self.groups,
             eps=self.eps,
             bias=self.bias,
-            _grid=not shape.tokens,
+            _grid=shape.grid is not None and not shape.tokens,
             _detail=detail,
         )
 

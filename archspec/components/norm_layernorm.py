@@ -32,7 +32,7 @@ class LayerNormSpec(NormSpec):
             dim=dim,
             eps=self.eps,
             bias=self.bias,
-            _grid=not shape.tokens,
+            _grid=shape.grid is not None and not shape.tokens,
             _detail=detail,
         )
 

@@ -28,6 +28,7 @@ class Attention(nn.Module):
         sr_norm: the norm after the reduction (needed when ``sr_ratio`` > 1).
         attn_drop: dropout on the attention weights (training only).
         proj_drop: dropout after ``proj`` (training only).
+        proj_bias: whether ``proj`` has a bias.
     """
 
     def __init__(
@@ -40,6 +41,7 @@ class Attention(nn.Module):
         sr_norm: nn.Module | None = None,
         attn_drop: float = 0.0,
         proj_drop: float = 0.0,
+        proj_bias: bool = True,
     ) -> None:
         super().__init__()
         if dim % heads:
@@ -51,7 +53,7 @@ class Attention(nn.Module):
         else:
             self.q = Linear(dim, dim, bias=qkv_bias)
             self.kv = Linear(dim, dim * 2, bias=qkv_bias)
-        self.proj = Linear(dim, dim)
+        self.proj = Linear(dim, dim, bias=proj_bias)
         self.sr_ratio = sr_ratio
         if sr_ratio > 1:
             if sr_norm is None:
