@@ -161,7 +161,9 @@ class _SlotSchema:
 
         members = tuple(registry.components(self.kind))
         union: Any = members[0] if len(members) == 1 else Annotated[Union[members], Field(discriminator="type")]  # noqa: UP007
-        return handler(TypeAdapter(union).core_schema)
+        full = handler(TypeAdapter(union).core_schema)
+        # A bare type name is shorthand for the component at its defaults (``norm: batchnorm``).
+        return {"anyOf": [full, {"enum": [cls.type_name() for cls in members]}]}
 
 
 if TYPE_CHECKING:

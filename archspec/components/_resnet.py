@@ -37,7 +37,7 @@ class ResNetBlockSpec(BlockSpec):
 
     uses_mixer: ClassVar[bool] = False
     uses_ffn: ClassVar[bool] = False
-    colour = "#d3ecc9"
+    colour = "#fff4c2"
     # The generated tests also exercise the projection shortcut: stage 2 enters unchanged, its first block strides.
     example: ClassVar[dict[str, Any]] = {"stages.1.downsample": {"type": "none"}, "stages.1.block.stride": 2}
     stride: int = Field(1, ge=1, le=64, description="stride of the stage's first block (its 3×3 conv and shortcut)")

@@ -22,7 +22,6 @@ class ConvNeXtBlockSpec(BlockSpec):
     default, as in the other blocks, so that ``null`` (which restores a default) can switch it off."""
 
     type: Literal["convnext"] = "convnext"
-    colour = "#d3ecc9"
     # ConvNeXt's own mixer in both stages of the generated tests' tiny spec, and a layer scale in one of them.
     example: ClassVar[dict[str, Any]] = {
         "stages.0.mixer": {"type": "dwconv"},

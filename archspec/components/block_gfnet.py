@@ -21,7 +21,6 @@ class GFNetBlockSpec(BlockSpec):
     vector starting at that value (GFNet-H's ``gamma``)."""
 
     type: Literal["gfnet"] = "gfnet"
-    colour = "#cde4f7"
     norm: Slot[NormSpec] = Field(default_factory=default_component("norm", "layernorm", eps=1e-6))
     layer_scale: float | None = Field(None, gt=0, description="initial value of the branch's per-channel scale")
 

@@ -21,7 +21,7 @@ class DepthwiseConvSpec(MixerSpec):
     ``kernel`` must be odd."""
 
     type: Literal["dwconv"] = "dwconv"
-    colour = "#d3ecc9"
+    colour = "#c8e6e0"
     kernel: int = Field(7, ge=1, le=255, description="the conv's (odd) kernel size")
     bias: bool = True
 

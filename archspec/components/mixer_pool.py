@@ -22,7 +22,7 @@ class PoolMixerSpec(MixerSpec):
     subtraction are not counted)."""
 
     type: Literal["pool"] = "pool"
-    colour = "#d9ead3"
+    colour = "#e2f0cb"
     kernel: int = Field(3, ge=1, le=63, description="the pooling window (odd)")
 
     _odd = field_validator("kernel")(odd_kernel)

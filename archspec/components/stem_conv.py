@@ -8,7 +8,7 @@ from pydantic import Field
 
 from archspec.components._common import child_site, conv_layer, conv_text, window_out
 from archspec.flops import conv2d_flops
-from archspec.plan import Node, PlanProblem, Shape, Site, layer
+from archspec.plan import Node, Shape, Site, layer
 from archspec.registry import build_node, register
 from archspec.specbase import NormSpec, Slot, StemSpec, StrictModel, default_component
 
@@ -50,8 +50,8 @@ def _default_layers() -> tuple[ConvLayer, ...]:
 @register
 class ConvStemSpec(StemSpec):
     type: Literal["conv"] = "conv"
-    """With ``proj: null`` the last conv layer (or the pool) gives the first stage its tokens, and must
-    have the stage's width."""
+    """With ``proj: null`` the last conv layer (or the pool) gives the first stage its tokens at its own
+    width; the stage's blocks must then take that width to the stage's."""
 
     layers: tuple[ConvLayer, ...] = Field(default_factory=_default_layers, min_length=1, max_length=64)
     pool: Pool | None = None
@@ -99,8 +99,8 @@ class ConvStemSpec(StemSpec):
             bias = self.proj.bias
             children.append(conv_layer(site, "proj", x, Shape(dim, grid), self.proj.kernel, self.proj.stride, bias))
             proj = dict(cin=cin, cout=dim, kernel=self.proj.kernel, stride=self.proj.stride, padding=padding, bias=bias)
-        elif cin != dim:
-            raise PlanProblem("proj", f"without a projection the stem gives {cin} channels, but the first stage has {dim}")
+        else:
+            dim = cin  # the first stage's first block takes the width from here (a ResNet bottleneck does)
         tokens = Shape(dim, grid, tokens=True)
         children.append(self.norm.plan(tokens, child_site(site, "norm")))
         return self.node(site, image, tokens, children=children, layers=layers, pool=pool, proj=proj)
