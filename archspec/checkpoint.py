@@ -193,7 +193,8 @@ def _check_spec(checkpoint: Mapping[str, Any], plan: Plan, path: str | Path) -> 
     stored = checkpoint.get("spec_fingerprint")
     if stored is None or stored == plan.fingerprint:
         return
-    from archspec.spec import SpecError, validate
+    from archspec.errors import SpecError
+    from archspec.spec import validate
 
     stored_spec = checkpoint.get("spec")
     if not isinstance(stored_spec, Mapping):
@@ -222,11 +223,15 @@ def read_file(path: str | Path) -> Mapping[str, Any]:
         try:
             from safetensors.torch import load_file as load_safetensors
         except ImportError:
-            raise CheckpointError(f"{path}: reading safetensors needs the package: pip install safetensors", "AS501") from None
+            raise CheckpointError(
+                f"{path}: reading safetensors needs the package: pip install safetensors", "AS501"
+            ) from None
         try:
             return load_safetensors(str(path), device="cpu")
         except Exception as exc:  # the reader raises its own types for foreign or truncated files
-            raise CheckpointError(f"{path}: not a readable safetensors file ({type(exc).__name__}: {exc})", "AS501") from None
+            raise CheckpointError(
+                f"{path}: not a readable safetensors file ({type(exc).__name__}: {exc})", "AS501"
+            ) from None
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for truncated or foreign files

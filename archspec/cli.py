@@ -152,11 +152,17 @@ def cmd_build(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     model = build(plan, device=device, dtype=dtype, seed=args.seed)
     built = time.perf_counter() - start
+    if args.weights and args.init_from:
+        raise UsageError("give --weights (a strict load) or --init-from (a warm start), not both")
     if args.weights:
         from archspec.checkpoint import load_file
 
-        load_file(model, args.weights, plan=plan)
-        _say(f"loaded weights from {args.weights}")
+        layout = load_file(model, args.weights, plan=plan)
+        _say(f"loaded weights from {args.weights}" + (f" (converted from the {layout} layout)" if layout else ""))
+    if args.init_from:
+        from archspec.checkpoint import read_file, warm_start
+
+        _say(f"warm start from {args.init_from}: " + warm_start(model, read_file(args.init_from)).report())
     params = sum(p.numel() for p in model.parameters())
     if params != plan.params:
         raise CheckError(f"the built model has {params:,} parameters but the plan says {plan.params:,}")
@@ -191,6 +197,36 @@ def cmd_build(args: argparse.Namespace) -> int:
         f"ok: built {plan.name} ({params:,} params) on {device} as {args.dtype} in {built * 1e3:.0f} ms; "
         f"forward {shape_in} → {shape_out} in {ran * 1e3:.0f} ms"
     )
+    return EXIT_OK
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    """Turn a reference implementation's weights into an archspec checkpoint for a spec.
+
+    WEIGHTS is a state_dict saved by the reference code (torch.save or safetensors): timm's, the
+    official GFNet's or SpectFormer-H's. Its layout is detected (or named with --layout), converted
+    to archspec's names, loaded strictly, and written with the spec and its fingerprints, so that
+    `build --weights` and `create_model(pretrained=...)` load it as archspec's own.
+
+    Example: archspec convert resnet50 resnet50_timm.pth -o resnet50.pt
+    """
+    from archspec.checkpoint import load_file, save_file
+    from archspec.families import layouts
+
+    _, plan = _load_and_plan(args.spec, args.set)
+    if args.layout is not None and args.layout not in {layout.name for layout in layouts()}:
+        known = ", ".join(sorted(layout.name for layout in layouts()))
+        raise UsageError(f"--layout {args.layout}: unknown checkpoint layout (known: {known})")
+    if Path(args.output).exists() and not args.force:
+        raise OutputExistsError(f"{args.output} exists; pass --force to overwrite it")
+    _import_torch()
+    from archspec.builder import build
+
+    model = build(plan, seed=0)
+    layout = load_file(model, args.weights, layout=args.layout)
+    save_file(model, plan, args.output, force=args.force)
+    source = f"the {layout} layout" if layout else "archspec's own names"
+    _say(f"ok: read {args.weights} as {source}; wrote {args.output} for {plan.name} (fingerprint {plan.fingerprint})")
     return EXIT_OK
 
 
@@ -508,8 +544,11 @@ def _parser() -> argparse.ArgumentParser:
         "--weights",
         "--pretrained",
         metavar="PATH",
-        help="load weights (archspec or official SpectFormer-H checkpoint) before checking",
+        help="load weights strictly before checking: an archspec checkpoint, or a reference's state_dict "
+        "(timm, official GFNet or SpectFormer-H; torch.save or .safetensors), converted",
     )
+    p.add_argument("--init-from", metavar="PATH",
+                   help="warm start: copy each tensor of PATH whose name and shape fit; list the rest")  # fmt: skip
     p.add_argument("--save", metavar="PATH", help="write the weights, spec and fingerprints to PATH")
     p.add_argument("--max-params", type=_positive_int, metavar="N",
                    help="refuse plans with more parameters (instead of the memory-based budget)")  # fmt: skip
@@ -517,6 +556,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--check-grad", action="store_true",
                    help="also run a backward pass and report parameters that get no gradient")  # fmt: skip
     p.add_argument("--no-tree", action="store_true", help="print only the summary table, not the module tree")
+
+    p = command("convert", cmd_convert)
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("weights", metavar="WEIGHTS", help="the reference's state_dict (torch.save or .safetensors)")
+    p.add_argument("-o", "--output", required=True, help="the archspec checkpoint to write")
+    p.add_argument("--layout", help="the checkpoint layout (default: detected), e.g. timm-resnet")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
 
     p = command("render", cmd_render)
     p.add_argument("spec", metavar="SPEC")

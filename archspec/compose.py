@@ -2,7 +2,8 @@
 
 Merge rules (base ← child):
 
-- mappings merge key by key, recursively;
+- mappings merge key by key, recursively, except that a mapping naming a different component
+  ``type`` than the base's replaces it whole (the base type's fields rarely fit the new one);
 - a list is replaced whole, unless the child writes a mapping with integer keys, which overrides
   those items only (``stages: {2: {depth: 8}}``);
 - ``null`` deletes the key, so the default applies again.
@@ -154,6 +155,11 @@ def _adopt(
             positions[target + key[len(source_prefix) :]] = position
 
 
+def _retyped(base: dict[str, Any], child: dict[str, Any]) -> bool:
+    """A child mapping that names another component ``type`` replaces the base's: the old type's fields rarely fit."""
+    return "type" in child and "type" in base and child["type"] != base["type"]
+
+
 def _merge(
     base: dict[str, Any],
     base_positions: dict[KeyPath, Position],
@@ -168,7 +174,7 @@ def _merge(
         if value is None:
             base.pop(key, None)
             _drop(base_positions, here)
-        elif isinstance(value, dict) and isinstance(current, dict):
+        elif isinstance(value, dict) and isinstance(current, dict) and not _retyped(current, value):
             base_positions[here] = child_positions[there]
             _merge(current, base_positions, value, child_positions, there, here)
         elif isinstance(value, dict) and isinstance(current, list) and value and all(k.isdigit() for k in value):
@@ -181,7 +187,7 @@ def _merge(
                         f"{format_path(here)}: index {index} is out of range (the base has {len(current)} items)",
                         "AS104",
                     )
-                if isinstance(item, dict) and isinstance(current[index], dict):
+                if isinstance(item, dict) and isinstance(current[index], dict) and not _retyped(current[index], item):
                     _merge(current[index], base_positions, item, child_positions, item_there, (*here, index))
                 else:
                     current[index] = item

@@ -56,7 +56,7 @@ def _shown(node: Node) -> dict[str, object]:
     return {
         k.lstrip("_"): _short(v)
         for k, v in node.args.items()
-        if k not in _DERIVED and k != "after" and not _unchanged_option(defaults, k, v)
+        if k not in _DERIVED and k != "after" and v is not None and not _unchanged_option(defaults, k, v)
     }
 
 
@@ -108,8 +108,8 @@ def _block_changes(a: StagePlan, b: StagePlan) -> list[str]:
             continue  # a block's second norm or its scales follow the first's settings
         slots = [(_parts(x).get(role), _parts(y).get(role)) for x, y in pairs]
         index = 0
-        for (old, new), run in itertools.groupby(slots, key=lambda pair: tuple(_key(p) if p else "" for p in pair)):
-            group = list(run)
+        for (old, new), same in itertools.groupby(slots, key=lambda pair: tuple(_key(p) if p else "" for p in pair)):
+            group = list(same)
             first = group[0]
             if old != new and first[0] is not None and first[1] is not None:
                 label = "norm" if role in ("norm1", "norm") else role

@@ -163,7 +163,7 @@ def args_text(node: Node) -> str:
 
 
 def block_key(block: Node) -> str:
-    """What two blocks must share to collapse: their type and every part's type and arguments (not the drop-path rate)."""
+    """What two blocks must share to collapse: their type, and every part's type and arguments (not the drop-path)."""
     parts = [(child.kind, child.component, sorted(child.args.items(), key=str)) for child in block.children]
     shape = (block.in_shape.dims, block.out_shape.dims)
     return repr((block.component, shape, parts))

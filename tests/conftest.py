@@ -10,6 +10,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted((ROOT / "specs").glob("*.yaml"))
+"""The SpectFormer specs at the top of specs/."""
+ZOO = sorted((ROOT / "specs" / "zoo").glob("*.yaml"))
+VARIANTS = sorted((ROOT / "specs" / "variants").glob("*.yaml"))
+SHIPPED = [*SPECS, *ZOO, *VARIANTS]
+"""Every shipped spec: the SpectFormers, the zoo of reference models and the variants."""
 DATA = Path(__file__).resolve().parent / "data"
 
 TINY: dict[str, Any] = {

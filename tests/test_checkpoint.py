@@ -181,7 +181,9 @@ def test_warm_start_copies_what_fits_and_names_the_rest():
     assert "block2.2.norm1.weight" in report.new and report.dropped == []
     assert "head.weight (5, 16) → (7, 24)" in report.reshaped
     assert "patch_embed1.proj.weight" in report.copied and "block1.0.m.complex_weight" in report.copied
-    assert torch.equal(child.state_dict()["block1.0.m.complex_weight"], parent.state_dict()["block1.0.m.complex_weight"])
+    assert torch.equal(
+        child.state_dict()["block1.0.m.complex_weight"], parent.state_dict()["block1.0.m.complex_weight"]
+    )
     assert len(report.copied) + len(report.new) + len(report.reshaped) == len(child.state_dict())
     assert report.report().splitlines()[0] == f"copied {len(report.copied)} tensors"
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 import torch
-from conftest import SPECS, tiny
+from conftest import SHIPPED, tiny
 from helpers import assert_flops_match, assert_params_match
 
 import archspec
@@ -70,14 +70,14 @@ def test_component_plan_matches_module(kind, name):
 
 def _plan(case: str) -> Plan:
     """A shipped spec by file name, or the tiny spec holding one component, by ``kind-name``."""
-    for path in SPECS:
+    for path in SHIPPED:
         if path.name == case:
             return archspec.plan(archspec.load_spec(path))
     kind, name = case.split("-", 1)
     return archspec.plan(archspec.validate(_with_component(kind, name)))
 
 
-@pytest.mark.parametrize("case", [f"{k}-{n}" for k, n in ALL] + [p.name for p in SPECS])
+@pytest.mark.parametrize("case", [f"{k}-{n}" for k, n in ALL] + [p.name for p in SHIPPED])
 def test_children_partition_their_node(case):
     """Generated from the registry and the shipped specs: a node's children add up to it exactly."""
     plan = _plan(case)

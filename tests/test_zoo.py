@@ -13,6 +13,7 @@ import json
 import pytest
 import torch
 from conftest import DATA, ROOT
+from helpers import assert_flops_match, assert_params_match
 
 import archspec
 from archspec.checkpoint import load_state
@@ -35,8 +36,10 @@ def test_parameter_count_equals_the_reference(path):
     reference = _reference(path.stem)
     plan = archspec.plan(archspec.load_spec(path))
     assert plan.params == reference["params"]
-    model = archspec.build(plan, device="meta")
+    model = archspec.build(plan)
     assert sum(p.numel() for p in model.parameters()) == reference["params"]
+    assert_params_match(plan, model)  # node by node
+    assert_flops_match(plan, model, batch=1)
 
 
 @pytest.mark.parametrize("path", ZOO, ids=lambda p: p.stem)

@@ -1,4 +1,4 @@
-"""Block ``prenorm``: two pre-norm residual branches, the token mixer and then the FFN (ViT, PVT, SpectFormer, MetaFormer)."""
+"""Block ``prenorm``: two pre-norm residual branches, the token mixer then the FFN (ViT, PVT, MetaFormer)."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ class PrenormBlockSpec(BlockSpec):
                 )
                 flow.insert(flow.index(Step(after)) + 1, Step(name))
         if self.res_scale:
-            for name, add in (("res_scale1", "add1"), ("res_scale2", "add2")):
+            for name in ("res_scale1", "res_scale2"):
                 parts.append(layer(site, "scale", name, tokens, tokens, dim, 0, (f"{at}.{name}",), "× shortcut scale"))
             flow = _scaled_shortcuts(flow)
         mixer = given.mixer.type
@@ -97,7 +97,7 @@ class PrenormBlockSpec(BlockSpec):
 
 
 def _scaled_shortcuts(flow: list[Step]) -> list[Step]:
-    """Route each shortcut through its residual scale: ``add1`` adds ``res_scale1(x)``, ``add2`` ``res_scale2(add1)``."""
+    """Send each shortcut through its residual scale: ``add1`` adds ``res_scale1(x)``, ``add2`` ``res_scale2(add1)``."""
     result = []
     for step in flow:
         if step.name == "add1":

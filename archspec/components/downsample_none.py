@@ -1,4 +1,4 @@
-"""Downsample ``none``: the next stage starts on the same grid and width (its first block may stride, as ResNet's do)."""
+"""Downsample ``none``: the next stage starts on the same grid and width (its first block may stride, as in ResNet)."""
 
 from __future__ import annotations
 

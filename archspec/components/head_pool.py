@@ -75,4 +75,3 @@ class PoolHeadSpec(HeadSpec):
             act, norm = build_node(node.child("act")), build_node(node.child("norm"))
             head = MlpHead(nn.Linear(a["dim"], a["hidden"]), act, norm, nn.Linear(a["hidden"], a["num_classes"]))
         return PoolModel(body, init_trunc_normal(head), a["norm"] == "before_pool", a["drop"])
-

@@ -1,4 +1,4 @@
-"""Mixer ``attention``: multi-head self-attention over all tokens, optionally over a spatially reduced key/value grid (PVT-v2)."""
+"""Mixer ``attention``: multi-head self-attention over all tokens, or over a reduced key/value grid (PVT-v2)."""
 
 from __future__ import annotations
 
@@ -75,7 +75,9 @@ class AttentionSpec(MixerSpec):
             parts.append(linear_layer(site, "kv", kv_tokens, 2 * dim, bias, after=(kv_source,)))
             sources = ("q", "kv")
         detail = f"softmax(qkᵀ)v, {heads} heads" + (f", {m} keys" if m != n else "")
-        parts.append(layer(site, "sdpa", "sdpa", tokens, tokens, 0, attention_flops(n, m, dim), detail=detail, after=sources))
+        parts.append(
+            layer(site, "sdpa", "sdpa", tokens, tokens, 0, attention_flops(n, m, dim), detail=detail, after=sources)
+        )
         parts.append(linear_layer(site, "proj", tokens, dim, self.proj_bias))
         return self.node(
             site,
@@ -101,7 +103,15 @@ class AttentionSpec(MixerSpec):
         sr_norm = build_node(node.child("norm")) if a["sr_ratio"] > 1 else None
         fused = a["qkv"] == "fused"
         module = Attention(
-            a["dim"], a["heads"], a["qkv_bias"], fused, a["sr_ratio"], sr_norm, a["attn_drop"], a["proj_drop"], a["proj_bias"]
+            a["dim"],
+            a["heads"],
+            a["qkv_bias"],
+            fused,
+            a["sr_ratio"],
+            sr_norm,
+            a["attn_drop"],
+            a["proj_drop"],
+            a["proj_bias"],
         )
         return init_fan_out(init_trunc_normal(module))
 

@@ -1,4 +1,4 @@
-"""Mixer ``identity``: no token mixing at all, the baseline that shows what a mixer is worth (MetaFormer's IdentityFormer)."""
+"""Mixer ``identity``: no token mixing, the baseline that shows what a mixer is worth (IdentityFormer)."""
 
 from __future__ import annotations
 

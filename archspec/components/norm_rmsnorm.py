@@ -19,7 +19,17 @@ class RMSNormSpec(NormSpec):
     def plan(self, shape: Shape, site: Site) -> Node:
         dim = shape.channels
         detail = f"RMSNorm, eps {self.eps:g}"
-        return self.node(site, shape, shape, dim, 0, dim=dim, eps=self.eps, _grid=shape.grid is not None and not shape.tokens, _detail=detail)
+        return self.node(
+            site,
+            shape,
+            shape,
+            dim,
+            0,
+            dim=dim,
+            eps=self.eps,
+            _grid=shape.grid is not None and not shape.tokens,
+            _detail=detail,
+        )
 
     @staticmethod
     def build(node: Node) -> nn.Module:

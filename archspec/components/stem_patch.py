@@ -47,11 +47,15 @@ class PatchStemSpec(StemSpec):
             self.norm.plan(plain, child_site(site, "norm")),
         ]
         if self.cls_token:
-            parts.append(layer(site, "token", "cls_token", plain, tokens, dim, 0, (site.sub("cls_token"),), "class token"))
+            parts.append(
+                layer(site, "token", "cls_token", plain, tokens, dim, 0, (site.sub("cls_token"),), "class token")
+            )
         if self.pos_embed:
             count = tokens.dims[0]
             detail = f"learned, {count} positions"
-            parts.append(layer(site, "pos_embed", "pos_embed", tokens, tokens, count * dim, 0, (site.sub("pos_embed"),), detail))
+            parts.append(
+                layer(site, "pos_embed", "pos_embed", tokens, tokens, count * dim, 0, (site.sub("pos_embed"),), detail)
+            )
         return self.node(
             site,
             image,

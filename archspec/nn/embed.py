@@ -59,7 +59,9 @@ class PatchEmbed(DownSamples):
         self.prefix = int(cls_token)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim)) if cls_token else None
         self.pos_grid = pos_grid
-        self.pos_embed = nn.Parameter(torch.empty(1, self.prefix + pos_grid[0] * pos_grid[1], dim)) if pos_grid else None
+        self.pos_embed = (
+            nn.Parameter(torch.empty(1, self.prefix + pos_grid[0] * pos_grid[1], dim)) if pos_grid else None
+        )
         self.pos_drop = pos_drop
         self.resize = resize
         self.reset_parameters()
@@ -86,10 +88,12 @@ class PatchEmbed(DownSamples):
         if hw == self.pos_grid:
             return self.pos_embed
         if self.resize == "strict":
-            grid = self.pos_grid
-            raise ValueError(f"PatchEmbed was built for a {grid[0]}×{grid[1]} token grid, got {hw[0]}×{hw[1]} (resize='strict')")
-        prefix, grid = self.pos_embed[:, : self.prefix], self.pos_embed[:, self.prefix :]
-        planes = tokens_to_grid(grid, self.pos_grid)  # (1, C, h, w)
+            built = self.pos_grid
+            raise ValueError(
+                f"PatchEmbed was built for a {built[0]}×{built[1]} token grid, got {hw[0]}×{hw[1]} (resize='strict')"
+            )
+        prefix, cells = self.pos_embed[:, : self.prefix], self.pos_embed[:, self.prefix :]
+        planes = tokens_to_grid(cells, self.pos_grid)  # (1, C, h, w)
         planes = F.interpolate(planes, size=hw, mode="bicubic", align_corners=False)
         return torch.cat([prefix, grid_to_tokens(planes)], dim=1)
 
