@@ -217,7 +217,8 @@ def _opened(name: str, node: Node, title: str, depth: int, source: str = IN) -> 
 
     ``source`` is the part before it. The children partition the node's numbers, so the parts still add up.
     """
-    whole = _whole(name, node, title, args_text(node))
+    detail = node.args.get("detail", "") if node.kind == "layer" else args_text(node)
+    whole = _whole(name, node, title, detail)
     if depth < 3 or not node.children:
         return [whole]
     prefix = f"{name}." if name else ""

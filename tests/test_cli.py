@@ -237,3 +237,17 @@ def test_progress_is_drawn_only_on_a_terminal(monkeypatch):
         assert bool(stream.getvalue()) is drawn
     assert stream.getvalue().startswith("\r[######..................] 1/4 timing")
     assert stream.getvalue().endswith("\n")
+
+
+def test_build_finds_shipped_specs_by_name_and_warm_starts(tmp_path, capsys):
+    import archspec
+
+    parent = archspec.build(archspec.load_spec(SPEC), seed=3)
+    path = tmp_path / "parent.pt"
+    torch.save(parent.state_dict(), path)
+    assert main(["build", "spectformer", "--no-tree", "--set", "stages.3.depth=4", "--init-from", str(path)]) == 0
+    err = capsys.readouterr().err
+    copied = len(parent.state_dict())
+    assert f"warm start from {path}: copied {copied} tensors\nnew (" in err
+    assert "block4.3.norm1.weight" in err and "block4.2.norm1.weight" not in err.split("new (", 1)[1].split("\n")[0]
+    assert main(["build", "spectformer", "--no-tree", "--weights", str(path), "--init-from", str(path)]) == 2

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import typing
 from typing import Any
 
 import pytest
@@ -19,8 +20,10 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import archspec
+from archspec import registry
 from archspec.errors import ArchspecError, SpecError, SpecFileError
 from archspec.loader import parse_yaml
+from archspec.specbase import _SlotSchema
 
 FUZZ_EXAMPLES = int(os.environ.get("ARCHSPEC_FUZZ_EXAMPLES", "10000"))
 BUILD_LIMIT = 2_000_000  # parameters; mutated specs above this are planned but not built
@@ -31,42 +34,59 @@ def _divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
 
+def _field_values(name: str, info: Any, dim: int, depth: int) -> st.SearchStrategy[Any] | None:
+    """Plausible values for one field of a component, read off its annotation and default; None leaves
+    the field out. Nested component slots draw a registered component in turn."""
+    if name in ("type", "blocks"):
+        return None
+    if name == "heads":
+        return st.sampled_from(_divisors(dim))
+    slot = next((meta for meta in info.metadata if isinstance(meta, _SlotSchema)), None)
+    if slot is not None:
+        return components(slot.kind, dim, depth - 1) if depth > 0 else None
+    annotation, default = info.annotation, info.default
+    if typing.get_origin(annotation) is typing.Literal:
+        return st.sampled_from(typing.get_args(annotation))
+    if isinstance(default, bool):
+        return st.booleans()
+    if isinstance(default, int):
+        return st.sampled_from([1, 2, 3])
+    if isinstance(default, float):
+        return st.sampled_from([default, 0.1])
+    return None
+
+
 @st.composite
-def mixers(draw: st.DrawFn, dim: int) -> dict[str, Any]:
-    if draw(st.booleans()):
-        return {
-            "type": "spectral",
-            "conv_in": draw(st.sampled_from([None, 1, 3])),
-            "conv_out": draw(st.sampled_from([None, 3])),
-        }
-    return {"type": "attention", "heads": draw(st.sampled_from(_divisors(dim))), "qkv_bias": draw(st.booleans())}
+def components(draw: st.DrawFn, kind: str, dim: int, depth: int = 2) -> dict[str, Any]:
+    """Any registered component of ``kind``, some of its fields set: new components are fuzzed unasked."""
+    cls = draw(st.sampled_from(registry.components(kind)))
+    data: dict[str, Any] = {"type": cls.type_name()}
+    for name, info in cls.model_fields.items():
+        values = _field_values(name, info, dim, depth)
+        if values is not None and draw(st.booleans()):
+            data[name] = draw(values)
+    return data
 
 
 @st.composite
 def stages(draw: st.DrawFn, first: bool) -> dict[str, Any]:
     dim = draw(st.sampled_from([4, 6, 8, 12, 16]))
     depth = draw(st.integers(1, 3))
-    if depth > 1 and draw(st.booleans()):
-        split = draw(st.integers(1, depth - 1))
-        mixer: Any = [{**draw(mixers(dim)), "blocks": split}, draw(mixers(dim))]
-    else:
-        mixer = draw(mixers(dim))
-    stage: dict[str, Any] = {
-        "dim": dim,
-        "depth": depth,
-        "mixer": mixer,
-        "ffn": {"type": draw(st.sampled_from(["mlp", "pvt2"])), "ratio": draw(st.sampled_from([1, 2, 0.5]))},
-    }
-    if not first:
-        kind = draw(st.sampled_from(["conv", "maxpool", "avgpool", None]))
-        if kind == "conv":
-            stage["downsample"] = {
-                "type": "conv",
-                "kernel": draw(st.sampled_from([1, 2, 3])),
-                "stride": draw(st.sampled_from([1, 2])),
-            }
-        elif kind is not None:
-            stage["downsample"] = {"type": kind, "kernel": draw(st.sampled_from([1, 2, 3]))}
+    block = draw(components("block", dim))
+    stage: dict[str, Any] = {"dim": dim, "depth": depth, "block": block}
+    cls = registry.get("block", block["type"])
+    if cls.uses_mixer:
+        if depth > 1 and draw(st.booleans()):
+            split = draw(st.integers(1, depth - 1))
+            stage["mixer"] = [{**draw(components("mixer", dim)), "blocks": split}, draw(components("mixer", dim))]
+        else:
+            stage["mixer"] = draw(components("mixer", dim))
+    if cls.uses_ffn and draw(st.booleans()):
+        stage["ffn"] = draw(components("ffn", dim))
+    if draw(st.booleans()):
+        stage["norm"] = draw(components("norm", dim))
+    if not first and draw(st.booleans()):
+        stage["downsample"] = draw(components("downsample", dim))
     return stage
 
 
@@ -76,6 +96,8 @@ def specs(draw: st.DrawFn) -> dict[str, Any]:
     stage_list = [draw(stages(first=i == 0)) for i in range(count)]
     if draw(st.booleans()):
         stem: dict[str, Any] = {"type": "patch", "patch": draw(st.integers(1, 4))}
+    elif draw(st.booleans()):
+        stem = draw(components("stem", stage_list[0]["dim"]))
     else:
         layers = [
             {
@@ -83,24 +105,14 @@ def specs(draw: st.DrawFn) -> dict[str, Any]:
                 "kernel": draw(st.sampled_from([1, 3])),
                 "stride": draw(st.sampled_from([1, 2])),
             }
-            for _ in range(draw(st.integers(0, 2)))
+            for _ in range(draw(st.integers(1, 2)))
         ]
         stem = {
             "type": "conv",
             "layers": layers,
             "proj": {"kernel": draw(st.sampled_from([1, 3])), "stride": draw(st.sampled_from([1, 2]))},
         }
-    last = stage_list[-1]["dim"]
-    if draw(st.booleans()):
-        head: dict[str, Any] = {"type": "pool"}
-    else:
-        head = {
-            "type": "class_attention",
-            "blocks": draw(st.integers(0, 2)),
-            "heads": draw(st.sampled_from(_divisors(last))),
-            "mlp_ratio": draw(st.sampled_from([1, 2])),
-            "aux_head": draw(st.booleans()),
-        }
+    head = draw(components("head", stage_list[-1]["dim"]))
     return {
         "name": "Fuzz",
         "input": {"channels": draw(st.integers(1, 3)), "size": [draw(st.integers(4, 40)), draw(st.integers(4, 40))]},

@@ -26,8 +26,8 @@ def test_mixer_pattern_expands_per_block():
     plan = archspec.plan(archspec.validate(spec))
     blocks = plan.stages[1].blocks
     assert [b.args["mixer"] for b in blocks] == ["spectral"] * 2 + ["attention"] * 3
-    assert [b.children[1].module_path for b in blocks] == [f"block2.{i}.m" for i in range(5)]
-    assert [b.children[1].spec_path for b in blocks] == [("stages", 1, "mixer", 0)] * 2 + [
+    assert [b.child("m").module_path for b in blocks] == [f"block2.{i}.m" for i in range(5)]
+    assert [b.child("m").spec_path for b in blocks] == [("stages", 1, "mixer", 0)] * 2 + [
         ("stages", 1, "mixer", 1)
     ] * 3
     model = archspec.build(plan)
@@ -36,7 +36,7 @@ def test_mixer_pattern_expands_per_block():
 
 def test_filter_size_follows_the_grid():
     plan = archspec.plan(archspec.validate(tiny(input={"size": [48, 40]})))
-    mixer = plan.stages[0].blocks[0].children[1]
+    mixer = plan.stages[0].blocks[0].child("m")
     assert (mixer.args["height"], mixer.args["width"]) == (12, 10)
     assert mixer.params == 12 * (10 // 2 + 1) * 8 * 2
     assert plan.stages[1].grid == (6, 5)

@@ -51,7 +51,7 @@ def test_other_resolution(path, size):
     # The spectral filters follow each stage's grid: stride 4 then 8 for 3-stride-2 convs.
     for stage in plan.stages:
         for block in stage.blocks:
-            mixer = model.get_submodule(block.children[1].module_path)
+            mixer = model.get_submodule(block.child("m").module_path)
             if hasattr(mixer, "complex_weight"):
                 h, w = stage.grid
                 assert stage.grid == (size[0] // 2 ** (stage.index + 2), size[1] // 2 ** (stage.index + 2))

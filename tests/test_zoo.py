@@ -56,3 +56,59 @@ def test_reference_weights_give_the_reference_logits(path):
     expected = torch.tensor(reference["logits"])
     error = ((logits - expected).abs().max() / expected.abs().max()).item()
     assert error <= 1e-4, f"relative error {error:.2e}"
+
+
+def _reference_file(tmp_path, name: str, suffix: str = ".pth"):
+    reference = _reference(name)
+    weights = seeded_state_dict(reference["state_dict"], seed=reference["weights_seed"])
+    path = tmp_path / f"{name}{suffix}"
+    if suffix == ".safetensors":
+        safetensors = pytest.importorskip("safetensors.torch")
+        safetensors.save_file({k: v.contiguous() for k, v in weights.items()}, str(path))
+    else:
+        torch.save({"state_dict": weights}, path)
+    return path, weights
+
+
+@pytest.mark.parametrize("suffix", [".pth", ".safetensors"])
+def test_create_model_loads_the_reference_file(tmp_path, suffix):
+    path, weights = _reference_file(tmp_path, "resnet18", suffix)
+    model = archspec.create_model("resnet18", pretrained=path)
+    assert torch.equal(model.state_dict()["patch_embed1.conv.0.weight"], weights["conv1.weight"])
+    assert torch.equal(model.state_dict()["head.weight"], weights["fc.weight"])
+
+
+def test_convert_writes_an_archspec_checkpoint(tmp_path, capsys):
+    from archspec.cli import main
+
+    path, weights = _reference_file(tmp_path, "convnext_atto")
+    out = tmp_path / "convnext_atto.pt"
+    assert main(["convert", "convnext_atto", str(path), "-o", str(out)]) == 0
+    assert capsys.readouterr().err.startswith(f"ok: read {path} as the timm-convnext layout; wrote {out}")
+    saved = torch.load(out, weights_only=True)
+    plan = archspec.plan(archspec.load_spec("convnext_atto"))
+    assert saved["spec_fingerprint"] == plan.fingerprint
+    assert torch.equal(saved["state_dict"]["block1.0.m.conv.weight"], weights["stages.0.blocks.0.conv_dw.weight"])
+    assert main(["build", "convnext_atto", "--weights", str(out), "--no-tree"]) == 0
+    assert f"loaded weights from {out}\n" in capsys.readouterr().err
+    assert main(["convert", "convnext_atto", str(path), "-o", str(out)]) == 2  # no silent overwrite
+    assert main(["convert", "convnext_atto", str(path), "-o", str(out), "--layout", "timm-vitt"]) == 2
+    assert "--layout timm-vitt: unknown checkpoint layout (known: " in capsys.readouterr().err
+
+
+def test_a_wrong_layout_is_refused_with_every_problem_named(tmp_path):
+    from archspec.checkpoint import CheckpointError, load_state
+
+    _, weights = _reference_file(tmp_path, "resnet18")
+    with pytest.raises(CheckpointError) as info:
+        load_state(archspec.create_model("resnet50"), weights)
+    assert str(info.value).startswith("checkpoint does not fit the model (read as the timm-resnet layout) (")
+
+
+def test_every_layout_recognises_only_its_own_references():
+    from archspec.families import layouts
+
+    for path in REFERENCES:
+        keys = [key for key, _ in json.loads(path.read_text())["state_dict"]]
+        claimed = [layout.name for layout in layouts() if layout.detect(keys)]
+        assert len(claimed) == 1, (path.stem, claimed)

@@ -9,9 +9,10 @@ from pydantic import Field
 
 from archspec.components._common import hidden_width, linear_layer
 from archspec.flops import attention_flops, linear_flops
-from archspec.plan import LAYER_INPUT, Node, PlanProblem, Shape, Site, layer
-from archspec.registry import register
-from archspec.specbase import HeadSpec
+from archspec import registry
+from archspec.plan import LAYER_INPUT, Node, PlanProblem, Shape, Site, layer, within
+from archspec.registry import build_node, register
+from archspec.specbase import HeadSpec, NormSpec, Slot, default_component
 
 if TYPE_CHECKING:
     from torch import nn
@@ -27,7 +28,7 @@ class ClassAttentionHeadSpec(HeadSpec):
     blocks: int = Field(1, ge=0, le=64)
     heads: int | None = Field(None, ge=1, le=4096)
     mlp_ratio: float = Field(4.0, gt=0)
-    norm_eps: float = Field(1e-6, gt=0)
+    norm: Slot[NormSpec] = Field(default_factory=default_component("norm", "layernorm", eps=1e-6))
     aux_head: bool = False
 
     def plan(self, tokens: Shape, num_classes: int, site: Site) -> Node:
@@ -37,8 +38,9 @@ class ClassAttentionHeadSpec(HeadSpec):
             written = "" if self.heads is not None else " (the default, dim // 32)"
             raise PlanProblem("heads", f"{heads} heads{written} do not divide the last stage's dim {dim}")
         hidden = hidden_width(dim, self.mlp_ratio, "mlp_ratio")
-        # A ClassBlock holds two LayerNorms, the kv, q and proj Linears and an FFN; only kv reads every token.
-        block_params = 4 * dim + 4 * dim * dim + 4 * dim + 2 * dim * hidden + hidden + dim
+        # A ClassBlock holds two norms, the kv, q and proj Linears and an FFN; only kv reads every token.
+        norm = within(("norm",), self.norm.plan, Shape(dim, (1, n + 1), tokens=True), Site((*site.spec_path, "norm"), ""))
+        block_params = 2 * norm.params + 4 * dim * dim + 4 * dim + 2 * dim * hidden + hidden + dim
         block_flops = (
             linear_flops(n + 1, dim, 2 * dim)  # kv over cls + tokens
             + linear_flops(1, dim, dim) * 2  # q and proj, cls only
@@ -79,7 +81,7 @@ class ClassAttentionHeadSpec(HeadSpec):
             heads=heads,
             hidden=hidden,
             blocks=self.blocks,
-            eps=self.norm_eps,
+            norm=self.norm.model_dump(mode="json"),
             num_classes=num_classes,
             aux_head=self.aux_head,
         )
@@ -95,10 +97,12 @@ class ClassAttentionHeadSpec(HeadSpec):
 
         a = node.args
         dim = a["dim"]
+        norm = registry.get("norm", a["norm"]["type"]).model_validate(a["norm"])
+        norm_node = norm.plan(Shape(dim, (1, 1), tokens=True), Site(("head", "norm"), ""))
         post_network = nn.ModuleList(
             ClassBlock(
-                nn.LayerNorm(dim, eps=a["eps"]),
-                nn.LayerNorm(dim, eps=a["eps"]),
+                build_node(norm_node),
+                build_node(norm_node),
                 ClassAttention(dim, a["heads"]),
                 FFN(dim, a["hidden"]),
             )
