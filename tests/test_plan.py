@@ -27,9 +27,7 @@ def test_mixer_pattern_expands_per_block():
     blocks = plan.stages[1].blocks
     assert [b.args["mixer"] for b in blocks] == ["spectral"] * 2 + ["attention"] * 3
     assert [b.child("m").module_path for b in blocks] == [f"block2.{i}.m" for i in range(5)]
-    assert [b.child("m").spec_path for b in blocks] == [("stages", 1, "mixer", 0)] * 2 + [
-        ("stages", 1, "mixer", 1)
-    ] * 3
+    assert [b.child("m").spec_path for b in blocks] == [("stages", 1, "mixer", 0)] * 2 + [("stages", 1, "mixer", 1)] * 3
     model = archspec.build(plan)
     assert [type(block.m).__name__ for block in model.block2] == ["SpectralGatingNetwork"] * 2 + ["Attention"] * 3
 

@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
-from archspec.plan import LAYER_INPUT, BlockInput, Node, PlanProblem, Site, Step, layer, within
+from archspec.components._blocks import block_node, drop_path, keep_width, plan_parts, scale_part
+from archspec.plan import LAYER_INPUT, BlockInput, Node, Step
 from archspec.registry import build_node, register
 from archspec.specbase import BlockSpec, NormSpec, Slot, default_component
 
@@ -25,47 +26,17 @@ class GFNetBlockSpec(BlockSpec):
     layer_scale: float | None = Field(None, gt=0, description="initial value of the branch's per-channel scale")
 
     def plan(self, given: BlockInput) -> Node:
-        tokens, site, stage = given.tokens, given.site, given.stage
-        at = site.module_path
-        if tokens.channels != given.dim:
-            raise PlanProblem(
-                (*site.spec_path[:-1], "dim"),
-                f"a gfnet block keeps the width, but it gets {tokens.channels} channels for a stage of {given.dim}"
-                " (give the stage a downsample that changes the width)",
-            )
-        assert given.mixer is not None  # uses_mixer: the planner refuses a stage without one
-        norm_path = (*site.spec_path, "norm")
-        ffn_path = (*site.spec_path[:-1], "ffn")
-        parts = [
-            within(norm_path, self.norm.plan, tokens, Site(norm_path, f"{at}.norm1")),
-            within(given.mixer_path, given.mixer.plan, tokens, Site(given.mixer_path, f"{at}.m")),
-            within(norm_path, self.norm.plan, tokens, Site(norm_path, f"{at}.norm2")),
-            within(ffn_path, stage.ffn.plan, tokens, Site(ffn_path, f"{at}.mlp")),
-        ]
+        keep_width(self, given)
+        parts = plan_parts(given, self.norm, ("norm1", "m", "norm2", "mlp"))
         flow = [Step("norm1"), Step("m"), Step("norm2"), Step("mlp")]
         if self.layer_scale is not None:
-            # An elementwise product: no FLOPs, as the counter sees it.
-            detail = f"× scale, init {self.layer_scale:g}"
-            parts.append(layer(site, "scale", "ls", tokens, tokens, tokens.channels, 0, (f"{at}.ls",), detail))
+            parts.append(scale_part(given, "ls", self.layer_scale))
             flow.append(Step("ls"))
         flow.append(Step("add", add=True, residual=LAYER_INPUT))
-        return self.node(
-            site,
-            tokens,
-            tokens,
-            children=parts,
-            drop_path=given.drop_path,
-            mixer=given.mixer.type,
-            ffn=stage.ffn.type,
-            layer_scale=self.layer_scale,
-            flow=flow,
-        )
+        return block_node(self, given, parts, flow, layer_scale=self.layer_scale)
 
     @staticmethod
     def build(node: Node) -> nn.Module:
-        from torch import nn
-
-        from archspec.nn import DropPath
         from archspec.nn.gfnet_block import GFNetBlock
         from archspec.nn.scale import Scale
 
@@ -76,6 +47,6 @@ class GFNetBlockSpec(BlockSpec):
             build_node(node.child("m")),
             build_node(node.child("norm2")),
             build_node(node.child("mlp")),
-            DropPath(a["drop_path"]) if a["drop_path"] > 0 else nn.Identity(),
+            drop_path(a["drop_path"]),
             scale,
         )

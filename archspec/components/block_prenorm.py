@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
-from archspec.plan import LAYER_INPUT, BlockInput, Node, PlanProblem, Site, Step, layer, within
+from archspec.components._blocks import block_node, drop_path, keep_width, plan_parts, scale_part
+from archspec.plan import LAYER_INPUT, BlockInput, Node, Step
 from archspec.registry import build_node, register
 from archspec.specbase import BlockSpec, NormSpec, Slot, default_component
 
@@ -25,55 +26,22 @@ class PrenormBlockSpec(BlockSpec):
     res_scale: bool = Field(False, description="a learnable per-channel scale on each shortcut")
 
     def plan(self, given: BlockInput) -> Node:
-        tokens, site, stage = given.tokens, given.site, given.stage
-        at = site.module_path
-        if tokens.channels != given.dim:
-            raise PlanProblem(
-                (*site.spec_path[:-1], "dim"),
-                f"a prenorm block keeps the width, but it gets {tokens.channels} channels for a stage of {given.dim}"
-                " (give the stage a downsample that changes the width)",
-            )
-        assert given.mixer is not None
-        norm_path = (*site.spec_path, "norm")
-        ffn_path = (*site.spec_path[:-1], "ffn")
-        parts = [
-            within(norm_path, self.norm.plan, tokens, Site(norm_path, f"{at}.norm1")),
-            within(given.mixer_path, given.mixer.plan, tokens, Site(given.mixer_path, f"{at}.m")),
-            within(norm_path, self.norm.plan, tokens, Site(norm_path, f"{at}.norm2")),
-            within(ffn_path, stage.ffn.plan, tokens, Site(ffn_path, f"{at}.mlp")),
-        ]
+        keep_width(self, given)
+        parts = plan_parts(given, self.norm, ("norm1", "m", "norm2", "mlp"))
         flow = [Step("norm1"), Step("m"), Step("add1", add=True, residual=LAYER_INPUT)]
         flow += [Step("norm2"), Step("mlp"), Step("add2", add=True, residual="add1")]
-        dim = tokens.channels
-        for name, value, after in (("ls1", self.layer_scale, "m"), ("ls2", self.layer_scale, "mlp")):
-            if value is not None:
-                parts.append(
-                    layer(site, "scale", name, tokens, tokens, dim, 0, (f"{at}.{name}",), f"× scale, init {value:g}")
-                )
+        if self.layer_scale is not None:
+            for name, after in (("ls1", "m"), ("ls2", "mlp")):
+                parts.append(scale_part(given, name, self.layer_scale))
                 flow.insert(flow.index(Step(after)) + 1, Step(name))
         if self.res_scale:
-            for name in ("res_scale1", "res_scale2"):
-                parts.append(layer(site, "scale", name, tokens, tokens, dim, 0, (f"{at}.{name}",), "× shortcut scale"))
+            parts += [scale_part(given, name, 1.0, "shortcut scale") for name in ("res_scale1", "res_scale2")]
             flow = _scaled_shortcuts(flow)
-        mixer = given.mixer.type
-        return self.node(
-            site,
-            tokens,
-            tokens,
-            children=parts,
-            drop_path=given.drop_path,
-            mixer=mixer,
-            ffn=stage.ffn.type,
-            layer_scale=self.layer_scale,
-            res_scale=self.res_scale,
-            flow=flow,
-        )
+        return block_node(self, given, parts, flow, layer_scale=self.layer_scale, res_scale=self.res_scale)
 
     @staticmethod
     def build(node: Node) -> nn.Module:
-        from torch import nn
-
-        from archspec.nn import Block, DropPath
+        from archspec.nn import Block
         from archspec.nn.scale import Scale
 
         a = node.args
@@ -88,7 +56,7 @@ class PrenormBlockSpec(BlockSpec):
             build_node(node.child("norm1")),
             build_node(node.child("norm2")),
             build_node(node.child("mlp")),
-            DropPath(a["drop_path"]) if a["drop_path"] > 0 else nn.Identity(),
+            drop_path(a["drop_path"]),
             scale("ls1", a["layer_scale"]),
             scale("ls2", a["layer_scale"]),
             scale("res_scale1", 1.0),

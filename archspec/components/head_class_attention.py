@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, cast
 
 from pydantic import Field
 
+from archspec import registry
 from archspec.components._common import hidden_width, linear_layer
 from archspec.flops import attention_flops, linear_flops
-from archspec import registry
 from archspec.plan import LAYER_INPUT, Node, PlanProblem, Shape, Site, layer, within
 from archspec.registry import build_node, register
 from archspec.specbase import HeadSpec, NormSpec, Slot, default_component
@@ -39,7 +39,9 @@ class ClassAttentionHeadSpec(HeadSpec):
             raise PlanProblem("heads", f"{heads} heads{written} do not divide the last stage's dim {dim}")
         hidden = hidden_width(dim, self.mlp_ratio, "mlp_ratio")
         # A ClassBlock holds two norms, the kv, q and proj Linears and an FFN; only kv reads every token.
-        norm = within(("norm",), self.norm.plan, Shape(dim, (1, n + 1), tokens=True), Site((*site.spec_path, "norm"), ""))
+        norm = within(
+            ("norm",), self.norm.plan, Shape(dim, (1, n + 1), tokens=True), Site((*site.spec_path, "norm"), "")
+        )
         block_params = 2 * norm.params + 4 * dim * dim + 4 * dim + 2 * dim * hidden + hidden + dim
         block_flops = (
             linear_flops(n + 1, dim, 2 * dim)  # kv over cls + tokens
@@ -97,7 +99,7 @@ class ClassAttentionHeadSpec(HeadSpec):
 
         a = node.args
         dim = a["dim"]
-        norm = registry.get("norm", a["norm"]["type"]).model_validate(a["norm"])
+        norm = cast("NormSpec", registry.get("norm", a["norm"]["type"]).model_validate(a["norm"]))
         norm_node = norm.plan(Shape(dim, (1, 1), tokens=True), Site(("head", "norm"), ""))
         post_network = nn.ModuleList(
             ClassBlock(
