@@ -9,12 +9,45 @@ import torch
 from torch import nn
 
 from archspec import registry
+from archspec.errors import CheckError
 from archspec.nn import Body
 from archspec.plan import Plan
 from archspec.registry import build_node
 
 if TYPE_CHECKING:
     from archspec.specbase import HeadSpec
+
+
+def _held(model: nn.Module, path: str) -> int:
+    """Parameters under a module path, or of one bare parameter (a spectral filter's ``complex_weight``)."""
+    try:
+        return sum(p.numel() for p in model.get_submodule(path).parameters())
+    except AttributeError:
+        return model.get_parameter(path).numel()
+
+
+def check_against_plan(model: nn.Module, plan: Plan) -> None:
+    """Every planned node's parameters are those of the modules it names, and the totals agree.
+
+    A component whose plan and module drifted apart is caught here, at build time, with the node
+    named, rather than by a wrong count in a table later. (FLOPs need a forward pass: the tests and
+    ``archspec build`` check those.)
+
+    Raises:
+        CheckError: a node, or the whole model, holds other parameters than planned (AS701).
+    """
+    for node in reversed(list(plan.walk())):  # parts before what holds them: the drifting part is named
+        if node.module_paths:
+            held = sum(_held(model, path) for path in node.module_paths)
+            if held != node.params:
+                where = ", ".join(node.module_paths)
+                raise CheckError(
+                    f"{node.kind} {node.component!r} at {where} plans {node.params:,} parameters but its "
+                    f"module holds {held:,}"
+                )
+    total = sum(p.numel() for p in model.parameters())
+    if total != plan.params:
+        raise CheckError(f"the built model has {total:,} parameters but the plan says {plan.params:,}")
 
 
 def build(
@@ -42,6 +75,7 @@ def build(
         )
         head = cast("type[HeadSpec]", registry.get("head", plan.head.component))
         model = head.build_model(plan.head, body)
+    check_against_plan(model, plan)
     if dtype is not None:
         model.to(dtype=dtype)
     return model

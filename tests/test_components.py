@@ -149,3 +149,34 @@ def test_class_attention_with_aux_head():
     assert out.shape == (2, 5)
     logits, aux = model.train()(x)
     assert logits.shape == (2, 5) and aux.shape == (2, 16, 5)
+
+
+def test_build_refuses_a_component_whose_module_drifts_from_its_plan():
+    """The plan ↔ module check runs inside archspec.build, naming the node."""
+    from typing import Literal
+
+    from archspec.errors import CheckError
+    from archspec.plan import Node
+    from archspec.specbase import MixerSpec
+
+    class DriftingMixer(MixerSpec):
+        type: Literal["drifting"] = "drifting"
+
+        def plan(self, tokens: Shape, site: Site) -> Node:
+            return self.node(site, tokens, tokens, 5, 0)  # claims 5 parameters
+
+        @staticmethod
+        def build(node: Node) -> torch.nn.Module:
+            from archspec.nn.identity_mixer import IdentityMixer
+
+            return IdentityMixer()  # holds none
+
+    registry.register(DriftingMixer)
+    try:
+        spec = tiny()
+        spec["stages"][0]["mixer"] = {"type": "drifting"}
+        with pytest.raises(CheckError) as info:
+            archspec.build(archspec.plan(archspec.validate(spec)))
+        assert str(info.value) == "mixer 'drifting' at block1.0.m plans 5 parameters but its module holds 0"
+    finally:
+        del registry._COMPONENTS["mixer"]["drifting"]
