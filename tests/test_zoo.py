@@ -91,6 +91,8 @@ def test_convert_writes_an_archspec_checkpoint(tmp_path, capsys):
     assert torch.equal(saved["state_dict"]["block1.0.m.conv.weight"], weights["stages.0.blocks.0.conv_dw.weight"])
     assert main(["build", "convnext_atto", "--weights", str(out), "--no-tree"]) == 0
     assert f"loaded weights from {out}\n" in capsys.readouterr().err
+    assert main(["build", "convnext_atto", "--weights", str(path), "--no-tree"]) == 0  # the reference's own file
+    assert f"loaded weights from {path} (converted from the timm-convnext layout)\n" in capsys.readouterr().err
     assert main(["convert", "convnext_atto", str(path), "-o", str(out)]) == 2  # no silent overwrite
     assert main(["convert", "convnext_atto", str(path), "-o", str(out), "--layout", "timm-vitt"]) == 2
     assert "--layout timm-vitt: unknown checkpoint layout (known: " in capsys.readouterr().err
