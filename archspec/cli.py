@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import signal
 import sys
 import threading
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from archspec.errors import CATALOGUE, ArchspecError, CheckError, SpecError, SpecFileError
-from archspec.output import OutputExistsError
+from archspec.output import OutputExistsError, for_terminal
 from archspec.plan import Plan
 
 if TYPE_CHECKING:
@@ -38,11 +39,11 @@ _verbosity = NORMAL
 def _say(message: str, level: int = NORMAL) -> None:
     """A message on stderr, shown when the verbosity (--quiet 0, default 1, --verbose 2) reaches ``level``."""
     if _verbosity >= level:
-        print(message, file=sys.stderr)
+        print(for_terminal(message), file=sys.stderr)
 
 
 def _error(message: str) -> None:
-    print(message, file=sys.stderr)
+    print(for_terminal(message), file=sys.stderr)
 
 
 def _load_and_plan(path: str, overrides: Sequence[str] = ()) -> tuple[LoadedSpec, Plan]:
@@ -281,7 +282,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     if args.measure:
         torch = _import_torch()
-        _device(torch, args.device)
+        _device(torch, args.device, timed=True)
     rows = run_sweep(
         args.spec, args.grid, args.set, measure=args.measure, batch=args.batch, device=args.device,
         repeats=args.repeats, progress=tty_progress if _verbosity >= NORMAL else None,
@@ -302,7 +303,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     """
     _, plan = _load_and_plan(args.spec, args.set)
     torch = _import_torch()
-    _device(torch, args.device)
+    _device(torch, args.device, timed=True)
     try:
         batches = [int(b) for b in args.batch.split(",")]
     except ValueError:
@@ -456,13 +457,16 @@ def _resume_gc() -> None:
         _gc_paused = False
 
 
-def _device(torch: Any, name: str) -> Any:
+def _device(torch: Any, name: str, timed: bool = False) -> Any:
+    """The torch device ``name``; ``timed``: one that runs kernels, so its timings mean something."""
     try:
         device = torch.device(name)
     except RuntimeError:
         raise UsageError(f"unknown device {name!r} (try cpu, cuda, cuda:1 or meta)") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UsageError("--device cuda was asked for but CUDA is not available on this machine")
+    if timed and device.type == "meta":
+        raise UsageError("--device meta runs no kernels, so there is nothing to time; use cpu or cuda")
     return device
 
 
@@ -668,6 +672,11 @@ def run() -> None:
     _gc_paused = True
     try:
         status = main()
+    except BrokenPipeError:
+        # The reader went away (``archspec schema | head``): stop quietly, as a killed pipeline would,
+        # and point stdout at /dev/null so the final flush at exit cannot complain either.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        status = 128 + signal.SIGPIPE
     finally:
         _resume_gc()
         gc.freeze()  # exit is next: spare teardown a scan of everything allocated since

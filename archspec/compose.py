@@ -73,6 +73,8 @@ def parse_override(text: str) -> Override:
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
         raise OverrideError(f"--set {text}: expected KEY.PATH=VALUE, e.g. --set stages.2.depth=8")
+    if re.search(r"\.\.|^\.|\.$|\[\]", key.strip()):
+        raise OverrideError(f"--set {text}: {key!r} has an empty key (two dots in a row, or a dot at an end)")
     parts = [p for p in re.split(r"\.|\[|\]", key.strip()) if p != ""]
     if not parts or any(not re.fullmatch(r"[A-Za-z0-9_$-]+", p) for p in parts):
         raise OverrideError(f"--set {text}: {key!r} is not a key path like stages.2.depth")

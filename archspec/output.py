@@ -11,6 +11,34 @@ from typing import BinaryIO
 
 from archspec.errors import ArchspecError
 
+MAX_LINE = 400
+"""Characters of one message line shown on a terminal; the rest is counted, not echoed."""
+
+_BIDI = {0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)}
+
+
+def _escaped(char: str) -> str:
+    code = ord(char)
+    if char in "\n\t":
+        return char
+    if code < 0x20 or code == 0x7F or 0x80 <= code < 0xA0:
+        return f"\\x{code:02x}"
+    if code in _BIDI:
+        return f"\\u{code:04x}"
+    return char
+
+
+def for_terminal(text: str) -> str:
+    """``text`` safe to print: control and bidirectional-override characters escaped (so a spec's
+    keys cannot move the cursor, retitle the window or reorder a line), each line cut at
+    :data:`MAX_LINE` characters."""
+    lines = []
+    for line in "".join(map(_escaped, text)).split("\n"):
+        if len(line) > MAX_LINE:
+            line = f"{line[:MAX_LINE]}… ({len(line) - MAX_LINE:,} more characters)"
+        lines.append(line)
+    return "\n".join(lines)
+
 
 class OutputExistsError(ArchspecError):
     """The target file exists and overwriting it was not asked for."""

@@ -21,6 +21,7 @@ from archspec.compose import Override, load_document, parse_override, shipped_pa
 from archspec.errors import KeyPath, Problem, SourceMap, SpecError, did_you_mean
 from archspec.specbase import (
     BlockSpec,
+    ComponentSpec,
     DownsampleSpec,
     FfnSpec,
     HeadSpec,
@@ -249,7 +250,8 @@ def _problem(error: Any, data: Any) -> Problem:
         model = _model_at(path[:-1], data)
         valid = list(model.model_fields) if model else []
         hint = did_you_mean(key, valid) or (f" (valid keys: {', '.join(valid)})" if valid else "")
-        return Problem(path, f"unknown key '{key}'{hint}", "AS201")
+        owner = f" for {model.kind} '{model.type_name()}'" if model and issubclass(model, ComponentSpec) else ""
+        return Problem(path, f"unknown key '{key}'{owner}{hint}", "AS201")
     if kind == "missing":
         return Problem(path, f"missing required key '{path[-1]}'", "AS202")
     if kind in ("union_tag_invalid", "union_tag_not_found"):

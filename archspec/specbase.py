@@ -29,9 +29,9 @@ if TYPE_CHECKING:
 
 
 class StrictModel(BaseModel):
-    """Unknown keys are errors and a loaded spec never changes."""
+    """Unknown keys are errors, numbers are finite, and a loaded spec never changes."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ComponentSpec(StrictModel):

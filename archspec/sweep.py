@@ -128,10 +128,11 @@ def run_sweep(
     return rows
 
 
-def _cells(row: Row, measured: bool) -> list[str]:
+def _cells(row: Row, measured: bool, grouped: bool = True) -> list[str]:
+    """One row's cells; ``grouped`` writes thousands separators (tables for people, not CSV)."""
     cells = [
         " ".join(row.overrides),
-        f"{row.params:,}" if row.params is not None else "",
+        (f"{row.params:,}" if grouped else str(row.params)) if row.params is not None else "",
         f"{row.flops / 1e9:.3f}" if row.flops is not None else "",
         f"{row.activations / 2**20:.1f}" if row.activations is not None else "",
     ]
@@ -148,7 +149,7 @@ def format_rows(rows: list[Row], fmt: str = "md", measured: bool = False, batch:
     if measured:
         header.append(f"latency b{batch} (ms)")
     header.append("status")
-    body = [_cells(row, measured) for row in rows]
+    body = [_cells(row, measured, grouped=fmt != "csv") for row in rows]
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")

@@ -251,3 +251,34 @@ def test_build_finds_shipped_specs_by_name_and_warm_starts(tmp_path, capsys):
     assert f"warm start from {path}: copied {copied} tensors\nnew (" in err
     assert "block4.3.norm1.weight" in err and "block4.2.norm1.weight" not in err.split("new (", 1)[1].split("\n")[0]
     assert main(["build", "spectformer", "--no-tree", "--weights", str(path), "--init-from", str(path)]) == 2
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly():
+    """``archspec summary ... --format json | head -c 10``: no BrokenPipeError traceback, the status of a SIGPIPE."""
+    import subprocess
+    import sys
+
+    spec = str(ROOT / "specs" / "spectformer-h-l.yaml")
+    command = [sys.executable, "-m", "archspec", "summary", spec, "--format", "json"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT) as process:
+        assert process.stdout is not None and process.stderr is not None
+        assert process.stdout.read(1) == b"{"
+        process.stdout.close()  # about 290 KB follow, more than a pipe holds: the writer meets EPIPE
+        assert process.wait(timeout=60) == 141
+        assert process.stderr.read() == b""
+
+
+def test_messages_reach_the_terminal_with_control_characters_escaped(tmp_path, capsys):
+    spec = tmp_path / "evil.yaml"
+    spec.write_text(
+        'name: x\n"\\e[1A\\e[2K\\rx.yaml: ok\\e[8m\\u202e": 1\nstages: [{dim: 8, depth: 1, mixer: spectral}]\n'
+    )
+    assert main(["validate", str(spec)]) == 1
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\u202e" not in err and "\r" not in err
+    assert "\\x1b[1A\\x1b[2K\\x0dx.yaml: ok\\x1b[8m\\u202e" in err.splitlines()[0]
+
+
+def test_timing_on_the_meta_device_is_refused(capsys):
+    assert main(["bench", SPEC, "--device", "meta"]) == 2
+    assert "--device meta runs no kernels, so there is nothing to time; use cpu or cuda" in capsys.readouterr().err

@@ -114,7 +114,9 @@ def test_changing_a_component_type_starts_from_its_defaults():
     ("text", "message"),
     [
         ("depth", "--set depth: expected KEY.PATH=VALUE, e.g. --set stages.2.depth=8"),
-        ("a..b c=1", "--set a..b c=1: 'a..b c' is not a key path like stages.2.depth"),
+        ("a..b c=1", "--set a..b c=1: 'a..b c' has an empty key (two dots in a row, or a dot at an end)"),
+        ("a..b=1", "--set a..b=1: 'a..b' has an empty key (two dots in a row, or a dot at an end)"),
+        ("a b=1", "--set a b=1: 'a b' is not a key path like stages.2.depth"),
         ("stages.9.depth=1", "--set stages.9.depth=1: stages[9]: index 9 is out of range (stages has 4 items)"),
         ("name.x=1", "--set name.x=1: name holds no keys to set"),
     ],

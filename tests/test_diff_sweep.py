@@ -78,7 +78,7 @@ def test_invalid_rows_do_not_stop_the_sweep(capsys):
         "stages.2.mixer.heads=3,,,,invalid: --set stages.2.mixer.heads=3: stages[2].mixer.heads: "
         "3 heads do not divide the stage's dim 320"
     )
-    assert lines[2] == "stages.2.mixer.heads=4,14183334,6.915,30.5,ok".replace("14183334", '"14,183,334"')
+    assert lines[2] == "stages.2.mixer.heads=4,14183334,6.915,30.5,ok"  # plain numbers, no thousands separators
 
 
 def test_sweep_measure_builds_and_times(capsys):

@@ -41,8 +41,8 @@ def test_schema_problems_are_all_reported_with_positions(tmp_path):
         f"(valid: {', '.join(registry.names('mixer'))})",
         "7:5: stages[0].fnn: unknown key 'fnn'; did you mean 'ffn'?",
         "9:5: stages[1].depth: input should be a valid integer, unable to parse string as an integer (got 'two')",
-        "10:30: stages[1].mixer.head: unknown key 'head'; did you mean 'heads'?",
-        "11:20: head.dropout: unknown key 'dropout'; did you mean 'drop'?",
+        "10:30: stages[1].mixer.head: unknown key 'head' for mixer 'attention'; did you mean 'heads'?",
+        "11:20: head.dropout: unknown key 'dropout' for head 'pool'; did you mean 'drop'?",
     ]
 
 
@@ -237,5 +237,20 @@ def test_odd_keys_are_quoted_in_paths(tmp_path):
     assert [line.removeprefix(f"{path}:") for line in info.value.lines()] == [
         "2:1: ['']: unknown key '' "
         "(valid keys: name, input, num_classes, drop_path_rate, stem, stages, head, features)",
-        "3:20: head['my key']: unknown key 'my key' (valid keys: type, norm, mlp, drop)",
+        "3:20: head['my key']: unknown key 'my key' for head 'pool' (valid keys: type, norm, mlp, drop)",
+    ]
+
+
+def test_numbers_must_be_finite(tmp_path):
+    assert _problems(
+        tmp_path,
+        """\
+        name: Tiny
+        drop_path_rate: .nan
+        stages:
+          - {dim: 8, depth: 1, mixer: spectral, norm: {type: layernorm, eps: .inf}}
+        """,
+    ) == [
+        "2:1: drop_path_rate: input should be a finite number (got nan)",
+        "4:65: stages[0].norm.eps: input should be a finite number (got inf)",
     ]
