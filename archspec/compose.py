@@ -205,6 +205,8 @@ def _apply(data: dict[str, Any], positions: dict[KeyPath, Position], override: O
     for part in override.path[:-1]:
         walked = (*walked, part)
         if isinstance(node, dict):
+            if str(part) not in node:  # a mapping this --set creates: its problems are the --set's
+                positions[(*walked[:-1], str(part))] = override.position
             node = node.setdefault(str(part), {})
         elif isinstance(node, list) and isinstance(part, int):
             if part >= len(node):
@@ -214,6 +216,8 @@ def _apply(data: dict[str, Any], positions: dict[KeyPath, Position], override: O
         else:
             raise OverrideError(f"--set {override.text}: {format_path(walked[:-1])} holds no keys to set")
     last = override.path[-1]
+    path = tuple(p if isinstance(p, int) and isinstance(_at(data, override.path[:i]), list) else str(p)
+                 for i, p in enumerate(override.path))  # fmt: skip
     if isinstance(node, list):
         if not isinstance(last, int) or last >= len(node):
             raise OverrideError(f"--set {override.text}: {format_path(override.path)} is not an item of the list")
@@ -223,17 +227,33 @@ def _apply(data: dict[str, Any], positions: dict[KeyPath, Position], override: O
         if override.value is None:
             node.pop(key, None)
         elif key == "type" and node.get("type") not in (None, override.value):
-            node.clear()  # a new component type starts from its own defaults
-            _drop(positions, override.path[:-1])
-            node[key] = override.value
+            _retype(node, positions, path[:-1], override.value)
         else:
             node[key] = override.value
     else:
         raise OverrideError(f"--set {override.text}: {format_path(override.path[:-1])} holds no keys to set")
-    path = tuple(p if isinstance(p, int) and isinstance(_at(data, override.path[:i]), list) else str(p)
-                 for i, p in enumerate(override.path))  # fmt: skip
     _drop(positions, path)
     positions[path] = override.position
+
+
+def _retype(node: dict[str, Any], positions: dict[KeyPath, Position], prefix: KeyPath, new_type: Any) -> None:
+    """Give the component at ``prefix`` a new ``type``: it starts from the new type's defaults, keeping
+    only what earlier ``--set`` arguments wrote into it (the spec's fields were for the old type), so
+    the order of ``--set`` arguments does not matter."""
+    from_command_line = {
+        key: value
+        for key, value in node.items()
+        if key != "type" and positions.get((*prefix, key), Position("", 0, 0)).file.startswith("--set ")
+    }
+    kept = {
+        path: position
+        for path, position in positions.items()
+        if path[: len(prefix) + 1] in {(*prefix, key) for key in from_command_line}
+    }
+    node.clear()
+    _drop(positions, prefix)
+    node.update(from_command_line, type=new_type)
+    positions.update(kept)
 
 
 def _at(data: Any, path: KeyPath) -> Any:

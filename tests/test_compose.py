@@ -125,3 +125,18 @@ def test_bad_overrides(text, message):
     with pytest.raises(OverrideError) as info:
         archspec.load_spec(ROOT / "specs" / "spectformer.yaml", [parse_override(text)])
     assert str(info.value) == message
+
+
+def test_set_order_does_not_matter_when_a_type_changes():
+    """Fields set before the type change are kept for the new type; the old type's fields are not."""
+    spec = ROOT / "specs" / "spectformer.yaml"
+    first = archspec.load_spec(spec, ["stages.1.mixer.heads=4", "stages.1.mixer.type=attention"]).spec
+    second = archspec.load_spec(spec, ["stages.1.mixer.type=attention", "stages.1.mixer.heads=4"]).spec
+    assert first.stages[1].mixer == second.stages[1].mixer
+    assert first.stages[1].mixer[0].model_dump(exclude_defaults=True) == {"heads": 4}
+
+
+def test_a_key_a_set_creates_is_blamed_on_the_set():
+    with pytest.raises(SpecError) as info:
+        archspec.load_spec(ROOT / "specs" / "spectformer.yaml", ["stagez.2.depth=8"])
+    assert info.value.lines() == ["--set stagez.2.depth=8: stagez: unknown key 'stagez'; did you mean 'stages'?"]
