@@ -5,6 +5,7 @@ from __future__ import annotations
 import textwrap
 
 import pytest
+from conftest import ROOT
 
 import archspec
 from archspec import registry
@@ -253,4 +254,16 @@ def test_numbers_must_be_finite(tmp_path):
     ) == [
         "2:1: drop_path_rate: input should be a finite number (got nan)",
         "4:65: stages[0].norm.eps: input should be a finite number (got inf)",
+    ]
+
+
+def test_a_stride_over_a_one_cell_grid_is_refused():
+    with pytest.raises(SpecError) as info:
+        archspec.plan(archspec.load_spec(ROOT / "specs" / "spectformer.yaml", ["input.size=16"]))
+    assert [(format_path(p.path), p.message) for p in info.value.problems] == [
+        (
+            "stages[3].downsample",
+            "the downsample conv (stride 2) meets a 1×1 grid: a stride cannot reduce a side of one cell "
+            "(use a larger input or fewer strided layers)",
+        )
     ]

@@ -11,7 +11,14 @@ from archspec.plan import Node, PlanProblem, Shape, Site, layer
 def window_out(
     grid: tuple[int, int], kernel: int, stride: int, padding: int, key: str | tuple[str | int, ...], what: str
 ) -> tuple[int, int]:
-    """Grid after a conv or pooling window; a grid too small for the window is a plan problem."""
+    """Grid after a conv or pooling window; a grid too small for the window, or a stride over a side
+    that has already shrunk to one cell (padding would keep it at 1), is a plan problem."""
+    if stride > 1 and 1 in grid:
+        raise PlanProblem(
+            key,
+            f"{what} (stride {stride}) meets a {grid[0]}×{grid[1]} grid: a stride cannot reduce a side of one "
+            "cell (use a larger input or fewer strided layers)",
+        )
     height, width = (conv_out(size, kernel, stride, padding) for size in grid)
     if height < 1 or width < 1:
         raise PlanProblem(
