@@ -465,6 +465,13 @@ def _device(torch: Any, name: str, timed: bool = False) -> Any:
         raise UsageError(f"unknown device {name!r} (try cpu, cuda, cuda:1 or meta)") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UsageError("--device cuda was asked for but CUDA is not available on this machine")
+    if device.type not in ("cpu", "cuda", "meta"):
+        try:
+            torch.empty(0, device=device)
+        except Exception:  # torch raises RuntimeError or its own types for a backend it lacks
+            raise UsageError(
+                f"--device {name}: this machine or torch build has no {device.type} backend (try cpu, cuda or meta)"
+            ) from None
     if timed and device.type == "meta":
         raise UsageError("--device meta runs no kernels, so there is nothing to time; use cpu or cuda")
     return device
@@ -488,7 +495,7 @@ def _report(exc: ArchspecError) -> None:
 
 def _input_size(text: str) -> tuple[int, int, int]:
     parts = text.lower().replace("×", "x").split("x")
-    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+    if len(parts) != 3 or not all(p.isascii() and p.isdigit() for p in parts):
         raise UsageError(f"--input {text}: expected CxHxW, e.g. 3x384x384")
     channels, height, width = (int(p) for p in parts)
     return channels, height, width
@@ -498,6 +505,28 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+SEED_LIMIT = 2**63
+"""torch's generators take a signed 64-bit seed."""
+
+
+def _seed(text: str) -> int:
+    value = int(text)
+    if not 0 <= value < SEED_LIMIT:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 2**63 - 1, got {value}")
+    return value
+
+
+MAX_THREADS = 1024
+"""More CPU threads than any machine has crash torch's thread pool rather than fail."""
+
+
+def _threads(text: str) -> int:
+    value = _positive_int(text)
+    if value > MAX_THREADS:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_THREADS}, got {value}")
     return value
 
 
@@ -542,7 +571,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("spec", metavar="SPEC")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or meta (default: cpu)")
     p.add_argument("--dtype", choices=DTYPES, default="float32", help="parameter dtype (default: float32)")
-    p.add_argument("--seed", type=int, default=0, help="RNG seed for the initial weights (default: 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="RNG seed for the initial weights (default: 0)")
     p.add_argument("--batch", type=_positive_int, default=1, help="batch size of the check forward pass (default: 1)")
     p.add_argument(
         "--weights",
@@ -597,7 +626,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     p.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32",
                    help="float32, or an autocast dtype (default: float32)")  # fmt: skip
-    p.add_argument("--threads", type=_positive_int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--threads", type=_threads, help="torch CPU threads, at most 1024 (default: torch's choice)")
     p.add_argument("--compile", choices=("no", "yes", "both"), default="no",
                    help="time eager, torch.compile'd, or both (default: no)")  # fmt: skip
     p.add_argument("--train", action="store_true", help="time forward + backward + optimizer step")
@@ -613,7 +642,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("onnx", "pt2"), default="onnx", help="output format (default: onnx)")
     p.add_argument("-o", "--output", help="output file (default: the spec's name with the format's suffix)")
     p.add_argument("--weights", "--pretrained", metavar="PATH", help="load these weights before exporting")
-    p.add_argument("--seed", type=int, default=0, help="seed for the initial weights (default: 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="seed for the initial weights (default: 0)")
     p.add_argument("--no-verify", action="store_true", help="skip the check against the eager model")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
 

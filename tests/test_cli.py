@@ -282,3 +282,24 @@ def test_messages_reach_the_terminal_with_control_characters_escaped(tmp_path, c
 def test_timing_on_the_meta_device_is_refused(capsys):
     assert main(["bench", SPEC, "--device", "meta"]) == 2
     assert "--device meta runs no kernels, so there is nothing to time; use cpu or cuda" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["build", SPEC, "--seed", str(10**29)],
+            "argument --seed: must be between 0 and 2**63 - 1, got " + str(10**29),
+        ),
+        (["bench", SPEC, "--threads", "100000"], "argument --threads: must be at most 1024, got 100000"),
+        (["summary", SPEC, "--input", "3x²x32"], "--input 3x²x32: expected CxHxW, e.g. 3x384x384"),
+        (["build", SPEC, "--device", "mps"], "--device mps: this machine or torch build has no mps backend"),
+    ],
+)
+def test_arguments_out_of_range_are_usage_errors(args, message, capsys):
+    try:
+        status = main(args)
+    except SystemExit as exit:  # argparse's own checks exit from inside parse_args
+        status = exit.code
+    assert status == 2
+    assert message in capsys.readouterr().err
