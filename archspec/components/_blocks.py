@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from archspec.plan import BlockInput, Node, PlanProblem, Site, Step, layer, within
+from archspec.plan import LAYER_INPUT, BlockInput, Node, PlanProblem, Site, Step, layer, within
 
 if TYPE_CHECKING:
     from torch import nn
@@ -48,6 +48,23 @@ def scale_part(given: BlockInput, name: str, init: float, what: str = "scale") -
     tokens, site = given.tokens, given.site
     detail = f"× {what}, init {init:g}"
     return layer(site, "scale", name, tokens, tokens, tokens.channels, 0, (f"{site.module_path}.{name}",), detail)
+
+
+def one_residual(names: Sequence[str], layer_scale: float | None) -> list[Step]:
+    """The flow of a block with a single residual branch: its parts in order, an optional layer scale
+    ``ls`` last, then the addition of the block's input."""
+    flow = [Step(name) for name in names]
+    if layer_scale is not None:
+        flow.append(Step("ls"))
+    return [*flow, Step("add", add=True, residual=LAYER_INPUT)]
+
+
+def layer_scale_module(node: Node) -> nn.Module | None:
+    """The ``ls`` part of a one-residual block, starting at its ``layer_scale``, or None without one."""
+    from archspec.nn.scale import Scale
+
+    init = node.args["layer_scale"]
+    return Scale(node.in_shape.channels, init) if init is not None else None
 
 
 def block_node(block: BlockSpec, given: BlockInput, parts: list[Node], flow: list[Step], **args: Any) -> Node:

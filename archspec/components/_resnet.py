@@ -121,15 +121,6 @@ def shortcut_module(node: Node) -> nn.Module | None:
     return Projection(a["cin"], a["dim"], a["stride"], build_node(node.child("shortcut").child("norm")))
 
 
-def drop_path_module(node: Node) -> nn.Module:
-    from torch import nn
-
-    from archspec.nn import DropPath
-
-    rate = node.args["drop_path"]
-    return DropPath(rate) if rate > 0 else nn.Identity()
-
-
 def initialise(block: nn.Module, last_norm: nn.Module, zero_last: bool) -> nn.Module:
     """He-normal convs (the norms keep torch's ones and zeros); ``zero_last`` zeroes the last norm's gain."""
     from torch import nn

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
-from archspec.components._resnet import ResNetBlockSpec, drop_path_module, initialise, shortcut_module
+from archspec.components._blocks import drop_path
+from archspec.components._resnet import ResNetBlockSpec, initialise, shortcut_module
 from archspec.plan import BlockInput, Node, Shape, Step
 from archspec.registry import build_node, register
 
@@ -46,6 +47,6 @@ class BasicBlockSpec(ResNetBlockSpec):
             build_node(node.child("bn2")),
             build_node(node.child("act2")),
             shortcut_module(node),
-            drop_path_module(node),
+            drop_path(a["drop_path"]),
         )
         return initialise(block, block.bn2, a["_zero_init_last"])

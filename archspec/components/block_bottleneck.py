@@ -6,8 +6,9 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
+from archspec.components._blocks import drop_path
 from archspec.components._common import hidden_width
-from archspec.components._resnet import ResNetBlockSpec, at_block, drop_path_module, initialise, shortcut_module
+from archspec.components._resnet import ResNetBlockSpec, at_block, initialise, shortcut_module
 from archspec.plan import BlockInput, Node, Shape, Step
 from archspec.registry import build_node, register
 
@@ -60,6 +61,6 @@ class BottleneckBlockSpec(ResNetBlockSpec):
             build_node(node.child("bn3")),
             build_node(node.child("act3")),
             shortcut_module(node),
-            drop_path_module(node),
+            drop_path(a["drop_path"]),
         )
         return initialise(block, block.bn3, a["_zero_init_last"])

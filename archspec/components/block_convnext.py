@@ -6,8 +6,16 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
 
-from archspec.components._blocks import block_node, drop_path, keep_width, plan_parts, scale_part
-from archspec.plan import LAYER_INPUT, BlockInput, Node, Step
+from archspec.components._blocks import (
+    block_node,
+    drop_path,
+    keep_width,
+    layer_scale_module,
+    one_residual,
+    plan_parts,
+    scale_part,
+)
+from archspec.plan import BlockInput, Node
 from archspec.registry import build_node, register
 from archspec.specbase import BlockSpec, NormSpec, Slot, default_component
 
@@ -34,26 +42,23 @@ class ConvNeXtBlockSpec(BlockSpec):
 
     def plan(self, given: BlockInput) -> Node:
         keep_width(self, given)
-        parts = plan_parts(given, self.norm, ("m", "norm", "mlp"))
-        flow = [Step("m"), Step("norm"), Step("mlp")]
+        names = ("m", "norm", "mlp")
+        parts = plan_parts(given, self.norm, names)
         if self.layer_scale is not None:
             parts.append(scale_part(given, "ls", self.layer_scale))
-            flow.append(Step("ls"))
-        flow.append(Step("add", add=True, residual=LAYER_INPUT))
+        flow = one_residual(names, self.layer_scale)
         return block_node(self, given, parts, flow, layer_scale=self.layer_scale)
 
     @staticmethod
     def build(node: Node) -> nn.Module:
         from archspec.nn.convnext_block import ConvNeXtBlock
-        from archspec.nn.scale import Scale
 
         # The mixer, norm and FFN initialise themselves; the layer scale starts at its value.
         a = node.args
-        scale = Scale(node.in_shape.channels, a["layer_scale"]) if a["layer_scale"] is not None else None
         return ConvNeXtBlock(
             build_node(node.child("m")),
             build_node(node.child("norm")),
             build_node(node.child("mlp")),
             drop_path(a["drop_path"]),
-            scale,
+            layer_scale_module(node),
         )

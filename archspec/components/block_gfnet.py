@@ -6,8 +6,16 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
-from archspec.components._blocks import block_node, drop_path, keep_width, plan_parts, scale_part
-from archspec.plan import LAYER_INPUT, BlockInput, Node, Step
+from archspec.components._blocks import (
+    block_node,
+    drop_path,
+    keep_width,
+    layer_scale_module,
+    one_residual,
+    plan_parts,
+    scale_part,
+)
+from archspec.plan import BlockInput, Node
 from archspec.registry import build_node, register
 from archspec.specbase import BlockSpec, NormSpec, Slot, default_component
 
@@ -27,26 +35,23 @@ class GFNetBlockSpec(BlockSpec):
 
     def plan(self, given: BlockInput) -> Node:
         keep_width(self, given)
-        parts = plan_parts(given, self.norm, ("norm1", "m", "norm2", "mlp"))
-        flow = [Step("norm1"), Step("m"), Step("norm2"), Step("mlp")]
+        names = ("norm1", "m", "norm2", "mlp")
+        parts = plan_parts(given, self.norm, names)
         if self.layer_scale is not None:
             parts.append(scale_part(given, "ls", self.layer_scale))
-            flow.append(Step("ls"))
-        flow.append(Step("add", add=True, residual=LAYER_INPUT))
+        flow = one_residual(names, self.layer_scale)
         return block_node(self, given, parts, flow, layer_scale=self.layer_scale)
 
     @staticmethod
     def build(node: Node) -> nn.Module:
         from archspec.nn.gfnet_block import GFNetBlock
-        from archspec.nn.scale import Scale
 
         a = node.args
-        scale = Scale(node.in_shape.channels, a["layer_scale"]) if a["layer_scale"] is not None else None
         return GFNetBlock(
             build_node(node.child("norm1")),
             build_node(node.child("m")),
             build_node(node.child("norm2")),
             build_node(node.child("mlp")),
             drop_path(a["drop_path"]),
-            scale,
+            layer_scale_module(node),
         )
