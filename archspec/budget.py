@@ -16,6 +16,8 @@ from archspec.sweep import activation_bytes
 BYTES = {"float64": 8, "float32": 4, "bfloat16": 2, "float16": 2}
 SHARE = 0.5
 """Fraction of the currently available memory a build may plan to use."""
+FALLBACK_BYTES = 8 * 2**30
+"""Memory assumed available where the system does not say how much is."""
 
 
 class BudgetError(ArchspecError):
@@ -39,12 +41,28 @@ def available_bytes() -> int | None:
         return None
 
 
+def memory_limit() -> int:
+    """Bytes that reading a checkpoint may allocate: the memory available now (the model it is read
+    for is already built), or :data:`FALLBACK_BYTES` where that is unknown."""
+    available = available_bytes()
+    return available if available is not None else FALLBACK_BYTES
+
+
 def _gib(value: float) -> str:
     return f"{value / 2**30:.2f} GiB"
 
 
-def check_budget(plan: Plan, dtype: str = "float32", batch: int = 1, max_params: int | None = None) -> None:
-    """Raise :class:`BudgetError` when building and running ``plan`` would not fit the budget."""
+def check_budget(
+    plan: Plan,
+    dtype: str = "float32",
+    batch: int = 1,
+    max_params: int | None = None,
+    remedy: str = "pass --max-params or --force",
+) -> None:
+    """Raise :class:`BudgetError` when building and running ``plan`` would not fit the budget.
+
+    ``remedy`` ends the message: how the caller lets a model this large through.
+    """
     if max_params is not None:
         if plan.params > max_params:
             raise BudgetError(
@@ -62,5 +80,5 @@ def check_budget(plan: Plan, dtype: str = "float32", batch: int = 1, max_params:
         raise BudgetError(
             f"{plan.name} needs about {_gib(params)} of parameters ({plan.params:,} × {width} bytes) and "
             f"{_gib(activations)} of activations at batch {batch}, over the budget of {_gib(SHARE * available)} "
-            f"(half of the {_gib(available)} available); check the spec for a typo, or pass --max-params or --force"
+            f"(half of the {_gib(available)} available); check the spec for a typo, or {remedy}"
         )

@@ -8,23 +8,28 @@ Merge rules (base ← child):
   those items only (``stages: {2: {depth: 8}}``);
 - ``null`` deletes the key, so the default applies again.
 
-``extends`` names a YAML file relative to the spec that writes it, or a shipped spec by name
-(``extends: spectformer-h-s``). A base must lie inside the directory of the spec being loaded, the
-current directory, or the shipped specs directory, so a spec cannot make archspec read arbitrary
-files. Overrides are applied last, in order; setting a component's ``type`` to a different value
-starts that component from its defaults, since the old type's fields rarely fit the new one.
+``extends`` names a ``.yaml`` file relative to the folder of the spec that writes it (``..``
+included, as in MMEngine's ``_base_``), or a shipped spec by name (``extends: spectformer-h-s``). A
+base must be a regular ``.yaml`` file whose top-level keys are spec keys; a file that is not a spec is
+refused without echoing any of its values. A spec and all its bases share one size budget
+(:class:`~archspec.loader.ReadBudget`). Overrides are applied last, in order; setting a component's
+``type`` to a different value starts that component from its defaults, keeping what other ``--set``
+arguments wrote into it, since the old type's fields rarely fit the new one.
+
+Merging is linear in the size of the documents: positions are moved by walking the values they
+belong to, never by scanning every recorded position.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from archspec.errors import ArchspecError, KeyPath, Position, SpecFileError, format_path
-from archspec.loader import parse_yaml, read_spec_file
+from archspec.loader import ReadBudget, parse_yaml, read_spec_file
 
 SHIPPED_SPECS = Path(__file__).resolve().parent.parent / "specs"
 """The specs that come with archspec (present in a source checkout or editable install)."""
@@ -83,11 +88,15 @@ def parse_override(text: str) -> Override:
     return Override(path, value, text)
 
 
-def load_document(path: str | Path, overrides: Sequence[Override] = ()) -> tuple[Any, dict[KeyPath, Position]]:
-    """Read a spec with its bases merged in and overrides applied; returns data and key positions."""
-    path = Path(path)
-    allowed = [path.resolve().parent, Path.cwd().resolve(), SHIPPED_SPECS]
-    data, positions = _load(path, (), allowed)
+def load_document(
+    path: str | Path, overrides: Sequence[Override] = (), keys: Collection[str] | None = None
+) -> tuple[Any, dict[KeyPath, Position]]:
+    """Read a spec with its bases merged in and overrides applied; returns data and key positions.
+
+    ``keys`` are the top-level keys a spec may have; a base with any other is not a spec and is
+    refused (None accepts any base that holds a mapping).
+    """
+    data, positions = _load(Path(path), (), ReadBudget(), keys)
     for override in overrides:
         if not isinstance(data, dict):
             break
@@ -95,71 +104,94 @@ def load_document(path: str | Path, overrides: Sequence[Override] = ()) -> tuple
     return data, positions
 
 
-def _load(path: Path, chain: tuple[Path, ...], allowed: list[Path]) -> tuple[Any, dict[KeyPath, Position]]:
-    data, source = read_spec_file(path)
+def _load(
+    path: Path, chain: tuple[Path, ...], budget: ReadBudget, keys: Collection[str] | None
+) -> tuple[Any, dict[KeyPath, Position]]:
+    data, source = read_spec_file(path, budget)
     positions = dict(source.positions)
     if not isinstance(data, dict) or "extends" not in data:
         return data, positions
     where = positions[("extends",)]
     reference = data.pop("extends")
-    _drop(positions, ("extends",))
+    del positions[("extends",)]
     if not isinstance(reference, str):
         raise SpecFileError(where, "extends: expected a file name or a shipped spec name", "AS104")
-    base = _find_base(reference, path, allowed, where)
+    base = _find_base(reference, path, where)
     resolved = (*chain, path.resolve())
     if base.resolve() in resolved:
         cycle = " → ".join(p.name for p in (*resolved, base.resolve()))
         raise SpecFileError(where, f"extends: cycle {cycle}", "AS104")
     if len(resolved) > MAX_EXTENDS_DEPTH:
         raise SpecFileError(where, f"extends: more than {MAX_EXTENDS_DEPTH} levels of bases", "AS104")
-    base_data, base_positions = _load(base, resolved, allowed)
-    if not isinstance(base_data, dict):
-        raise SpecFileError(where, f"extends: {base} does not hold a mapping", "AS104")
+    base_data, base_positions = _load(base, resolved, budget, keys)
+    stray = [] if keys is None or not isinstance(base_data, dict) else [k for k in base_data if k not in keys]
+    if not isinstance(base_data, dict) or stray:
+        # Say so without quoting anything the file holds: it may not be meant for archspec at all.
+        raise SpecFileError(
+            where, f"extends: {reference} is not an archspec spec (not a mapping of spec keys)", "AS104"
+        )
     _merge(base_data, base_positions, data, positions, (), ())
     base_positions[()] = positions[()]
     return base_data, base_positions
 
 
-def _find_base(reference: str, spec: Path, allowed: list[Path], where: Position) -> Path:
+def _find_base(reference: str, spec: Path, where: Position) -> Path:
     candidates = [spec.parent / reference]
     if "/" not in reference and "\\" not in reference:
         name = reference if reference.endswith((".yaml", ".yml")) else f"{reference}.yaml"
         candidates += [SHIPPED_SPECS / folder / name for folder in SHIPPED_FOLDERS]
     for candidate in candidates:
-        if candidate.is_file():
-            resolved = candidate.resolve()
-            if not any(resolved.is_relative_to(root) for root in allowed):
-                raise SpecFileError(
-                    where,
-                    f"extends: {reference} lies outside the spec's directory, the current directory and the "
-                    "shipped specs",
-                    "AS104",
-                )
-            if resolved.suffix not in (".yaml", ".yml"):
+        if candidate.exists():
+            if candidate.suffix not in (".yaml", ".yml") or candidate.resolve().suffix not in (".yaml", ".yml"):
                 raise SpecFileError(where, f"extends: {reference} is not a .yaml file", "AS104")
+            if not candidate.is_file():
+                raise SpecFileError(where, f"extends: {reference} is not a regular file", "AS104")
             return candidate
     shipped = ", ".join(sorted(p.stem for p in shipped_specs()))
     raise SpecFileError(where, f"extends: no such file {reference!r} (shipped specs: {shipped})", "AS104")
 
 
-def _drop(positions: dict[KeyPath, Position], prefix: KeyPath) -> None:
-    for key in [k for k in positions if k[: len(prefix)] == prefix]:
-        del positions[key]
+def _paths(value: Any) -> Iterator[KeyPath]:
+    """The key paths inside ``value``, relative to it, itself (``()``) first."""
+    yield ()
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        for path in _paths(item):
+            yield (key, *path)
+
+
+def _drop(positions: dict[KeyPath, Position], prefix: KeyPath, value: Any) -> None:
+    """Forget the positions of ``value``, which lies at ``prefix``."""
+    for path in _paths(value):
+        positions.pop(prefix + path, None)
 
 
 def _adopt(
-    positions: dict[KeyPath, Position], source: dict[KeyPath, Position], source_prefix: KeyPath, target: KeyPath
-) -> None:
-    """Copy the positions under ``source_prefix`` to ``target``, replacing whatever was there."""
-    _drop(positions, target)
-    for key, position in source.items():
-        if key[: len(source_prefix)] == source_prefix:
-            positions[target + key[len(source_prefix) :]] = position
+    positions: dict[KeyPath, Position], source: dict[KeyPath, Position], source_prefix: KeyPath, target: KeyPath,
+    value: Any, old: Any,
+) -> None:  # fmt: skip
+    """``value`` (at ``source_prefix`` in ``source``) replaces ``old`` at ``target``: move its positions along."""
+    _drop(positions, target, old)
+    for path in _paths(value):
+        if (position := source.get(source_prefix + path)) is not None:
+            positions[target + path] = position
 
 
 def _retyped(base: dict[str, Any], child: dict[str, Any]) -> bool:
     """A child mapping that names another component ``type`` replaces the base's: the old type's fields rarely fit."""
     return "type" in child and "type" in base and child["type"] != base["type"]
+
+
+def _index(text: str, where: Position, here: KeyPath, length: int) -> int:
+    """The list index a child's index-map key names: a plain decimal below ``length``."""
+    if not (text.isdecimal() and text.isascii()) or (text != "0" and text.startswith("0")):
+        raise SpecFileError(where, f"{format_path(here)}: {text!r} is not a list index (write 0, 1, 2 …)", "AS104")
+    index = int(text)
+    if index >= length:
+        raise SpecFileError(
+            where, f"{format_path(here)}: index {index} is out of range (the base has {length} items)", "AS104"
+        )
+    return index
 
 
 def _merge(
@@ -175,28 +207,22 @@ def _merge(
         current = base.get(key)
         if value is None:
             base.pop(key, None)
-            _drop(base_positions, here)
+            _drop(base_positions, here, current)
         elif isinstance(value, dict) and isinstance(current, dict) and not _retyped(current, value):
             base_positions[here] = child_positions[there]
             _merge(current, base_positions, value, child_positions, there, here)
         elif isinstance(value, dict) and isinstance(current, list) and value and all(k.isdigit() for k in value):
             for index_text, item in value.items():
-                index = int(index_text)
                 item_there = (*there, index_text)
-                if index >= len(current):
-                    raise SpecFileError(
-                        child_positions[item_there],
-                        f"{format_path(here)}: index {index} is out of range (the base has {len(current)} items)",
-                        "AS104",
-                    )
+                index = _index(index_text, child_positions[item_there], here, len(current))
                 if isinstance(item, dict) and isinstance(current[index], dict) and not _retyped(current[index], item):
                     _merge(current[index], base_positions, item, child_positions, item_there, (*here, index))
                 else:
+                    _adopt(base_positions, child_positions, item_there, (*here, index), item, current[index])
                     current[index] = item
-                    _adopt(base_positions, child_positions, item_there, (*here, index))
         else:
+            _adopt(base_positions, child_positions, there, here, value, current)
             base[key] = value
-            _adopt(base_positions, child_positions, there, here)
 
 
 def _apply(data: dict[str, Any], positions: dict[KeyPath, Position], override: Override) -> None:
@@ -218,6 +244,7 @@ def _apply(data: dict[str, Any], positions: dict[KeyPath, Position], override: O
     last = override.path[-1]
     path = tuple(p if isinstance(p, int) and isinstance(_at(data, override.path[:i]), list) else str(p)
                  for i, p in enumerate(override.path))  # fmt: skip
+    old = _at(data, path)
     if isinstance(node, list):
         if not isinstance(last, int) or last >= len(node):
             raise OverrideError(f"--set {override.text}: {format_path(override.path)} is not an item of the list")
@@ -232,7 +259,7 @@ def _apply(data: dict[str, Any], positions: dict[KeyPath, Position], override: O
             node[key] = override.value
     else:
         raise OverrideError(f"--set {override.text}: {format_path(override.path[:-1])} holds no keys to set")
-    _drop(positions, path)
+    _drop(positions, path, old)
     positions[path] = override.position
 
 
@@ -250,8 +277,8 @@ def _retype(node: dict[str, Any], positions: dict[KeyPath, Position], prefix: Ke
         for path, position in positions.items()
         if path[: len(prefix) + 1] in {(*prefix, key) for key in from_command_line}
     }
+    _drop(positions, prefix, node)
     node.clear()
-    _drop(positions, prefix)
     node.update(from_command_line, type=new_type)
     positions.update(kept)
 

@@ -95,8 +95,8 @@ CATALOGUE: dict[str, ErrorKind] = {
         ErrorKind(
             "AS104",
             "bad extends",
-            "extends names a .yaml file next to the spec (or below it, or in the current directory) or a shipped "
-            "spec; bases must not form a cycle",
+            "extends names a .yaml spec file, relative to the folder of the spec that writes it (.. allowed), or "
+            "a shipped spec by name; a base must be a regular file holding spec keys, and bases must not form a cycle",
         ),
         ErrorKind(
             "AS201",

@@ -1,13 +1,21 @@
 """Read a YAML spec into plain Python data plus a map of where every key was written.
 
-Only YAML's safe types are accepted (mappings, lists, strings, numbers, booleans, null); any other
-tag, such as ``!!python/object``, is refused, so a spec can never run code. Duplicate keys are an
-error rather than a silent "last one wins", and alias expansion is bounded so a small file cannot
-unfold into gigabytes.
+Only YAML's core types are accepted (mappings, lists, strings, numbers, booleans, null); any other
+tag, such as ``!!python/object``, ``!!binary`` or a date, is refused, so a spec can never run code
+or smuggle in a value the spec models would coerce. Duplicate keys are an error rather than a
+silent "last one wins".
+
+Size is bounded before the work it guards: only regular files are opened, their bytes are capped
+before reading, values are counted while PyYAML composes them (not after it has built the tree), and
+alias expansion is counted too, so a small file cannot unfold into gigabytes. A :class:`ReadBudget`
+carries these caps across a spec and all the bases it ``extends``.
 """
 
 from __future__ import annotations
 
+import os
+import stat
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,30 +24,49 @@ import yaml
 from archspec.errors import KeyPath, Position, SourceMap, SpecFileError
 
 MAX_NODES = 20_000
-"""Upper bound on values produced from one file, aliases expanded (a real spec has a few hundred)."""
+"""Upper bound on values in a spec and its bases together, aliases expanded (a real spec has a few hundred)."""
 
 MAX_DEPTH = 64
 """Upper bound on nesting depth (a real spec nests five or six levels)."""
 
 MAX_BYTES = 1 << 20
-"""Upper bound on a spec file's size (a real spec is a few kB); larger files are refused unread."""
+"""Upper bound on the bytes of a spec and its bases together (a real spec is a few kB); a file that
+would pass it is refused unread."""
 
 _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
+_SCALARS = (str, int, float, bool, type(None))
+
+
+@dataclass
+class ReadBudget:
+    """What a spec and the chain of bases it ``extends`` may still use, together."""
+
+    bytes: int = MAX_BYTES
+    values: int = MAX_NODES
 
 
 class _Loader(yaml.SafeLoader):
-    """PyYAML's safe loader with a nesting limit, checked before its recursive composer can overflow."""
+    """PyYAML's safe loader with a nesting limit, checked before its recursive composer can overflow,
+    and a count of the nodes it composes, checked as it goes."""
 
     depth = 0
+    composed = 0
+    limit = MAX_NODES
 
     def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
         self.depth += 1
+        self.composed += 1
         try:
-            if self.depth > MAX_DEPTH:
+            if self.depth > MAX_DEPTH or self.composed > self.limit:
                 mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
                 where = Position(self.name, mark.line + 1, mark.column + 1)
-                raise SpecFileError(where, f"the spec nests deeper than {MAX_DEPTH} levels", "AS103")
+                problem = (
+                    f"the spec nests deeper than {MAX_DEPTH} levels"
+                    if self.depth > MAX_DEPTH
+                    else f"the spec expands to more than {MAX_NODES:,} values"
+                )
+                raise SpecFileError(where, problem, "AS103")
             return super().compose_node(parent, index)
         finally:
             self.depth -= 1
@@ -48,18 +75,18 @@ class _Loader(yaml.SafeLoader):
 class _Converter:
     """Turns a composed YAML node tree into Python data, recording positions as it goes."""
 
-    def __init__(self, file: str, loader: _Loader) -> None:
+    def __init__(self, file: str, loader: _Loader, budget: ReadBudget) -> None:
         self.file = file
         self.loader = loader
         self.source = SourceMap(file)
-        self.count = 0
+        self.budget = budget
 
     def position(self, node: yaml.Node) -> Position:
         return Position(self.file, node.start_mark.line + 1, node.start_mark.column + 1)
 
     def convert(self, node: yaml.Node, path: KeyPath) -> Any:
-        self.count += 1
-        if self.count > MAX_NODES:
+        self.budget.values -= 1
+        if self.budget.values < 0:
             # Aliases share nodes, so point at the top-level key being expanded rather than the shared node.
             where = self.source.positions.get(path[:1]) or self.position(node)
             raise SpecFileError(where, f"the spec expands to more than {MAX_NODES:,} values", "AS103")
@@ -76,9 +103,12 @@ class _Converter:
                 items.append(self.convert(item, (*path, index)))
             return items
         try:
-            return self.loader.construct_object(node, deep=True)
+            value = self.loader.construct_object(node, deep=True)
         except yaml.constructor.ConstructorError:
             raise self._bad_tag(node) from None
+        if not isinstance(value, _SCALARS):  # a date, bytes (!!binary) and the like
+            raise self._bad_tag(node)
+        return value
 
     def _mapping(self, node: yaml.MappingNode, path: KeyPath) -> dict[str, Any]:
         if node.tag != _MAP_TAG:
@@ -100,10 +130,17 @@ class _Converter:
             result[key] = self.convert(value_node, (*path, key))
         return result
 
+    def _implicit(self, node: yaml.Node) -> bool:
+        """Whether YAML gave a plain scalar this tag by itself (``2024-01-01`` is a date): quoting helps there."""
+        if not isinstance(node, yaml.ScalarNode) or node.style:
+            return False
+        return bool(self.loader.resolve(yaml.ScalarNode, node.value, (True, False)) == node.tag)
+
     def _bad_tag(self, node: yaml.Node) -> SpecFileError:
         return SpecFileError(
             self.position(node),
-            f"unsupported YAML tag {node.tag!r}: specs may only hold mappings, lists, strings, numbers and booleans",
+            f"unsupported YAML tag {node.tag!r}: specs may only hold mappings, lists, strings, numbers and booleans"
+            + (" (quote the value to make it a string)" if self._implicit(node) else ""),
             "AS103",
         )
 
@@ -136,19 +173,24 @@ def _check_flow_depth(text: str, file: str) -> None:
             depth = max(0, depth - 1)
 
 
-def parse_yaml(text: str, file: str = "<string>") -> tuple[Any, SourceMap]:
-    """Parse YAML text with safe semantics, returning the data and its :class:`SourceMap`."""
+def parse_yaml(text: str, file: str = "<string>", budget: ReadBudget | None = None) -> tuple[Any, SourceMap]:
+    """Parse YAML text with safe semantics, returning the data and its :class:`SourceMap`.
+
+    ``budget`` is what is left for this text of a spec chain's value cap; it is charged for the values read.
+    """
+    budget = budget if budget is not None else ReadBudget()
     _check_flow_depth(text, file)
     try:
         loader = _Loader(text)  # the reader checks every character here, before any parsing
     except yaml.reader.ReaderError as exc:
         raise _reader_error(exc, text, file) from None
     loader.name = file
+    loader.limit = max(budget.values, 0)
     try:
         node = loader.get_single_node()
         if node is None:
             raise SpecFileError(Position(file, 1, 1), "the file is empty", "AS102")
-        converter = _Converter(file, loader)
+        converter = _Converter(file, loader, budget)
         converter.source.positions[()] = converter.position(node)
         data = converter.convert(node, ())
     except yaml.MarkedYAMLError as exc:
@@ -172,26 +214,48 @@ def _reader_error(exc: yaml.reader.ReaderError, text: str, file: str) -> SpecFil
     return SpecFileError(Position(file, line, column), f"character {char!r} is not allowed in YAML", "AS102")
 
 
-def read_spec_file(path: str | Path) -> tuple[Any, SourceMap]:
-    """Read and parse one spec file. Failures become :class:`SpecFileError` naming the file."""
-    path = Path(path)
+_FILE_KINDS = {
+    stat.S_IFDIR: "a directory",
+    stat.S_IFIFO: "a named pipe",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+}
+
+
+def read_spec_file(path: str | Path, budget: ReadBudget | None = None) -> tuple[Any, SourceMap]:
+    """Read and parse one spec file. Failures become :class:`SpecFileError` naming the file.
+
+    Only a regular file is read (a named pipe or a device could block or never end), and no more of
+    it than ``budget`` has bytes left for.
+    """
+    budget = budget if budget is not None else ReadBudget()
     name = str(path)
-    if path.is_dir():
-        raise SpecFileError(name, "is a directory, not a spec file")
+    limit = max(budget.bytes, 0)
+    whole = "spec files" if budget.bytes == MAX_BYTES else "a spec and its bases"
     try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            raise SpecFileError(name, f"the file has {size:,} bytes; spec files are limited to {MAX_BYTES:,}")
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_BYTES + 1)  # the file may have grown since stat
-        if len(raw) > MAX_BYTES:
-            raise SpecFileError(name, f"the file has more than {MAX_BYTES:,} bytes; spec files are limited to that")
+        # Non-blocking, so that opening a named pipe returns at once; the file's kind is checked next.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as handle:
+            mode = os.fstat(fd).st_mode
+            if not stat.S_ISREG(mode):
+                kind = _FILE_KINDS.get(stat.S_IFMT(mode), "not a regular file")
+                raise SpecFileError(name, f"is {kind}, not a spec file")
+            size = os.fstat(fd).st_size
+            if size > limit:
+                raise SpecFileError(name, f"the file has {size:,} bytes; {whole} are limited to {MAX_BYTES:,}")
+            raw = handle.read(limit + 1)  # the file may have grown since fstat
+        if len(raw) > limit:
+            raise SpecFileError(name, f"the file has more than {limit:,} bytes; {whole} are limited to {MAX_BYTES:,}")
     except FileNotFoundError:
         raise SpecFileError(name, "no such file") from None
+    except IsADirectoryError:
+        raise SpecFileError(name, "is a directory, not a spec file") from None
     except OSError as exc:
         raise SpecFileError(name, f"cannot read: {exc.strerror}") from None
+    budget.bytes -= len(raw)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SpecFileError(name, f"not UTF-8 text (bad byte at offset {exc.start})") from None
-    return parse_yaml(text, name)
+    return parse_yaml(text, name, budget)

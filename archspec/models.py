@@ -34,6 +34,7 @@ def create_model(
     out_indices: Sequence[int] | None = None,
     device: str = "cpu",
     seed: int | None = 0,
+    check_memory: bool = True,
 ) -> Any:
     """Build a model from a shipped spec name or a spec file.
 
@@ -49,12 +50,15 @@ def create_model(
         out_indices: the stages (0-based) whose maps are returned; None takes the spec's, else all.
         device: where to allocate the weights.
         seed: seed for the initial weights (None leaves torch's RNG alone).
+        check_memory: refuse (:class:`~archspec.budget.BudgetError`) a model whose weights and
+            activations at batch 1 would not fit half of the memory available, before allocating it.
 
     Returns:
         The ``nn.Module``; with ``features_only``, one that returns a list of (B, C, H, W) maps and has
         a ``feature_info`` list.
     """
     from archspec import build, load_spec, plan
+    from archspec.budget import check_budget
     from archspec.checkpoint import load_file
     from archspec.nn import Body, FeatureExtractor
 
@@ -64,6 +68,8 @@ def create_model(
         sets.append(f"num_classes={num_classes}")
     loaded = load_spec(resolve_spec_path(name_or_path), sets)
     planned = plan(loaded)
+    if check_memory and device != "meta":
+        check_budget(planned, remedy="pass check_memory=False")
     model = build(planned, device=device, seed=seed)
     if pretrained is not None:
         # A new class count keeps the checkpoint's everything but its classifier, which starts afresh.

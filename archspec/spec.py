@@ -37,6 +37,13 @@ from archspec.specbase import (
 MAX_IMAGE_SIZE = 16_384
 """Bounds on sizes keep a typo (``depth: 1000000000``) from hanging the planner; see also the ``le=`` limits."""
 
+MAX_BLOCKS = 1_024
+"""Upper bound on the blocks of all stages together, checked before planning (the deepest published
+ResNets have a few hundred)."""
+
+
+_Side = Annotated[int, Field(ge=1, le=MAX_IMAGE_SIZE)]
+
 
 class InputSpec(StrictModel):
     """Image channels and size; ``size: 224`` means 224×224, ``size: [256, 320]`` is height × width."""
@@ -44,7 +51,7 @@ class InputSpec(StrictModel):
     channels: int = Field(3, ge=1, le=4096)
     size: tuple[int, int] = Field((224, 224))
 
-    @field_validator("size", mode="before", json_schema_input_type=int | tuple[int, int])
+    @field_validator("size", mode="before", json_schema_input_type=_Side | tuple[_Side, _Side])
     @classmethod
     def _square(cls, value: Any) -> Any:
         return (value, value) if isinstance(value, int) and not isinstance(value, bool) else value
@@ -80,13 +87,13 @@ class StageSpec(StrictModel):
     @classmethod
     def _one_or_pattern(cls, value: Any) -> Any:
         # A single mapping (or type name) is the mixer for every block; a list is a per-block pattern.
-        return [value] if isinstance(value, dict | str) else value
+        return (value,) if isinstance(value, dict | str) else value
 
 
 class FeaturesSpec(StrictModel):
     """Declares the model a backbone: ``create_model`` then returns these stages' feature maps."""
 
-    out_indices: tuple[int, ...] = Field((0, 1, 2, 3), min_length=1, max_length=64)
+    out_indices: tuple[Annotated[int, Field(ge=0, le=63)], ...] = Field((0, 1, 2, 3), min_length=1, max_length=64)
 
 
 class ModelSpec(StrictModel):
@@ -100,6 +107,14 @@ class ModelSpec(StrictModel):
     stages: tuple[StageSpec, ...] = Field(min_length=1, max_length=64)
     head: Slot[HeadSpec] = Field(default_factory=default_component("head", "pool"))
     features: FeaturesSpec | None = None
+
+    @field_validator("stages")
+    @classmethod
+    def _bounded(cls, stages: tuple[StageSpec, ...]) -> tuple[StageSpec, ...]:
+        total = sum(stage.depth for stage in stages)
+        if total > MAX_BLOCKS:
+            raise ValueError(f"the stages hold {total:,} blocks in all; a model may have at most {MAX_BLOCKS:,}")
+        return stages
 
 
 @dataclass(frozen=True)
@@ -131,7 +146,7 @@ def load_spec(path: str | Path, overrides: Sequence[str | Override] = ()) -> Loa
     """
     parsed = [o if isinstance(o, Override) else parse_override(o) for o in overrides]
     path = shipped_path(path)
-    data, positions = load_document(path, parsed)
+    data, positions = load_document(path, parsed, keys={*ModelSpec.model_fields, "extends"})
     source = SourceMap(str(path), positions)
     return LoadedSpec(validate(data, source), source)
 

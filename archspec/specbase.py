@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeVar, Union
 
-from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, GetJsonSchemaHandler, model_validator
 from pydantic_core import PydanticCustomError, core_schema
 
 if TYPE_CHECKING:
@@ -29,9 +29,20 @@ if TYPE_CHECKING:
 
 
 class StrictModel(BaseModel):
-    """Unknown keys are errors, numbers are finite, and a loaded spec never changes."""
+    """Unknown keys are errors, numbers are finite, values are never coerced across types (``true``
+    is not 1, ``"8"`` is not 8), and a loaded spec never changes.
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    YAML and JSON have lists where the models hold tuples, so lists are taken as tuples.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lists_as_tuples(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {key: tuple(value) if isinstance(value, list) else value for key, value in data.items()}
+        return data
 
 
 class ComponentSpec(StrictModel):

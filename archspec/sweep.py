@@ -10,6 +10,7 @@ import csv
 import io
 import itertools
 import json
+import math
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -18,6 +19,9 @@ from pathlib import Path
 
 from archspec.errors import ArchspecError, SpecError
 from archspec.plan import Node, Plan
+
+MAX_COMBINATIONS = 10_000
+"""Upper bound on the variants one sweep plans, counted before any is made."""
 
 
 @dataclass
@@ -53,6 +57,12 @@ def combinations(grids: Sequence[str]) -> list[list[str]]:
         if not sep or not key or not values:
             raise ArchspecError(f"--grid {grid}: expected KEY.PATH=V1,V2,...")
         axes.append([f"{key}={value}" for value in split_values(values)])
+    count = math.prod(len(axis) for axis in axes)
+    if count > MAX_COMBINATIONS:
+        sizes = " × ".join(str(len(axis)) for axis in axes)
+        raise ArchspecError(
+            f"--grid: {sizes} = {count:,} combinations; a sweep plans at most {MAX_COMBINATIONS:,} (split it up)"
+        )
     return [list(combo) for combo in itertools.product(*axes)]
 
 
@@ -118,8 +128,13 @@ def run_sweep(
             continue
         row = Row(combo, "ok", planned.params, planned.flops, activation_bytes(planned))
         if measure:
+            from archspec.budget import BudgetError, check_budget
+
             try:
+                check_budget(planned, "float32", batch, remedy="measure it with archspec bench --force")
                 row.latency_ms = _measure(planned, batch, device, repeats)
+            except BudgetError as exc:
+                row.status = f"not measured: {exc}"
             except (RuntimeError, MemoryError) as exc:
                 row.status = f"failed: {type(exc).__name__}: {str(exc).splitlines()[0]}"
         rows.append(row)

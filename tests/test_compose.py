@@ -86,10 +86,7 @@ def test_cycles_missing_bases_and_escapes(tmp_path):
     escape = _write(tmp_path, "escape.yaml", "extends: /etc/hostname\n")
     with pytest.raises(SpecFileError) as info:
         archspec.load_spec(escape)
-    assert str(info.value) == (
-        f"{escape}:1:1: extends: /etc/hostname lies outside the spec's directory, the current directory and the "
-        "shipped specs"
-    )
+    assert str(info.value) == f"{escape}:1:1: extends: /etc/hostname is not a .yaml file"
 
 
 def test_overrides_are_yaml_typed_and_located():

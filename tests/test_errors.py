@@ -41,7 +41,7 @@ def test_schema_problems_are_all_reported_with_positions(tmp_path):
         "6:13: stages[0].mixer.type: unknown mixer type 'spectal'; did you mean 'spectral'? "
         f"(valid: {', '.join(registry.names('mixer'))})",
         "7:5: stages[0].fnn: unknown key 'fnn'; did you mean 'ffn'?",
-        "9:5: stages[1].depth: input should be a valid integer, unable to parse string as an integer (got 'two')",
+        "9:5: stages[1].depth: input should be a valid integer (got 'two')",
         "10:30: stages[1].mixer.head: unknown key 'head' for mixer 'attention'; did you mean 'heads'?",
         "11:20: head.dropout: unknown key 'dropout' for head 'pool'; did you mean 'drop'?",
     ]

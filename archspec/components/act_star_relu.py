@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
+from pydantic import Field
+
 from archspec.plan import Node, Shape, Site
 from archspec.registry import register
 from archspec.specbase import ActSpec
@@ -15,8 +17,8 @@ if TYPE_CHECKING:
 @register
 class StarReluSpec(ActSpec):
     type: Literal["star_relu"] = "star_relu"
-    scale: float = 1.0
-    bias: float = 0.0
+    scale: float = Field(1.0, ge=-1_000, le=1_000)
+    bias: float = Field(0.0, ge=-1_000, le=1_000)
 
     def plan(self, shape: Shape, site: Site) -> Node:
         return self.node(site, shape, shape, 2, 0, scale=self.scale, bias=self.bias, _detail="StarReLU")

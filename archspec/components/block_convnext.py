@@ -38,7 +38,7 @@ class ConvNeXtBlockSpec(BlockSpec):
         "stages.0.block.layer_scale": 1e-6,
     }
     norm: Slot[NormSpec] = Field(default_factory=default_component("norm", "layernorm", eps=1e-6))
-    layer_scale: float | None = Field(None, gt=0, description="initial value of the branch's per-channel scale")
+    layer_scale: float | None = Field(None, gt=0, le=10, description="initial value of the branch's per-channel scale")
 
     def plan(self, given: BlockInput) -> Node:
         keep_width(self, given)

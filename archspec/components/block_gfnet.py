@@ -31,7 +31,7 @@ class GFNetBlockSpec(BlockSpec):
 
     type: Literal["gfnet"] = "gfnet"
     norm: Slot[NormSpec] = Field(default_factory=default_component("norm", "layernorm", eps=1e-6))
-    layer_scale: float | None = Field(None, gt=0, description="initial value of the branch's per-channel scale")
+    layer_scale: float | None = Field(None, gt=0, le=10, description="initial value of the branch's per-channel scale")
 
     def plan(self, given: BlockInput) -> Node:
         keep_width(self, given)

@@ -22,7 +22,7 @@ class PrenormBlockSpec(BlockSpec):
 
     type: Literal["prenorm"] = "prenorm"
     norm: Slot[NormSpec] = Field(default_factory=default_component("norm", "layernorm"))
-    layer_scale: float | None = Field(None, gt=0, description="initial value of the per-channel branch scales")
+    layer_scale: float | None = Field(None, gt=0, le=10, description="initial value of the per-channel branch scales")
     res_scale: bool = Field(False, description="a learnable per-channel scale on each shortcut")
 
     def plan(self, given: BlockInput) -> Node:

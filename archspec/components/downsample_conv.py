@@ -19,9 +19,9 @@ if TYPE_CHECKING:
 @register
 class ConvDownsampleSpec(DownsampleSpec):
     type: Literal["conv"] = "conv"
-    kernel: int = Field(3, ge=1)
-    stride: int = Field(2, ge=1)
-    padding: int | None = Field(None, ge=0, description="default: kernel // 2")
+    kernel: int = Field(3, ge=1, le=255)
+    stride: int = Field(2, ge=1, le=64)
+    padding: int | None = Field(None, ge=0, le=127, description="default: kernel // 2")
     bias: bool = True
     norm: Slot[NormSpec] = Field(default_factory=default_component("norm", "layernorm", eps=1e-5))
     norm_first: bool = Field(False, description="normalise the incoming grid before the conv instead of after it")

@@ -19,9 +19,9 @@ class _PoolDownsampleSpec(DownsampleSpec):
     """``stride`` defaults to ``kernel``."""
 
     pool_class: ClassVar[str]
-    kernel: int = Field(2, ge=1)
-    stride: int | None = Field(None, ge=1)
-    padding: int = Field(0, ge=0)
+    kernel: int = Field(2, ge=1, le=255)
+    stride: int | None = Field(None, ge=1, le=64)
+    padding: int = Field(0, ge=0, le=127)
     norm: Slot[NormSpec] = Field(default_factory=default_component("norm", "layernorm", eps=1e-5))
 
     def plan(self, grid: Shape, dim: int, site: Site) -> Node:

@@ -27,7 +27,7 @@ class ClassAttentionHeadSpec(HeadSpec):
     type: Literal["class_attention"] = "class_attention"
     blocks: int = Field(1, ge=0, le=64)
     heads: int | None = Field(None, ge=1, le=4096)
-    mlp_ratio: float = Field(4.0, gt=0)
+    mlp_ratio: float = Field(4.0, gt=0, le=64)
     norm: Slot[NormSpec] = Field(default_factory=default_component("norm", "layernorm", eps=1e-6))
     aux_head: bool = False
 

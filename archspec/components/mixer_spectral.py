@@ -22,8 +22,8 @@ class SpectralSpec(MixerSpec):
 
     type: Literal["spectral"] = "spectral"
     colour = "#cde4f7"
-    conv_in: int | None = Field(None, ge=1, description="kernel of a conv before the filter (conv_input)")
-    conv_out: int | None = Field(None, ge=1, description="kernel of a conv after the filter (conv_output)")
+    conv_in: int | None = Field(None, ge=1, le=255, description="kernel of a conv before the filter (conv_input)")
+    conv_out: int | None = Field(None, ge=1, le=255, description="kernel of a conv after the filter (conv_output)")
     resize: Literal["interpolate", "strict"] = Field(
         "interpolate", description="at another input size: resize the filter bilinearly, or refuse"
     )

@@ -20,26 +20,26 @@ class ConvLayer(StrictModel):
     """One Conv-BN-ReLU layer; ``padding`` defaults to ``kernel // 2``."""
 
     channels: int = Field(ge=1, le=65_536)
-    kernel: int = Field(3, ge=1)
-    stride: int = Field(1, ge=1)
-    padding: int | None = Field(None, ge=0)
+    kernel: int = Field(3, ge=1, le=255)
+    stride: int = Field(1, ge=1, le=64)
+    padding: int | None = Field(None, ge=0, le=127)
     bias: bool = False
 
 
 class Pool(StrictModel):
     """A max-pooling window after the conv layers (ResNet's stem); ``padding`` defaults to ``kernel // 2``."""
 
-    kernel: int = Field(3, ge=1)
-    stride: int = Field(2, ge=1)
-    padding: int | None = Field(None, ge=0)
+    kernel: int = Field(3, ge=1, le=255)
+    stride: int = Field(2, ge=1, le=64)
+    padding: int | None = Field(None, ge=0, le=127)
 
 
 class Projection(StrictModel):
     """The strided conv from the last layer's channels to the first stage's width."""
 
-    kernel: int = Field(3, ge=1)
-    stride: int = Field(2, ge=1)
-    padding: int | None = Field(None, ge=0)
+    kernel: int = Field(3, ge=1, le=255)
+    stride: int = Field(2, ge=1, le=64)
+    padding: int | None = Field(None, ge=0, le=127)
     bias: bool = True
 
 

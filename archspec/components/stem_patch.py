@@ -23,9 +23,9 @@ class PatchStemSpec(StemSpec):
     input sizes (or refused with ``resize: strict``)."""
 
     type: Literal["patch"] = "patch"
-    patch: int = Field(4, ge=1, description="the conv's kernel size")
-    stride: int | None = Field(None, ge=1, description="the conv's stride (default: the kernel size)")
-    padding: int = Field(0, ge=0)
+    patch: int = Field(4, ge=1, le=255, description="the conv's kernel size")
+    stride: int | None = Field(None, ge=1, le=255, description="the conv's stride (default: the kernel size)")
+    padding: int = Field(0, ge=0, le=127)
     bias: bool = True
     norm: Slot[NormSpec] = Field(default_factory=default_component("norm", "layernorm", eps=1e-5))
     cls_token: bool = Field(False, description="a learned class token in front of the patch tokens")
