@@ -108,7 +108,21 @@ class _Converter:
             raise self._bad_tag(node) from None
         if not isinstance(value, _SCALARS):  # a date, bytes (!!binary) and the like
             raise self._bad_tag(node)
+        if isinstance(value, str):
+            self._check_text(value, node)
         return value
+
+    def _check_text(self, value: str, node: yaml.Node) -> None:
+        """A string must be text: YAML's ``"\\ud800"`` escape can write half of a surrogate pair."""
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            code = ord(value[exc.start])
+            raise SpecFileError(
+                self.position(node),
+                f"the string holds \\u{code:04x}, half of a surrogate pair, which is not text",
+                "AS102",
+            ) from None
 
     def _mapping(self, node: yaml.MappingNode, path: KeyPath) -> dict[str, Any]:
         if node.tag != _MAP_TAG:
@@ -121,6 +135,7 @@ class _Converter:
             key = self.loader.construct_object(key_node)
             if not isinstance(key, str):
                 key = str(key)
+            self._check_text(key, key_node)
             if key in result:
                 first = self.source.positions.get((*path, key))
                 raise SpecFileError(
@@ -134,7 +149,8 @@ class _Converter:
         """Whether YAML gave a plain scalar this tag by itself (``2024-01-01`` is a date): quoting helps there."""
         if not isinstance(node, yaml.ScalarNode) or node.style:
             return False
-        return bool(self.loader.resolve(yaml.ScalarNode, node.value, (True, False)) == node.tag)
+        resolved = self.loader.resolve(yaml.ScalarNode, node.value, (True, False))  # type: ignore[no-untyped-call]
+        return bool(resolved == node.tag)
 
     def _bad_tag(self, node: yaml.Node) -> SpecFileError:
         return SpecFileError(

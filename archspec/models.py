@@ -9,6 +9,7 @@ from typing import Any
 
 from archspec.compose import shipped_path, shipped_specs
 from archspec.errors import ArchspecError
+from archspec.plan import Plan
 
 
 def list_specs() -> list[str]:
@@ -60,7 +61,6 @@ def create_model(
     from archspec import build, load_spec, plan
     from archspec.budget import check_budget
     from archspec.checkpoint import load_file
-    from archspec.nn import Body, FeatureExtractor
 
     items = list(overrides.items()) if isinstance(overrides, Mapping) else None
     sets = [f"{key}={json.dumps(value)}" for key, value in items] if items is not None else list(overrides or [])
@@ -78,9 +78,17 @@ def create_model(
     declared = loaded.spec.features
     if not (features_only if features_only is not None else declared is not None):
         return model
-    count = len(planned.stages)
     if out_indices is None:
-        out_indices = declared.out_indices if declared is not None else tuple(range(count))
+        out_indices = declared.out_indices if declared is not None else tuple(range(len(planned.stages)))
+    return backbone(model, planned, out_indices)
+
+
+def backbone(model: Any, planned: Plan, out_indices: Sequence[int]) -> Any:
+    """The body of a built classifier as a :class:`~archspec.nn.FeatureExtractor` returning the maps
+    of the stages ``out_indices``; it shares the classifier's modules and weights (the head is left out)."""
+    from archspec.nn import Body, FeatureExtractor
+
+    count = len(planned.stages)
     body = Body(
         planned.name,
         [getattr(model, f"patch_embed{i}") for i in range(1, count + 1)],

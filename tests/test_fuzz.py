@@ -8,9 +8,12 @@ how many were built and how many refused.
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import tempfile
 import typing
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +24,7 @@ from hypothesis import strategies as st
 
 import archspec
 from archspec import registry
+from archspec.compose import OverrideError
 from archspec.errors import ArchspecError, SpecError, SpecFileError
 from archspec.loader import parse_yaml
 from archspec.specbase import _SlotSchema
@@ -229,3 +233,93 @@ def test_fuzz_generated(data):
 @given(mutated())
 def test_fuzz_mutated(data):
     event(check(data))
+
+
+# extends chains and --set sequences: composition either gives a spec that plans, or located errors.
+
+CHAIN_FOLDER = tempfile.TemporaryDirectory(prefix="archspec-fuzz-")
+LOCATED_IN_CHAIN = re.compile(r"^(\S+\.yaml:\d+:\d+|--set .*?): \S")
+
+
+@st.composite
+def child_change(draw: st.DrawFn, base: dict[str, Any]) -> dict[str, Any]:
+    """A child's partial change to ``base``: a value replaced, a key deleted (null), an index-map
+    override of a stage (in range or not), or a component given another type."""
+    path = draw(st.sampled_from(_paths(base)))
+    kind = draw(st.sampled_from(["value", "null", "index", "retype"]))
+    if kind == "index":
+        index = draw(st.sampled_from(["0", "1", "2", "7", "01", "-1"]))
+        return {"stages": {index: {draw(st.sampled_from(["depth", "dim", "mixer", "ffn"])): draw(JUNK)}}}
+    if kind == "retype":
+        slot = draw(st.sampled_from(["mixer", "ffn", "norm", "block", "downsample"]))
+        return {"stages": {"0": {slot: draw(components(slot, 8))}}, "head": draw(components("head", 8))}
+    value = None if kind == "null" else draw(st.one_of(st.just(_at(base, path)), JUNK))
+    change: Any = value
+    for part in reversed(path):
+        change = {str(part): change}
+    return typing.cast(dict[str, Any], change)
+
+
+def _at(data: Any, path: tuple[Any, ...]) -> Any:
+    for part in path:
+        data = (
+            data[part]
+            if isinstance(data, list) and isinstance(part, int) and part < len(data)
+            else (data.get(part) if isinstance(data, dict) else None)
+        )
+    return data
+
+
+def _override_text(path: tuple[Any, ...], value: Any) -> str:
+    key = ".".join(str(part) for part in path) or "name"
+    return f"{key}={json.dumps(value, allow_nan=True)}"
+
+
+@st.composite
+def chains(draw: st.DrawFn) -> tuple[list[dict[str, Any]], list[str]]:
+    """A base spec, one to three children each extending the one before, and up to four --set arguments."""
+    base = draw(specs())
+    documents = [base]
+    for _ in range(draw(st.integers(1, 3))):
+        documents.append(draw(child_change(base)))
+    paths = [*_paths(base), ("stages", 9, "depth"), ("head", "type"), ("nowhere", "x")]
+    overrides = []
+    for _ in range(draw(st.integers(0, 4))):
+        path = draw(st.sampled_from(paths))
+        overrides.append(_override_text(path, draw(st.one_of(st.just(_at(base, path)), JUNK))))
+    return documents, overrides
+
+
+def check_chain(documents: list[dict[str, Any]], overrides: list[str]) -> str:
+    """Write the chain to files, load the last with the overrides and plan it; any escape fails."""
+    folder = Path(tempfile.mkdtemp(dir=CHAIN_FOLDER.name))
+    names = []
+    for index, document in enumerate(documents):
+        body = dict(document) if index == 0 else {"extends": names[-1], **document}
+        path = folder / f"spec{index}.yaml"
+        path.write_text(yaml.safe_dump(body, sort_keys=False))
+        names.append(path.name)
+    try:
+        archspec.plan(archspec.load_spec(folder / names[-1], overrides))
+    except SpecError as exc:
+        assert exc.problems
+        for line in exc.lines():
+            assert LOCATED_IN_CHAIN.match(line.removeprefix(f"{folder}/")), line
+        return "refused"
+    except (SpecFileError, OverrideError) as exc:
+        assert str(exc)
+        return "refused (file or --set)"
+    return "planned"
+
+
+@QUICK
+@given(chains())
+def test_extends_chains_and_overrides_never_escape(chain):
+    event(check_chain(*chain))
+
+
+@pytest.mark.fuzz
+@LONG
+@given(chains())
+def test_fuzz_extends_chains_and_overrides(chain):
+    event(check_chain(*chain))
