@@ -24,7 +24,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from archspec.builder import build
 from archspec.plan import Plan
 from archspec.runtime import freed_memory_retained, release_free_memory
 
@@ -115,7 +114,7 @@ def _step(model: nn.Module, x: torch.Tensor, train: bool, optimizer: torch.optim
         return
     assert optimizer is not None
     out = model(x)
-    outputs = out if isinstance(out, tuple) else (out,)
+    outputs = out if isinstance(out, tuple | list) else (out,)  # logits and aux logits, or feature maps
     loss = sum(o.float().logsumexp(dim=-1).mean() for o in outputs)
     loss.backward()
     optimizer.step()
@@ -123,8 +122,12 @@ def _step(model: nn.Module, x: torch.Tensor, train: bool, optimizer: torch.optim
 
 
 def run(plan: Plan, label: str, batch: int, device: str = "cpu", **options: Any) -> Result:
-    """Build ``plan`` and measure one configuration; ``options`` are :func:`time_model`'s."""
-    return time_model(build(plan, device=device), plan.input.dims, plan.flops, label, batch, device, **options)
+    """Build what ``plan``'s spec declares (a backbone when it has ``features:``) and measure one
+    configuration; ``options`` are :func:`time_model`'s."""
+    from archspec.models import build_declared, declared_cost
+
+    model = build_declared(plan, device=device)
+    return time_model(model, plan.input.dims, declared_cost(plan)[1], label, batch, device, **options)
 
 
 def time_model(

@@ -72,6 +72,7 @@ def build(
             embeds=[build_node(stage.embed) for stage in plan.stages],
             blocks=[nn.ModuleList(build_node(block) for block in stage.blocks) for stage in plan.stages],
             norms=[build_node(stage.norm) for stage in plan.stages],
+            in_chans=plan.input.channels,
         )
         head = cast("type[HeadSpec]", registry.get("head", plan.head.component))
         model = head.build_model(plan.head, body)

@@ -2,13 +2,21 @@
 
 A state_dict that does not fit the model under its own names is matched against the checkpoint
 layouts the families register (:mod:`archspec.families`): timm's, the official GFNet's and
-SpectFormer-H's. Loading is strict: every key must map onto the model with the right shape, and each
-one that does not is named. :func:`warm_start` is the forgiving form, for an edited variant.
+SpectFormer-H's. Loading is strict: every key must map onto the model with the right shape and a dtype
+it can take without losing data, and each one that does not is named. :func:`warm_start` is the
+forgiving form, for an edited variant.
+
+Reading is guarded too: a file whose tensors would not fit in memory (a zip bomb among them) is refused
+before anything is inflated, and weights that are NaN or infinite are refused unless asked for.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+import itertools
+import json
+import math
+import zipfile
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from archspec import budget
 from archspec.errors import ArchspecError
 from archspec.families import StateDict, get_layout, layouts
 from archspec.fingerprint import canonical, chosen, differences, structure_fingerprint
@@ -31,14 +40,122 @@ class CheckpointError(ArchspecError):
         self.code = code
 
 
+MAX_RATIO = 100
+"""The most a member of a torch zip checkpoint may inflate by. ``torch.save`` stores every member
+uncompressed, and tensor data that another tool deflated shrinks a few times at most; a run of zeros
+shrinks a thousandfold, which is what a zip bomb is made of."""
+RATIO_FLOOR = 2**20
+"""Members smaller than this are never refused for their ratio: a small pickle may compress well."""
+MAX_HEADER = 100 * 2**20
+"""The largest safetensors header read (the safetensors reader has the same bound)."""
+NONFINITE_HINT = "pass --allow-nonfinite (allow_nonfinite=True) to load it anyway"
+
+_SAFETENSORS_BITS = {
+    "BOOL": 8, "U8": 8, "I8": 8, "F8_E4M3": 8, "F8_E5M2": 8, "I16": 16, "U16": 16, "F16": 16, "BF16": 16,
+    "I32": 32, "U32": 32, "F32": 32, "C64": 64, "I64": 64, "U64": 64, "F64": 64,
+}  # fmt: skip
+"""Bits per element of the safetensors dtypes; a dtype not listed is left to the reader to judge."""
+
+
+def _shown(value: object, limit: int = 80) -> str:
+    """``value`` as Python writes it (control characters escaped), cut to ``limit`` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text) - limit:,} more characters)"
+
+
+def _size(count: int) -> str:
+    if count < 2**20:
+        return "1 byte" if count == 1 else f"{count:,} bytes"
+    unit, scale = ("GiB", 2**30) if count >= 2**30 else ("MiB", 2**20)
+    return f"{count / scale:.2f} {unit} ({count:,} bytes)"
+
+
 def unwrap(checkpoint: Mapping[str, Any]) -> dict[str, torch.Tensor]:
-    """The tensors of a checkpoint, whether saved bare, under ``model``/``state_dict``, or by DDP (``module.``)."""
+    """The tensors of a checkpoint, whether saved bare, under ``model``/``state_dict``, or by DDP (``module.``).
+
+    Raises:
+        CheckpointError: a key of the state_dict is not a string (AS501); tensors are named by strings.
+    """
     for key in ("state_dict", "model"):
         inner = checkpoint.get(key)
         if isinstance(inner, Mapping):
             checkpoint = inner
             break
+    for key in checkpoint:
+        if not isinstance(key, str):
+            raise CheckpointError(
+                f"the checkpoint's state_dict has the key {_shown(key)} ({type(key).__name__}); "
+                "its keys must be tensor names (strings)",
+                "AS501",
+            )
     return {k.removeprefix("module."): v for k, v in checkpoint.items() if isinstance(v, torch.Tensor)}
+
+
+def _refuse_meta(model: nn.Module, doing: str) -> None:
+    """Refuse ``doing`` with a model whose tensors live on the meta device and so hold no data."""
+    if any(t.is_meta for t in itertools.chain(model.parameters(), model.buffers())):
+        raise CheckpointError(
+            f"the model is on the meta device (shapes, no data), so {doing}; build it on cpu or cuda instead",
+            "AS503",
+        )
+
+
+_KINDS = ("bool", "integer", "floating-point", "complex")
+"""Kinds of dtype, each holding every value of the one before it."""
+
+
+def _kind(dtype: torch.dtype) -> int:
+    if dtype == torch.bool:
+        return 0
+    if dtype.is_complex:
+        return 3
+    return 2 if dtype.is_floating_point else 1
+
+
+def _dtype_problems(expected: Mapping[str, torch.Tensor], state: Mapping[str, torch.Tensor]) -> list[str]:
+    """Tensors whose dtype is of a wider kind than the model's: loading would cast away data.
+
+    ``load_state_dict`` copies with a silent cast, so complex becomes real and float becomes integer
+    without a word. A narrower precision of the same kind (float32 into float16) is a cast, not a loss
+    of kind, and passes.
+    """
+    problems = []
+    for key, value in state.items():
+        if key in expected and _kind(value.dtype) > _kind(expected[key].dtype):
+            theirs, ours = str(value.dtype).removeprefix("torch."), str(expected[key].dtype).removeprefix("torch.")
+            problems.append(
+                f"dtype: {key} is {theirs} in the checkpoint, {ours} in the model "
+                f"({_KINDS[_kind(value.dtype)]} values do not fit {_KINDS[_kind(expected[key].dtype)]} ones)"
+            )
+    return problems
+
+
+def _listing(problems: list[str]) -> str:
+    """The first 20 problems, one an indented line, and how many more there are."""
+    more = [f"... and {len(problems) - 20} more"] if len(problems) > 20 else []
+    return "".join(f"\n  {line}" for line in problems[:20] + more)
+
+
+def _check_finite(state: Mapping[str, torch.Tensor], keys: Iterable[str]) -> None:
+    """Refuse NaN and infinite weights: a model loaded with them gives NaN for every input."""
+    bad = [key for key in keys if _has_nonfinite(state[key])]
+    if bad:
+        first = state[bad[0]]
+        count = int((~torch.isfinite(first)).sum())
+        others = {1: "", 2: ", and 1 more tensor holds some"}.get(
+            len(bad), f", and {len(bad) - 1} more tensors hold some"
+        )
+        raise CheckpointError(
+            f"non-finite weights: {count:,} of the {first.numel():,} values of {bad[0]} are NaN or infinite"
+            f"{others}; {NONFINITE_HINT}",
+            "AS503",
+        )
+
+
+def _has_nonfinite(tensor: torch.Tensor) -> bool:
+    if not (tensor.is_floating_point() or tensor.is_complex()) or tensor.is_meta:
+        return False
+    return not bool(torch.isfinite(tensor).all())
 
 
 def check_keys(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> list[str]:
@@ -94,6 +211,7 @@ def load_state(
     checkpoint: Mapping[str, Any],
     layout: str | None = None,
     reinit: Collection[str] = (),
+    allow_nonfinite: bool = False,
 ) -> str | None:
     """Strictly load a checkpoint into ``model``.
 
@@ -103,10 +221,17 @@ def load_state(
         layout: the reference layout the checkpoint is in; None detects it.
         reinit: module paths (``head``) whose tensors may be missing or have another shape: those
             keep their fresh initialisation (a classifier for another number of classes).
+        allow_nonfinite: load NaN and infinite values instead of refusing them.
 
     Returns:
         The name of the layout the checkpoint was converted from, or None.
+
+    Raises:
+        CheckpointError: the model is on the meta device; a key is missing, unexpected, of another shape
+            or of a dtype kind the model's tensor cannot hold (AS502); a key is not a string, or a
+            tensor holds NaN or inf (AS501).
     """
+    _refuse_meta(model, "there is nothing to load the weights into")
     state, used = to_model_names(model, unwrap(checkpoint), layout)
     expected = model.state_dict()
 
@@ -116,11 +241,14 @@ def load_state(
     for key in [k for k in state if reinitialised(k) and (k not in expected or state[k].shape != expected[k].shape)]:
         del state[key]
     problems = [p for p in check_keys(model, state) if not (p.startswith("missing: ") and reinitialised(p.split()[1]))]
+    problems += _dtype_problems(expected, state)
     if problems:
-        shown = "\n  ".join(problems[:20])
-        more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
         source = f" (read as the {used} layout)" if used else ""
-        raise CheckpointError(f"checkpoint does not fit the model{source} ({len(problems)} problems):\n  {shown}{more}")
+        raise CheckpointError(
+            f"checkpoint does not fit the model{source} ({len(problems)} problems):{_listing(problems)}"
+        )
+    if not allow_nonfinite:
+        _check_finite(state, state)
     model.load_state_dict(state, strict=not reinit)
     return used
 
@@ -145,12 +273,17 @@ class WarmStart:
         return "\n".join(lines)
 
 
-def warm_start(model: nn.Module, checkpoint: Mapping[str, Any], layout: str | None = None) -> WarmStart:
+def warm_start(
+    model: nn.Module, checkpoint: Mapping[str, Any], layout: str | None = None, allow_nonfinite: bool = False
+) -> WarmStart:
     """Copy every tensor of a (parent's) checkpoint whose converted name and shape match the model.
 
     The rest of the model keeps its initialisation. The result names every tensor that is new in the
-    model, dropped from the checkpoint, or of another shape.
+    model, dropped from the checkpoint, or of another shape. A tensor that fits but would lose data in
+    the cast to the model's dtype (complex into real) refuses the whole copy, as does a NaN or inf
+    among the copied tensors unless ``allow_nonfinite`` is set.
     """
+    _refuse_meta(model, "there is nothing to load the weights into")
     state, used = to_model_names(model, unwrap(checkpoint), layout)
     expected = model.state_dict()
     result = WarmStart(used)
@@ -164,6 +297,13 @@ def warm_start(model: nn.Module, checkpoint: Mapping[str, Any], layout: str | No
             fitting[key] = value
             result.copied.append(key)
     result.new = [key for key in expected if key not in state]
+    problems = _dtype_problems(expected, fitting)
+    if problems:
+        raise CheckpointError(
+            f"checkpoint tensors would lose data in the model ({len(problems)} problems):{_listing(problems)}"
+        )
+    if not allow_nonfinite:
+        _check_finite(fitting, fitting)
     model.load_state_dict(fitting, strict=False)
     return result
 
@@ -173,6 +313,7 @@ FORMAT = "archspec-checkpoint/1"
 
 def save_file(model: nn.Module, plan: Plan, path: str | Path, force: bool = False) -> Path:
     """Write weights with the resolved spec and both fingerprints; the file appears whole or not at all."""
+    _refuse_meta(model, "a checkpoint of it would hold no weights")
     payload = {
         "format": FORMAT,
         "spec": canonical(plan.spec),
@@ -214,12 +355,89 @@ def _check_spec(checkpoint: Mapping[str, Any], plan: Plan, path: str | Path) -> 
     )
 
 
-def read_file(path: str | Path) -> Mapping[str, Any]:
-    """Read a checkpoint file without running code: ``torch.load(weights_only=True)``, or safetensors."""
+def _too_large(path: Path, what: str, declared: int, limit: int) -> CheckpointError:
+    return CheckpointError(
+        f"{path}: {what} {_size(declared)}, more than the {_size(limit)} of memory available", "AS501"
+    )
+
+
+def _check_zip(path: Path, limit: int) -> None:
+    """Refuse a torch zip checkpoint that would inflate past ``limit`` bytes or is compressed like a bomb.
+
+    The sizes come from the zip's directory, which is what torch allocates by, so nothing is inflated.
+    """
+    on_disk = path.stat().st_size
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise CheckpointError(f"{path}: not a readable checkpoint (a damaged zip archive: {exc})", "AS501") from None
+    total = sum(member.file_size for member in members)
+    if total > limit:
+        raise _too_large(path, f"inflates from {_size(on_disk)} on disk to", total, limit)
+    for member in members:
+        compressed = member.compress_type != zipfile.ZIP_STORED
+        if compressed and member.file_size >= RATIO_FLOOR and member.file_size > MAX_RATIO * member.compress_size:
+            ratio = member.file_size / max(member.compress_size, 1)
+            raise CheckpointError(
+                f"{path}: member {_shown(member.filename)} inflates {ratio:,.0f}-fold, from "
+                f"{_size(member.compress_size)} to {_size(member.file_size)}; tensor data does not compress like "
+                f"that (torch.save stores it uncompressed), so the file is refused as a possible zip bomb",
+                "AS501",
+            )
+
+
+def _check_safetensors(path: Path, limit: int) -> None:
+    """Refuse a safetensors file whose header declares more tensor bytes than the file or memory holds."""
+    on_disk = path.stat().st_size
+    with path.open("rb") as handle:
+        length = int.from_bytes(handle.read(8), "little")
+        if on_disk < 8 or not 0 < length <= min(on_disk - 8, MAX_HEADER):
+            raise CheckpointError(
+                f"{path}: not a readable safetensors file (a header of {length:,} bytes declared in a file of "
+                f"{_size(on_disk)})",
+                "AS501",
+            )
+        raw = handle.read(length)
+    try:
+        header = json.loads(raw)
+        declared = 0
+        for name, entry in header.items():
+            if name == "__metadata__" or entry["dtype"] not in _SAFETENSORS_BITS:
+                continue
+            declared += math.prod(int(d) for d in entry["shape"]) * _SAFETENSORS_BITS[entry["dtype"]] // 8
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
+        raise CheckpointError(
+            f"{path}: not a readable safetensors file (a malformed header: {type(exc).__name__})", "AS501"
+        ) from None
+    payload = on_disk - 8 - length
+    if declared > payload:
+        raise CheckpointError(
+            f"{path}: not a readable safetensors file (its header declares {_size(declared)} of tensors, "
+            f"the file holds {_size(payload)})",
+            "AS501",
+        )
+    if declared > limit:
+        raise _too_large(path, "declares tensors of", declared, limit)
+
+
+def read_file(path: str | Path, max_bytes: int | None = None) -> Mapping[str, Any]:
+    """Read a checkpoint file without running code: ``torch.load(weights_only=True)``, or safetensors.
+
+    Before anything is inflated, the sizes the file declares are checked: its tensors must fit in
+    ``max_bytes`` (default: the memory available now, :func:`archspec.budget.memory_limit`), a torch
+    zip member must not be compressed more than :data:`MAX_RATIO` times, and a safetensors header
+    must not declare more data than the file holds.
+
+    Raises:
+        CheckpointError: the file is missing, unreadable, or refused by those checks (AS501).
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such file", "AS501")
+    limit = budget.memory_limit() if max_bytes is None else max_bytes
     if path.suffix == ".safetensors":
+        _check_safetensors(path, limit)
         try:
             from safetensors.torch import load_file as load_safetensors
         except ImportError:
@@ -232,6 +450,12 @@ def read_file(path: str | Path) -> Mapping[str, Any]:
             raise CheckpointError(
                 f"{path}: not a readable safetensors file ({type(exc).__name__}: {exc})", "AS501"
             ) from None
+    with path.open("rb") as handle:
+        is_zip = handle.read(4) == b"PK\x03\x04"  # how torch.load tells its zip format from the legacy one
+    if is_zip:
+        _check_zip(path, limit)
+    elif path.stat().st_size > limit:  # the legacy format stores tensors as they are: the file is their size
+        raise _too_large(path, "holds", path.stat().st_size, limit)
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for truncated or foreign files
@@ -248,12 +472,15 @@ def load_file(
     layout: str | None = None,
     plan: Plan | None = None,
     reinit: Collection[str] = (),
+    allow_nonfinite: bool = False,
 ) -> str | None:
     """Load a checkpoint file strictly (see :func:`load_state`); returns the layout it was converted from.
 
-    With ``plan``, an archspec checkpoint saved for another spec is refused, naming what differs.
+    With ``plan``, an archspec checkpoint saved for another spec is refused, naming what differs. The
+    file is read with :func:`read_file`'s guards; a model on the meta device is refused before it is read.
     """
+    _refuse_meta(model, "there is nothing to load the weights into")
     checkpoint = read_file(path)
     if plan is not None and not reinit:
         _check_spec(checkpoint, plan, path)
-    return load_state(model, checkpoint, layout, reinit)
+    return load_state(model, checkpoint, layout, reinit, allow_nonfinite)

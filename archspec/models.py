@@ -94,8 +94,29 @@ def backbone(model: Any, planned: Plan, out_indices: Sequence[int]) -> Any:
         [getattr(model, f"patch_embed{i}") for i in range(1, count + 1)],
         [getattr(model, f"block{i}") for i in range(1, count + 1)],
         [getattr(model, f"norm{i}") for i in range(1, count + 1)],
+        in_chans=planned.input.channels,
     )
     image_height = planned.input.grid[0] if planned.input.grid else 1
     reductions = [image_height // stage.grid[0] for stage in planned.stages]
     channels = [stage.dim for stage in planned.stages]
     return FeatureExtractor(body, tuple(out_indices), channels, reductions)
+
+
+def build_declared(planned: Plan, **options: Any) -> Any:
+    """The module a spec declares: its classifier, or its backbone when it has ``features:``.
+
+    ``options`` are :func:`archspec.builder.build`'s (device, dtype, seed).
+    """
+    from archspec.builder import build
+
+    model = build(planned, **options)
+    features = planned.spec.features
+    return model if features is None else backbone(model, planned, features.out_indices)
+
+
+def declared_cost(planned: Plan) -> tuple[int, int]:
+    """Parameters and FLOPs per sample of what :func:`build_declared` returns."""
+    from archspec.summary import backbone as backbone_info
+
+    info = backbone_info(planned)
+    return (planned.params, planned.flops) if info is None else (info["params"], info["flops"])

@@ -66,10 +66,40 @@ def format_table(plan: Plan, markdown: bool = False) -> str:
         rule = (
             "|" + "|".join(("-" * (w + 1) + ":") if i in right else ("-" * (w + 2)) for i, w in enumerate(widths)) + "|"
         )
-        return "\n".join([line(header), rule, *(line(r) for r in body), line(total)])
-    rule = "  ".join("-" * w for w in widths)
-    title = f"{plan.name}: {plan.params:,} params, {_gflops(plan.flops)} GFLOPs per sample"
-    return "\n".join([title, line(header), rule, *(line(r) for r in body), rule, line(total)])
+        lines = [line(header), rule, *(line(r) for r in body), line(total)]
+    else:
+        rule = "  ".join("-" * w for w in widths)
+        title = f"{plan.name}: {plan.params:,} params, {_gflops(plan.flops)} GFLOPs per sample"
+        lines = [title, line(header), rule, *(line(r) for r in body), rule, line(total)]
+    extra = backbone_line(plan)
+    return "\n".join(lines if extra is None else [*lines, "", extra])
+
+
+def backbone(plan: Plan) -> dict[str, Any] | None:
+    """What a spec with ``features:`` builds (see :func:`archspec.models.backbone`): the maps it returns,
+    its parameters (every stage, no head) and its FLOPs (the stages up to the last map); None for a classifier."""
+    if plan.spec.features is None:
+        return None
+    indices = plan.spec.features.out_indices
+    return {
+        "out_indices": list(indices),
+        "maps": [[plan.stages[i].dim, *plan.stages[i].grid] for i in indices],
+        "params": plan.params - plan.head.params,
+        "flops": sum(stage.flops for stage in plan.stages[: max(indices) + 1]),
+    }
+
+
+def backbone_line(plan: Plan) -> str | None:
+    """One line saying what the backbone returns and costs, or None for a classifier."""
+    info = backbone(plan)
+    if info is None:
+        return None
+    maps = ", ".join(
+        f"{'×'.join(map(str, shape))} (stage {index + 1})"
+        for index, shape in zip(info["out_indices"], info["maps"], strict=True)
+    )
+    cost = f"{info['params']:,} params without the head, {_gflops(info['flops'])} GFLOPs per sample"
+    return f"backbone: returns {maps}; {cost}"
 
 
 def node_dict(node: Node) -> dict[str, Any]:
@@ -106,6 +136,7 @@ def plan_dict(plan: Plan) -> dict[str, Any]:
             for stage in plan.stages
         ],
         "head": node_dict(plan.head),
+        "backbone": backbone(plan),
     }
 
 

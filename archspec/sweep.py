@@ -82,9 +82,9 @@ def activation_bytes(plan: Plan, bytes_per_value: int = 4) -> int:
 def _measure(plan: Plan, batch: int, device: str, repeats: int) -> float:
     import torch
 
-    from archspec.builder import build
+    from archspec.models import build_declared
 
-    model = build(plan, device=device).eval()
+    model = build_declared(plan, device=device).eval()
     x = torch.randn(batch, *plan.input.dims, device=device)
     times = []
     with torch.inference_mode():

@@ -232,3 +232,287 @@ def test_components_registered_after_the_spec_module_are_accepted():
         assert type(archspec.validate(spec).stages[0].mixer[0]) is LateMixer
     finally:
         del registry._COMPONENTS["mixer"]["late"]
+
+
+# Refusals: what a checkpoint may not hold, and files that would not fit in memory.
+
+
+def _tiny_model(device: str = "cpu"):
+    return archspec.build(_tiny_plan(), device=device)
+
+
+def _spec_file(tmp_path):
+    import json
+
+    from conftest import tiny
+
+    path = tmp_path / "tiny.yaml"
+    path.write_text(json.dumps(tiny()))  # JSON is YAML
+    return path
+
+
+def test_a_key_that_is_not_a_string_is_named(tmp_path):
+    state = {**_tiny_model().state_dict(), 7: torch.zeros(1)}
+    with pytest.raises(CheckpointError) as info:
+        load_state(_tiny_model(), {"state_dict": state})
+    assert (str(info.value), info.value.code) == (
+        "the checkpoint's state_dict has the key 7 (int); its keys must be tensor names (strings)",
+        "AS501",
+    )
+    path = tmp_path / "w.pt"
+    torch.save({tuple(range(100)): torch.zeros(1)}, path)
+    with pytest.raises(CheckpointError) as info:
+        load_file(_tiny_model(), path)
+    assert str(info.value) == (
+        "the checkpoint's state_dict has the key (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, "
+        "19, 20, 21, 2… (310 more characters) (tuple); its keys must be tensor names (strings)"
+    )
+
+
+def test_non_finite_weights_are_refused_unless_allowed():
+    from archspec.checkpoint import warm_start
+
+    state = dict(_tiny_model().state_dict())
+    state["patch_embed1.proj.weight"] = state["patch_embed1.proj.weight"].clone()
+    state["patch_embed1.proj.weight"][0, 0, 0, :2] = torch.tensor([float("nan"), float("inf")])
+    state["head.bias"] = torch.full((5,), float("-inf"))
+    expected = (
+        "non-finite weights: 2 of the 384 values of patch_embed1.proj.weight are NaN or infinite, and 1 more "
+        "tensor holds some; pass --allow-nonfinite (allow_nonfinite=True) to load it anyway"
+    )
+    for load in (load_state, warm_start):
+        model = _tiny_model()
+        before = model.state_dict()["head.bias"].clone()
+        with pytest.raises(CheckpointError) as info:
+            load(model, state)
+        assert (str(info.value), info.value.code) == (expected, "AS503")
+        assert torch.equal(model.state_dict()["head.bias"], before)  # nothing was loaded
+        load(model, state, allow_nonfinite=True)
+        assert model.state_dict()["head.bias"].isneginf().all()
+
+
+def test_non_finite_weights_on_the_command_line(tmp_path, capsys):
+    from archspec.cli import main
+
+    state = dict(_tiny_model().state_dict())
+    state["head.weight"] = torch.full_like(state["head.weight"], float("nan"))
+    weights, out = tmp_path / "nan.pt", tmp_path / "out.pt"
+    torch.save(state, weights)
+    spec = str(_spec_file(tmp_path))
+    assert main(["convert", spec, str(weights), "-o", str(out)]) == 1
+    assert "error: non-finite weights: 80 of the 80 values of head.weight are NaN or infinite; pass " in (
+        capsys.readouterr().err
+    )
+    assert not out.exists()
+    assert main(["convert", spec, str(weights), "-o", str(out), "--allow-nonfinite"]) == 0
+    assert main(["build", spec, "--no-tree", "--init-from", str(weights)]) == 1
+    assert "values of head.weight are NaN or infinite; pass --allow-nonfinite" in capsys.readouterr().err
+    assert main(["build", spec, "--no-tree", "--init-from", str(weights), "--allow-nonfinite"]) == 0
+
+
+def test_a_dtype_that_would_lose_data_is_refused():
+    from archspec.checkpoint import warm_start
+
+    state = dict(_tiny_model().state_dict())
+    shape = state["block1.0.m.complex_weight"].shape
+    state["block1.0.m.complex_weight"] = torch.zeros(shape, dtype=torch.complex64)
+    for load, title in (
+        (load_state, "checkpoint does not fit the model"),
+        (warm_start, "checkpoint tensors would lose data in the model"),
+    ):
+        with pytest.raises(CheckpointError) as info:
+            load(_tiny_model(), state)
+        assert (str(info.value), info.value.code) == (
+            f"{title} (1 problems):\n"
+            "  dtype: block1.0.m.complex_weight is complex64 in the checkpoint, float32 in the model "
+            "(complex values do not fit floating-point ones)",
+            "AS502",
+        )
+    norm = torch.nn.BatchNorm2d(2)
+    with pytest.raises(CheckpointError) as info:
+        load_state(norm, {**norm.state_dict(), "num_batches_tracked": torch.tensor(2.5)})
+    assert str(info.value).endswith(
+        "dtype: num_batches_tracked is float32 in the checkpoint, int64 in the model "
+        "(floating-point values do not fit integer ones)"
+    )
+
+
+def test_another_precision_of_the_same_kind_loads():
+    donor = archspec.build(_tiny_plan(), seed=3)
+    half = {key: value.half() if value.is_floating_point() else value for key, value in donor.state_dict().items()}
+    model = _tiny_model()
+    load_state(model, half)
+    assert model.state_dict()["head.weight"].dtype == torch.float32
+    assert torch.equal(model.state_dict()["head.weight"], half["head.weight"].float())
+
+
+def test_a_model_on_the_meta_device_neither_loads_nor_saves(tmp_path, capsys):
+    from archspec.checkpoint import save_file, warm_start
+    from archspec.cli import main
+
+    meta = _tiny_model("meta")
+    state = _tiny_model().state_dict()
+    loading = (
+        "the model is on the meta device (shapes, no data), so there is nothing to load the weights into; "
+        "build it on cpu or cuda instead"
+    )
+    for load in (load_state, warm_start):
+        with pytest.raises(CheckpointError) as info:
+            load(meta, state)
+        assert (str(info.value), info.value.code) == (loading, "AS503")
+    with pytest.raises(CheckpointError) as info:
+        load_file(meta, tmp_path / "not-read.pt")  # refused before the file is looked at
+    assert str(info.value) == loading
+    with pytest.raises(CheckpointError) as info:
+        save_file(meta, _tiny_plan(), tmp_path / "w.pt")
+    assert str(info.value) == (
+        "the model is on the meta device (shapes, no data), so a checkpoint of it would hold no weights; "
+        "build it on cpu or cuda instead"
+    )
+    assert list(tmp_path.iterdir()) == []
+    spec = str(_spec_file(tmp_path))
+    assert main(["build", spec, "--no-tree", "--device", "meta", "--save", str(tmp_path / "w.pt")]) == 1
+    assert "a checkpoint of it would hold no weights; build it on cpu or cuda instead [AS503]" in (
+        capsys.readouterr().err
+    )
+    assert not (tmp_path / "w.pt").exists()
+
+
+def _zip_bomb(path, megabytes: int = 64):
+    """A file shaped like a torch zip checkpoint whose data member is ``megabytes`` MiB of deflated zeros."""
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("archive/data.pkl", b"\x80\x02}q\x00.")
+        with archive.open("archive/data/0", "w") as member:
+            chunk = bytes(2**20)
+            for _ in range(megabytes):
+                member.write(chunk)
+        archive.writestr("archive/version", b"3\n")
+    return {info.filename: info for info in zipfile.ZipFile(path).infolist()}
+
+
+@pytest.fixture
+def no_torch_load(monkeypatch):
+    """torch.load fails the test: a refused file must be refused before anything is inflated."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("torch.load was called")
+
+    monkeypatch.setattr(torch, "load", refuse)
+
+
+def test_a_zip_bomb_is_refused_for_its_ratio(tmp_path, no_torch_load):
+    path = tmp_path / "bomb.pt"
+    data = _zip_bomb(path)["archive/data/0"]
+    assert path.stat().st_size < 2**20 and data.file_size == 64 * 2**20
+    with pytest.raises(CheckpointError) as info:
+        load_file(_tiny_model(), path)
+    ratio = data.file_size / data.compress_size
+    assert (str(info.value), info.value.code) == (
+        f"{path}: member 'archive/data/0' inflates {ratio:,.0f}-fold, from {data.compress_size:,} bytes to "
+        "64.00 MiB (67,108,864 bytes); tensor data does not compress like that (torch.save stores it "
+        "uncompressed), so the file is refused as a possible zip bomb",
+        "AS501",
+    )
+
+
+def test_a_zip_bomb_is_refused_for_its_size(tmp_path, monkeypatch, no_torch_load):
+    from archspec import budget
+
+    path = tmp_path / "bomb.pt"
+    members = _zip_bomb(path)
+    total = sum(info.file_size for info in members.values())
+    monkeypatch.setattr(budget, "available_bytes", lambda: 32 * 2**20)
+    with pytest.raises(CheckpointError) as info:
+        load_file(_tiny_model(), path)
+    assert (str(info.value), info.value.code) == (
+        f"{path}: inflates from {path.stat().st_size:,} bytes on disk to 64.00 MiB ({total:,} bytes), "
+        "more than the 32.00 MiB (33,554,432 bytes) of memory available",
+        "AS501",
+    )
+
+
+def test_a_checkpoint_must_fit_in_the_memory_available(tmp_path, monkeypatch):
+    from archspec import budget
+    from archspec.checkpoint import read_file
+
+    path = tmp_path / "w.pt"
+    torch.save(_tiny_model().state_dict(), path)
+    total = sum(info.file_size for info in __import__("zipfile").ZipFile(path).infolist())
+    monkeypatch.setattr(budget, "available_bytes", lambda: 10_000)
+    with pytest.raises(CheckpointError) as info:
+        read_file(path)
+    assert str(info.value) == (
+        f"{path}: inflates from {path.stat().st_size:,} bytes on disk to {total:,} bytes, "
+        "more than the 10,000 bytes of memory available"
+    )
+    assert read_file(path, max_bytes=total) is not None  # the bound is inclusive and can be given
+    monkeypatch.setattr(budget, "available_bytes", lambda: None)
+    assert budget.memory_limit() == budget.FALLBACK_BYTES
+    load_file(_tiny_model(), path)
+
+
+def test_a_deflated_checkpoint_of_real_weights_still_loads(tmp_path):
+    """Deflate is not refused as such: trained weights barely compress, so the ratio stays far below the bound."""
+    import zipfile
+
+    donor = archspec.build(_tiny_plan(), seed=4)
+    stored, deflated = tmp_path / "stored.pt", tmp_path / "deflated.pt"
+    torch.save(donor.state_dict(), stored)
+    with zipfile.ZipFile(stored) as source, zipfile.ZipFile(deflated, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            target.writestr(info.filename, source.read(info))
+    model = _tiny_model()
+    load_file(model, deflated)
+    assert torch.equal(model.state_dict()["head.weight"], donor.state_dict()["head.weight"])
+
+
+def _safetensors_file(path, header: dict, payload: bytes = b""):
+    import json
+
+    raw = json.dumps(header).encode()
+    path.write_bytes(len(raw).to_bytes(8, "little") + raw + payload)
+    return len(raw)
+
+
+def test_a_safetensors_header_must_fit_its_file(tmp_path, no_torch_load):
+    from archspec.checkpoint import read_file
+
+    path = tmp_path / "w.safetensors"
+    _safetensors_file(path, {"w": {"dtype": "F32", "shape": [1000, 1000], "data_offsets": [0, 16]}}, bytes(16))
+    with pytest.raises(CheckpointError) as info:
+        read_file(path)
+    assert (str(info.value), info.value.code) == (
+        f"{path}: not a readable safetensors file (its header declares 3.81 MiB (4,000,000 bytes) of tensors, "
+        "the file holds 16 bytes)",
+        "AS501",
+    )
+    path.write_bytes((2**40).to_bytes(8, "little") + b"{}")
+    with pytest.raises(CheckpointError) as info:
+        read_file(path)
+    assert str(info.value) == (
+        f"{path}: not a readable safetensors file (a header of 1,099,511,627,776 bytes declared in a file of 10 bytes)"
+    )
+    path.write_bytes(b"\x05")
+    with pytest.raises(CheckpointError) as info:
+        read_file(path)
+    assert (
+        str(info.value) == f"{path}: not a readable safetensors file (a header of 5 bytes declared in a file of 1 byte)"
+    )
+    _safetensors_file(path, {"w": {"dtype": "F32", "shape": "many"}})
+    with pytest.raises(CheckpointError) as info:
+        read_file(path)
+    assert str(info.value) == f"{path}: not a readable safetensors file (a malformed header: ValueError)"
+
+
+def test_safetensors_tensors_must_fit_in_the_memory_available(tmp_path):
+    from archspec.checkpoint import read_file
+
+    path = tmp_path / "w.safetensors"
+    _safetensors_file(path, {"w": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 16]}}, bytes(16))
+    with pytest.raises(CheckpointError) as info:
+        read_file(path, max_bytes=15)
+    assert str(info.value) == f"{path}: declares tensors of 16 bytes, more than the 15 bytes of memory available"
+    pytest.importorskip("safetensors")
+    assert torch.equal(read_file(path, max_bytes=16)["w"], torch.zeros(2, 2))

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
+from conftest import tiny
 
+import archspec
 from archspec.nn import Attention, ClassAttention, DropPath, SpectralGatingNetwork
+from archspec.nn.backbone import InputShapeError
 
 
 def test_attention_matches_explicit_softmax():
@@ -62,3 +66,31 @@ def test_drop_path():
     assert set(kept.unique().tolist()) == {0.0, 2.0}
     assert 400 < int((kept > 0).sum()) < 600
     assert repr(drop) == "DropPath()"
+
+
+@pytest.mark.parametrize(
+    ("shape", "message"),
+    [
+        ((3, 32, 32), "Tiny expects a 4-D batch of images (B, 3, H, W), got a 3-D tensor of shape (3, 32, 32)"),
+        (
+            (1, 1, 3, 32, 32),
+            "Tiny expects a 4-D batch of images (B, 3, H, W), got a 5-D tensor of shape (1, 1, 3, 32, 32)",
+        ),
+        ((2, 4, 32, 32), "Tiny expects 3 input channels (B, 3, H, W), got 4 in shape (2, 4, 32, 32)"),
+        ((0, 3, 32, 32), "Tiny expects at least one image (B, 3, H, W), got an empty batch of shape (0, 3, 32, 32)"),
+        ((1, 3, 0, 32), "Tiny expects images of at least one pixel (B, 3, H, W), got shape (1, 3, 0, 32)"),
+    ],
+)
+def test_a_model_names_what_is_wrong_with_its_input(shape, message):
+    model = archspec.build(archspec.plan(archspec.validate(tiny()))).eval()
+    with pytest.raises(InputShapeError) as info:
+        model(torch.randn(shape))
+    assert str(info.value) == message
+    assert isinstance(info.value, ValueError)
+    with pytest.raises(InputShapeError):
+        model.forward_intermediates(torch.randn(shape), (0,))
+
+
+def test_an_input_of_another_size_still_runs():
+    model = archspec.build(archspec.plan(archspec.validate(tiny()))).eval()
+    assert tuple(model(torch.randn(2, 3, 48, 40)).shape) == (2, 5)
