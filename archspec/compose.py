@@ -284,9 +284,10 @@ def _retype(node: dict[str, Any], positions: dict[KeyPath, Position], prefix: Ke
 
 
 def _at(data: Any, path: KeyPath) -> Any:
+    """The value at ``path``, or None where there is none."""
     for part in path:
         if isinstance(data, list) and isinstance(part, int):
-            data = data[part]
+            data = data[part] if part < len(data) else None
         else:
             data = data.get(str(part)) if isinstance(data, dict) else None
     return data

@@ -39,48 +39,85 @@ class Diff:
         return self.b.flops - self.a.flops
 
 
-_DERIVED = ("dim", "height", "width", "cin", "eps", "num_classes")
+_DERIVED = ("dim", "height", "width", "cin", "num_classes")
 """Arguments that follow from the stage (width, grid) rather than from the component's own choice."""
+_UNSHOWN = (*_DERIVED, "after", "detail", "_detail", "name", "title")
+"""Arguments never shown: the derived ones, and a layer's wiring and description (compared as a whole)."""
 
 
 def _short(value: object) -> object:
     # Nested arguments (a conv stem's layer list) are compared in full but shown only by size.
-    if isinstance(value, list):
-        return f"[{len(value)} items]"
+    if isinstance(value, list | tuple):
+        return f"[{len(value)} item{'' if len(value) == 1 else 's'}]"
     return "{…}" if isinstance(value, dict) else value
 
 
-def _shown(node: Node) -> dict[str, object]:
+def _shown(node: Node, skip: tuple[str, ...] = ()) -> dict[str, object]:
     """The arguments worth showing: not derived from the stage, and not at the component's default."""
     defaults = spec_defaults(node)
     return {
         k.lstrip("_"): _short(v)
         for k, v in node.args.items()
-        if k not in _DERIVED and k != "after" and v is not None and not _unchanged_option(defaults, k, v)
+        if k not in (*_UNSHOWN, *skip) and v is not None and not _unchanged_option(defaults, k, v)
     }
 
 
-def _key(node: Node) -> str:
-    return node.component + repr(sorted((k, v) for k, v in node.args.items() if k not in _DERIVED))
+def _key(node: Node, skip: tuple[str, ...] = ()) -> str:
+    return node.component + repr(sorted((k, v) for k, v in node.args.items() if k not in (*_DERIVED, *skip)))
 
 
-def _args(node: Node) -> str:
-    shown = _shown(node)
+def _args(node: Node, skip: tuple[str, ...] = ()) -> str:
+    shown = _shown(node, skip)
     return node.component + (f"({', '.join(f'{k}={v}' for k, v in shown.items())})" if shown else "")
 
 
-def _change(old: Node, new: Node) -> str:
-    """``spectral → attention(heads=4)``, or only the arguments that moved when the type stays."""
+def _leaves(value: object, path: str = "") -> dict[str, object]:
+    """Nested arguments as ``path: value`` pairs (``proj.kernel``, ``layers[0].cout``); derived keys left out.
+
+    A list whose length differs between the two sides is compared by its length (see :func:`_moved`)."""
+    if isinstance(value, dict):
+        return {
+            leaf: v
+            for k, item in value.items()
+            if k not in _UNSHOWN
+            for leaf, v in _leaves(item, f"{path}.{k.lstrip('_')}" if path else k.lstrip("_")).items()
+        }
+    if isinstance(value, list | tuple):
+        return {leaf: v for i, item in enumerate(value) for leaf, v in _leaves(item, f"{path}[{i}]").items()}
+    return {path: value}
+
+
+def _moved(old: dict[str, object], new: dict[str, object]) -> list[str]:
+    """``key a → b`` for every argument whose value differs; nothing for one that is the same on both sides."""
+    moved = []
+    for key in dict.fromkeys([*old, *new]):
+        a, b = old.get(key), new.get(key)
+        if a == b:
+            continue
+        if isinstance(a, list | tuple) and isinstance(b, list | tuple) and len(a) != len(b):
+            moved.append(f"{key.lstrip('_')} {len(a)} → {len(b)} items")
+        elif isinstance(a, dict | list | tuple) and isinstance(b, type(a)):
+            inner = _moved(_leaves(a, key.lstrip("_")), _leaves(b, key.lstrip("_")))
+            moved += inner
+        else:
+            text_a, text_b = (str(v) if not isinstance(v, dict | list | tuple) else _short(v) for v in (a, b))
+            if text_a == text_b:  # equal as text, yet different: show them exactly
+                text_a, text_b = repr(a), repr(b)
+            moved.append(f"{key.lstrip('_')} {text_a} → {text_b}")
+    return moved
+
+
+def _change(old: Node, new: Node, skip: tuple[str, ...] = ()) -> str | None:
+    """``spectral → attention(heads=4)``, or the component and only the arguments that moved when the type
+    stays; None when nothing but derived arguments differ (the stage's width or grid says it already)."""
     if old.component != new.component:
-        return f"{_args(old)} → {_args(new)}"
-    a, b = _shown(old), _shown(new)
-    full_a, full_b = old.args, new.args
-    moved = [
-        f"{k} {a.get(k)} → {b.get(k)}" if a.get(k) != b.get(k) else f"{k} changed"
-        for k in dict.fromkeys([*a, *b])
-        if full_a.get(k) != full_b.get(k)
-    ]
-    return f"{old.component} " + ", ".join(moved)
+        return f"{_args(old, skip)} → {_args(new, skip)}"
+    if old.kind == "layer":  # a leaf layer is known by its description (``Conv2d 3×3, 64→96``)
+        a, b = old.args.get("detail"), new.args.get("detail")
+        return f"{a} → {b}" if a != b else None
+    keep = [key for key in dict.fromkeys([*old.args, *new.args]) if key not in (*_UNSHOWN, *skip)]
+    moved = _moved({k: old.args.get(k) for k in keep}, {k: new.args.get(k) for k in keep})
+    return f"{old.component} " + ", ".join(moved) if moved else None
 
 
 def _span(start: int, stop: int) -> str:
@@ -92,36 +129,40 @@ def _parts(block: Node) -> dict[str, Node]:
     return {child.kind if child.kind in ("mixer", "ffn") else child.name: child for child in block.children}
 
 
+_BLOCK_PARTS = ("drop_path", "mixer", "ffn")
+"""Block arguments reported on their own: the drop-path rate, and the types of its parts."""
+
+
+def _runs(pairs: list[tuple[Node | None, Node | None]], key: Any) -> list[tuple[int, int, Node | None, Node | None]]:
+    """Runs of consecutive pairs with equal keys, as (start, stop, old, new) of each run's first pair."""
+    runs, index = [], 0
+    for _, same in itertools.groupby(pairs, key=key):
+        group = list(same)
+        runs.append((index, index + len(group), *group[0]))
+        index += len(group)
+    return runs
+
+
 def _block_changes(a: StagePlan, b: StagePlan) -> list[str]:
     """Runs of block positions whose form or parts differ, e.g. ``blocks 0–3 mixer: spectral(...) → attention(...)``."""
     lines = []
-    pairs = list(zip(a.blocks, b.blocks, strict=False))
-    index = 0
-    for (old, new), run in itertools.groupby(pairs, key=lambda pair: (pair[0].component, pair[1].component)):
-        count = len(list(run))
-        if old != new:
-            lines.append(f"{_span(index, index + count)} block: {old} → {new}")
-        index += count
+    pairs: list[tuple[Node | None, Node | None]] = list(zip(a.blocks, b.blocks, strict=False))
+    for start, stop, old, new in _runs(pairs, lambda pair: tuple(_key(p, _BLOCK_PARTS) if p else "" for p in pair)):
+        if old is None or new is None or _key(old, _BLOCK_PARTS) == _key(new, _BLOCK_PARTS):
+            continue
+        if (what := _change(old, new, _BLOCK_PARTS)) is not None:
+            lines.append(f"{_span(start, stop)} block: {what}")
     roles = list(dict.fromkeys(role for block in (*a.blocks, *b.blocks) for role in _parts(block)))
     for role in roles:
         if role.startswith(("norm", "ls", "res_scale", "downsample")) and role not in ("norm1", "norm"):
             continue  # a block's second norm or its scales follow the first's settings
-        slots = [(_parts(x).get(role), _parts(y).get(role)) for x, y in pairs]
-        index = 0
-        for (old, new), same in itertools.groupby(slots, key=lambda pair: tuple(_key(p) if p else "" for p in pair)):
-            group = list(same)
-            first = group[0]
-            if old != new and first[0] is not None and first[1] is not None:
+        slots = [(_parts(x).get(role), _parts(y).get(role)) for x, y in zip(a.blocks, b.blocks, strict=False)]
+        for start, stop, old, new in _runs(slots, lambda pair: tuple(_key(p) if p else "" for p in pair)):
+            if old is None or new is None or _key(old) == _key(new):
+                continue
+            if (what := _change(old, new)) is not None:
                 label = "norm" if role in ("norm1", "norm") else role
-                lines.append(f"{_span(index, index + len(group))} {label}: {_change(first[0], first[1])}")
-            index += len(group)
-    for x, y in pairs:
-        if x.component == y.component and (x.args.get("layer_scale"), x.args.get("res_scale")) != (
-            y.args.get("layer_scale"),
-            y.args.get("res_scale"),
-        ):
-            lines.append(f"block scales: {_args_of(x)} → {_args_of(y)}")
-            break
+                lines.append(f"{_span(start, stop)} {label}: {what}")
     if len(b.blocks) > len(a.blocks):
         added = _parts(b.blocks[-1])
         what = " + ".join(_args(added[role]) for role in ("mixer", "ffn") if role in added) or b.blocks[-1].component
@@ -131,11 +172,18 @@ def _block_changes(a: StagePlan, b: StagePlan) -> list[str]:
     return lines
 
 
-def _args_of(block: Node) -> str:
-    return ", ".join(f"{k}={block.args.get(k)}" for k in ("layer_scale", "res_scale"))
+def _drop_path_cause(a: Plan, b: Plan) -> str:
+    """Why blocks' drop-path rates differ: they ramp from 0 to ``drop_path_rate`` over all the model's blocks."""
+    causes = []
+    if a.spec.drop_path_rate != b.spec.drop_path_rate:
+        causes.append(f"drop_path_rate {a.spec.drop_path_rate} → {b.spec.drop_path_rate}")
+    blocks_a, blocks_b = (sum(len(stage.blocks) for stage in plan.stages) for plan in (a, b))
+    if blocks_a != blocks_b:
+        causes.append(f"the ramp spans the model's {blocks_a} → {blocks_b} blocks")
+    return " and ".join(causes)
 
 
-def _stage_changes(a: StagePlan, b: StagePlan) -> list[str]:
+def _stage_changes(a: StagePlan, b: StagePlan, drop_path_cause: str) -> list[str]:
     what = []
     if a.dim != b.dim:
         what.append(f"dim {a.dim} → {b.dim}")
@@ -143,15 +191,36 @@ def _stage_changes(a: StagePlan, b: StagePlan) -> list[str]:
         what.append(f"depth {len(a.blocks)} → {len(b.blocks)}")
     if a.grid != b.grid:
         what.append(f"grid {a.grid[0]}×{a.grid[1]} → {b.grid[0]}×{b.grid[1]}")
-    if _key(a.embed) != _key(b.embed):
-        what.append(f"{a.embed.kind}: {_change(a.embed, b.embed)}")
+    if _key(a.embed) != _key(b.embed) and (embed := _change(a.embed, b.embed)) is not None:
+        what.append(f"{a.embed.kind}: {embed}")
     what += _block_changes(a, b)
-    if not what and [x.args.get("drop_path") for x in a.blocks] != [y.args.get("drop_path") for y in b.blocks]:
-        what.append("drop-path rates change")
-    if _key(a.norm) != _key(b.norm):
-        what.append(f"end norm: {_change(a.norm, b.norm)}")
+    rates = [(x.args.get("drop_path"), y.args.get("drop_path")) for x, y in zip(a.blocks, b.blocks, strict=False)]
+    if any(x != y for x, y in rates):
+        what.append(f"drop-path rates change ({drop_path_cause})" if drop_path_cause else "drop-path rates change")
+    if _key(a.norm) != _key(b.norm) and (norm := _change(a.norm, b.norm)) is not None:
+        what.append(f"end norm: {norm}")
     if not what and (a.params, a.flops) != (b.params, b.flops):
-        what.append("same layers; cost follows an upstream change")
+        if a.embed.in_shape != b.embed.in_shape:
+            what.append(f"input {a.embed.in_shape} → {b.embed.in_shape}, from stage {a.index}")
+        else:
+            what.append("parameters or FLOPs differ with the same settings and input")
+    return what
+
+
+def _stage_text(stage: StagePlan) -> str:
+    return f"dim {stage.dim}, depth {len(stage.blocks)}"
+
+
+def _head_changes(a: Plan, b: Plan) -> list[str]:
+    what = []
+    if _key(a.head) != _key(b.head) and (change := _change(a.head, b.head)) is not None:
+        what.append(change)
+    if a.num_classes != b.num_classes:
+        what.append(f"classes {a.num_classes} → {b.num_classes}")
+    if a.head.in_shape != b.head.in_shape:
+        what.append(f"input {a.head.in_shape} → {b.head.in_shape}, from stage {len(b.stages)}")
+    if not what and (a.head.params, a.head.flops) != (b.head.params, b.head.flops):
+        what.append("parameters or FLOPs differ with the same settings and input")
     return what
 
 
@@ -160,26 +229,22 @@ def diff_plans(a: Plan, b: Plan) -> Diff:
     changes = []
     if a.input != b.input:
         changes.append(Change("input", [f"{a.input} → {b.input}"], 0, 0))
+    cause = _drop_path_cause(a, b)
     for index in range(max(len(a.stages), len(b.stages))):
         part = f"stage {index + 1}"
         if index >= len(a.stages):
             stage = b.stages[index]
-            what = [f"added: dim {stage.dim}, depth {len(stage.blocks)}"]
-            changes.append(Change(part, what, stage.params, stage.flops))
+            changes.append(Change(part, [f"added: {_stage_text(stage)}"], stage.params, stage.flops))
         elif index >= len(b.stages):
             stage = a.stages[index]
-            changes.append(Change(part, ["removed"], -stage.params, -stage.flops))
+            changes.append(Change(part, [f"removed: {_stage_text(stage)}"], -stage.params, -stage.flops))
         else:
             x, y = a.stages[index], b.stages[index]
-            what = _stage_changes(x, y)
+            what = _stage_changes(x, y, cause)
             if what:
                 changes.append(Change(part, what, y.params - x.params, y.flops - x.flops))
-    if (_key(a.head), a.head.out_shape, a.head.in_shape) != (_key(b.head), b.head.out_shape, b.head.in_shape):
-        what = [_change(a.head, b.head)] if _key(a.head) != _key(b.head) else []
-        if a.num_classes != b.num_classes:
-            what.append(f"classes {a.num_classes} → {b.num_classes}")
-        changes.append(Change("head", what or ["cost follows an upstream change"], b.head.params - a.head.params,
-                              b.head.flops - a.head.flops))  # fmt: skip
+    if what := _head_changes(a, b):
+        changes.append(Change("head", what, b.head.params - a.head.params, b.head.flops - a.head.flops))
     return Diff(a, b, changes)
 
 

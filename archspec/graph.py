@@ -1,13 +1,23 @@
 """Plan → the structure a picture of the model is drawn from: a :class:`Drawing`, or as
 ``networkx.DiGraph`` (:func:`to_graph`) for analysis and interchange. Torch-free.
 
-``depth`` picks the detail: 0 draws one node per stage; 1 the stem, downsamples, block groups,
-stage norms and head; 2 opens each block into norm1, mixer, add, norm2, ffn, add, with residual
-edges into the adds; 3 opens every stem, downsample, mixer, FFN and head whose plan node has
-children into those children: the layers its component planned (the stem's convs, the mixer's
-convs, FFT and filter, q/kv/proj, fc1/fc2, the head's class-attention blocks), wired as each
-layer's ``after`` says. A component that plans no layers is drawn whole. Input and output nodes
-frame every depth.
+``depth`` picks the detail: 0 draws one node per stage; 1 the stem, downsamples, block groups and
+stage norms; 2 opens each block into norm1, mixer, add, norm2, ffn, add, with residual edges into
+the adds; 3 opens every stem, downsample, mixer and FFN whose plan node has children into those
+children: the layers its component planned (the stem's convs, the mixer's convs, FFT and filter,
+q/kv/proj, fc1/fc2), wired as each layer's ``after`` says. A component that plans no layers is
+drawn whole. The head is drawn as its layers at every depth (pool, class token, class-attention
+blocks, classifiers), because the last stage's norm and, with token labelling, the combination of
+two classifiers sit among them. Input and output nodes frame every depth.
+
+The last stage's norm is drawn where the head's forward applies it (:data:`HEAD_FORMS`):
+after the pool for a ``pool`` head with ``norm: after_pool``, on the class token a ``token`` head
+reads, after the class-attention blocks of a ``class_attention`` head; only where the head
+normalises its input (``norm: before_pool``, or a head that planned no layers) is it drawn at the
+end of the stage. Drawn in the head, it keeps its id ``stages[i].norm`` and the shape of what it
+reads, and it sits among the head's layers (``parent`` ``head``), outside the stage's cluster.
+A ``class_attention`` head with ``aux_head`` ends in a ``combine`` node fed by both classifiers:
+in eval the model returns ``head + 0.5 × max over tokens of aux_head``, in training both logits.
 
 Collapsing: consecutive blocks whose children have the same types and arguments (the drop-path
 rate aside) form one group, and so does a repeating pattern such as spectral, attention, spectral,
@@ -25,19 +35,20 @@ totals would count twice as nodes, so they are graph attributes: ``graph.graph["
 
 Node ids are spec paths, extended where one path covers several nodes: ``stem``,
 ``stages[1].downsample``, ``stages[0].blocks[0-2]`` (a group), ``stages[0].blocks[0].mixer.fft``,
-``stages[0].norm``, ``head``. Node attributes: ``kind``, ``component`` (the registered type it is
+``stages[0].norm``, and the head's layers ``head.pool``, ``head.head``, ``head.combine`` (``head``
+for a head drawn whole). Node attributes: ``kind``, ``component`` (the registered type it is
 or belongs to), ``owner`` (the plan-node kind it belongs to), ``title``, ``detail``, ``label``,
 ``shape`` and ``dims`` (its output), ``params``, ``flops``, ``module_path(s)``, ``spec_path``,
 and where they apply ``cluster``, ``group``, ``parent``, ``mixers``, ``blocks``, ``count``,
 ``period`` and ``repeat``. Edges carry ``kind`` ("data" or "residual"), ``shape`` and ``dims``,
-which are always their source node's output. The last stage's norm is drawn at the end of its
-stage, where the plan keeps it, although the head is what applies it.
+which are always their source node's output. A stage's totals in ``graph.graph["stages"]`` are
+the plan's, its norm included wherever that is drawn.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -134,7 +145,12 @@ def spec_defaults(node: Node) -> dict[str, Any]:
         fields = registry.get(node.kind, node.component).model_fields
     except registry.RegistryError:
         return {}
-    return {name: info.default for name, info in fields.items() if info.default_factory is None}
+    defaults = {}
+    for name, info in fields.items():
+        value = info.get_default(call_default_factory=True)
+        # A component slot's default (the norm a head builds) is compared as the plain data nodes hold.
+        defaults[name] = value.model_dump(mode="json") if hasattr(value, "model_dump") else value
+    return defaults
 
 
 def _unchanged_option(defaults: dict[str, Any], key: str, value: Any) -> bool:
@@ -284,6 +300,84 @@ def _merge(copies: Sequence[Sequence[Part]]) -> list[Part]:
     return merged
 
 
+@dataclass(frozen=True)
+class HeadForm:
+    """What a head's forward does that its planned layers leave unsaid, by the layers' local names.
+
+    ``start`` is a step before its first layer that has no layer of its own; ``norm_after`` the step whose
+    output the head passes through the last stage's norm (None: the norm reads the head's input);
+    ``combine`` the classifiers whose logits the model's output combines, and how.
+    """
+
+    norm_after: str | None = None
+    start: Part | None = None
+    combine: tuple[tuple[str, ...], str] | None = None
+
+
+def _pool_form(head: Node) -> HeadForm:
+    # PoolModel: head(norm(mean(x))), or head(mean(norm(x))) with ``norm: before_pool``.
+    return HeadForm("pool" if head.args.get("norm") == "after_pool" else None)
+
+
+def _token_form(head: Node) -> HeadForm:
+    return HeadForm("cls")  # TokenModel: head(norm(x[:, 0]))
+
+
+def _class_attention_form(head: Node) -> HeadForm:
+    # ClassAttentionModel: x = [mean(x); x], then the class blocks, then the norm, which head (class token) and
+    # aux_head (the other tokens) read; in eval their logits are combined, in training both are returned.
+    tokens, dim = head.in_shape.dims[0], head.in_shape.channels
+    start = Part("cls_token", "concat", "class token", (tokens + 1, dim), detail="mean of the tokens, put in front")
+    blocks = [child.name for child in head.children if child.component == "class_block"]
+    how = "eval: head + 0.5 × max over tokens of aux_head; training: both"
+    combine = (("head", "aux_head"), how) if head.args.get("aux_head") else None
+    return HeadForm(blocks[-1] if blocks else "cls_token", start, combine)
+
+
+HEAD_FORMS: dict[str, Callable[[Node], HeadForm]] = {
+    "pool": _pool_form,
+    "token": _token_form,
+    "class_attention": _class_attention_form,
+}
+"""The forward of each shipped head type, as far as a drawing needs it; another head is drawn as its layers."""
+
+
+def _reading(parts: Sequence[Part], old: str, new: str) -> list[Part]:
+    """``parts`` with every explicit read of ``old`` made a read of ``new``."""
+    return [
+        part if part.after is None else replace(part, after=tuple(new if name == old else name for name in part.after))
+        for part in parts
+    ]
+
+
+def head_parts(head: Node, norm: Node, norm_id: str) -> tuple[list[Part], bool]:
+    """The head as its layers (whole if it planned none) in the order its forward runs them, and whether the
+    last stage's ``norm`` (drawn as ``norm_id``) is among them: where the head applies it."""
+    form = HEAD_FORMS[head.component](head) if head.component in HEAD_FORMS and head.children else HeadForm()
+    parts = _opened("head", head, f"head: {head.component}", 3)
+
+    def mark(part: Part, name: str) -> Part:
+        return replace(part, name=name, component=head.component, owner="head", spec_path="head", parent="head")
+
+    if form.start is not None:
+        start = mark(form.start, f"head.{form.start.name}")
+        parts = [start, *_reading(parts, IN, start.name)]
+    names = [part.name for part in parts]
+    placed = form.norm_after is not None and f"head.{form.norm_after}" in names
+    if placed:
+        at = names.index(f"head.{form.norm_after}")
+        whole = _whole(norm_id, norm, f"norm: {norm.component}", args_text(norm))
+        detail = ", ".join(filter(None, (whole.detail, f"{norm.module_path}, applied by the head")))
+        # It keeps the shape of what it reads: the pooled vector, the class token, or the tokens with it.
+        drawn = replace(whole, dims=parts[at].dims, detail=detail, after=(names[at],), parent="head")
+        parts = [*parts[: at + 1], drawn, *_reading(parts[at + 1 :], names[at], norm_id)]
+    if form.combine is not None and {f"head.{name}" for name in form.combine[0]} <= set(names):
+        reads, how = tuple(f"head.{name}" for name in form.combine[0]), form.combine[1]
+        combine = Part("combine", "combine", "combine", head.out_shape.dims, detail=how, after=reads)
+        parts.append(mark(combine, "head.combine"))
+    return parts, placed
+
+
 @dataclass
 class Drawing:
     """The picture's graph as plain data: attributes, nodes and edges, in drawing order.
@@ -322,6 +416,8 @@ class Drawing:
 class _Builder:
     def __init__(self, plan: Plan, depth: int) -> None:
         self.plan, self.depth = plan, depth
+        last = plan.stages[-1]
+        self.head_parts, self.norm_in_head = head_parts(plan.head, last.norm, f"stages[{last.index}].norm")
         stages = {
             f"stage {s.index + 1}": {
                 "index": s.index,
@@ -399,11 +495,17 @@ class _Builder:
 
     def stage(self, stage: StagePlan, inputs: list[str]) -> list[str]:
         stage_id, cluster = f"stages[{stage.index}]", f"stage {stage.index + 1}"
+        norm_in_head = stage.index == len(self.plan.stages) - 1 and self.norm_in_head  # drawn by the head
         if self.depth == 0:
             mixers = list(dict.fromkeys(character(block) for block in stage.blocks))
             detail = f"{stage.embed.component} {stage.embed.kind}, {len(stage.blocks)} blocks: {', '.join(mixers)}"
-            modules = tuple(f"{name}{stage.index + 1}" for name in ("patch_embed", "block", "norm"))
-            numbers = (stage.out_shape.dims, stage.params, stage.flops, modules, detail)
+            names = ("patch_embed", "block") if norm_in_head else ("patch_embed", "block", "norm")
+            modules = tuple(f"{name}{stage.index + 1}" for name in names)
+            params, flops = stage.params, stage.flops
+            if norm_in_head:
+                params, flops = params - stage.norm.params, flops - stage.norm.flops
+            dims = stage.blocks[-1].out_shape.dims if stage.blocks else stage.embed.out_shape.dims
+            numbers = (dims, params, flops, modules, detail)
             part = Part(stage_id, "stage", cluster, *numbers, component="stage", spec_path=stage_id)
             return self.add([replace(part, attrs={"mixers": mixers})], inputs)
         embed = stage.embed
@@ -411,6 +513,8 @@ class _Builder:
         outputs = self.add(_opened("", embed, title, self.depth), inputs, format_path(embed.spec_path), cluster=cluster)
         for group in collapse([block_key(block) for block in stage.blocks]):
             outputs = self.group(stage, group, outputs, cluster)
+        if norm_in_head:
+            return outputs
         norm = _whole(f"{stage_id}.norm", stage.norm, f"norm: {stage.norm.component}", args_text(stage.norm))
         return self.add([norm], outputs, cluster=cluster)
 
@@ -448,8 +552,7 @@ class _Builder:
         return outputs
 
     def head(self, inputs: list[str]) -> list[str]:
-        head = self.plan.head
-        return self.add(_opened("", head, f"head: {head.component}", self.depth), inputs, "head")
+        return self.add(self.head_parts, inputs)
 
 
 def to_drawing(plan: Plan, depth: int = 1) -> Drawing:

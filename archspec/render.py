@@ -172,6 +172,11 @@ def _cluster_label(drawing: Drawing, level: str, key: str, attrs: dict[str, Any]
     return _left_lines([f"{attrs['owner']}:", attrs["component"]]), {"style": "dotted", "color": "#999999"}
 
 
+def _layers_owner(members: list[dict[str, Any]]) -> dict[str, Any]:
+    """The member whose owner names a cluster of layers: not the last stage's norm drawn among the head's."""
+    return next((m for m in members if m["kind"] != "norm" or m["owner"] != "norm"), members[0] if members else {})
+
+
 def _cluster_id(level: str, key: str) -> str:
     return "_".join(filter(None, ("cluster", CLUSTER_NAMES[level], re.sub(r"\W+", "_", key).strip("_"))))
 
@@ -222,7 +227,7 @@ def _digraph(drawing: Drawing) -> graphviz.Digraph:
                 level, key = item[-1]
                 members = [drawing.nodes[i] for i in items[item] if isinstance(i, str)]
                 with into.subgraph(name=_cluster_id(level, key)) as sub:
-                    label, style = _cluster_label(drawing, level, key, members[0] if members else {})
+                    label, style = _cluster_label(drawing, level, key, _layers_owner(members))
                     sub.attr(label=label, labeljust="l", fontname=FONT, **style)
                     emit(sub, item)
             elif drawing.nodes[item]["kind"] == "add":

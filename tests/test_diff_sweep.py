@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
-from conftest import ROOT
+import pytest
+from conftest import ROOT, tiny
 
 import archspec
 from archspec.cli import main
@@ -48,6 +50,164 @@ def test_deltas_add_up_to_the_totals():
 def test_identical_specs():
     text = format_diff(diff_plans(_plan(), _plan()), "A", "B")
     assert text.splitlines()[-1] == "no structural differences"
+
+
+def _tiny(**changes: object) -> archspec.Plan:
+    return archspec.plan(archspec.validate(tiny(**changes)))
+
+
+def _stages(index: int, **fields: object) -> list[dict[str, object]]:
+    stages = tiny()["stages"]
+    stages[index] |= fields
+    return stages
+
+
+# One case per kind of phrase: the change to the tiny spec (patch stem; a 1-block spectral stage of width
+# 8 on 8×8; a 2-block attention stage of width 16 on 4×4; pool head; drop_path_rate 0.1) and the exact
+# changes diff reports as (part, phrases, params Δ).
+PHRASES = {
+    "image size": (
+        {"input": {"channels": 3, "size": 48}},
+        [("input", ["3×32×32 → 3×48×48"], 0), ("stage 1", ["grid 8×8 → 12×12"], 704),
+         ("stage 2", ["grid 4×4 → 6×6"], 0), ("head", ["input 16×16 → 36×16, from stage 2"], 0)],
+    ),
+    "width": (
+        {"stages": _stages(1, dim=24)},
+        [("stage 2", ["dim 16 → 24", "blocks 0–1 ffn: mlp hidden 32 → 48"], 5912),
+         ("head", ["input 16×16 → 16×24, from stage 2"], 40)],
+    ),
+    "width upstream": (
+        {"stages": _stages(0, dim=12)},
+        [("stage 1", ["dim 8 → 12", "block 0 ffn: mlp hidden 16 → 24"], 880),
+         ("stage 2", ["input 8×8×8 → 12×8×8, from stage 1"], 576)],
+    ),
+    "depth up": (
+        {"stages": _stages(1, depth=3)},
+        [("stage 2", ["depth 2 → 3", "block 2 added: attention(heads=2) + mlp(hidden=32)",
+                      "drop-path rates change (the ramp spans the model's 3 → 4 blocks)"], 2224)],
+    ),
+    "depth down": (
+        {"stages": _stages(1, depth=1)},
+        [("stage 2", ["depth 2 → 1", "block 1 removed",
+                      "drop-path rates change (the ramp spans the model's 3 → 2 blocks)"], -2224)],
+    ),
+    "drop_path_rate": (
+        {"drop_path_rate": 0.2},
+        [("stage 2", ["drop-path rates change (drop_path_rate 0.1 → 0.2)"], 0)],
+    ),
+    "drop_path_rate and depth": (
+        {"drop_path_rate": 0.3, "stages": _stages(1, depth=3)},
+        [("stage 2", ["depth 2 → 3", "block 2 added: attention(heads=2) + mlp(hidden=32)",
+                      "drop-path rates change (drop_path_rate 0.1 → 0.3 and the ramp spans the model's 3 → 4 "
+                      "blocks)"], 2224)],
+    ),
+    "mixer type": (
+        {"stages": _stages(1, mixer={"type": "spectral"})},
+        [("stage 2", ["blocks 0–1 mixer: attention(heads=2) → spectral"], -1408)],
+    ),
+    "mixer field": (
+        {"stages": _stages(1, mixer={"type": "attention", "heads": 4})},
+        [("stage 2", ["blocks 0–1 mixer: attention heads 2 → 4"], 0)],
+    ),
+    "ffn field": (
+        {"stages": _stages(0, ffn={"type": "mlp", "ratio": 4})},
+        [("stage 1", ["block 0 ffn: mlp hidden 16 → 32"], 272)],
+    ),
+    "block type": (
+        {"stages": _stages(0, block={"type": "convnext"}, mixer={"type": "dwconv"})},
+        [("stage 1", ["block 0 block: prenorm → convnext", "block 0 mixer: spectral → dwconv(kernel=7)"], -256)],
+    ),
+    "block field": (
+        {"stages": _stages(0, block={"type": "prenorm", "layer_scale": 1e-5})},
+        [("stage 1", ["block 0 block: prenorm layer_scale None → 1e-05"], 16)],
+    ),
+    "block norm": (
+        {"stages": _stages(0, block={"type": "prenorm", "norm": {"type": "layernorm", "eps": 1e-5}})},
+        [("stage 1", ["block 0 norm: layernorm eps 1e-06 → 1e-05"], 0)],
+    ),
+    "end norm": (
+        {"stages": _stages(0, norm={"type": "layernorm", "eps": 1e-5})},
+        [("stage 1", ["end norm: layernorm eps 1e-06 → 1e-05"], 0)],
+    ),
+    "stem type": (
+        {"stem": {"type": "conv", "layers": [{"channels": 8, "stride": 2}]}},
+        [("stage 1", ["stem: patch(patch=4, stride=4) → conv(layers=[1 item], proj={…})"], 424)],
+    ),
+    "stem field": (
+        {"stem": {"type": "patch", "patch": 2}},
+        [("stage 1", ["grid 8×8 → 16×16", "stem: patch patch 4 → 2, stride 4 → 2"], 1376),
+         ("stage 2", ["grid 4×4 → 8×8"], 0), ("head", ["input 16×16 → 64×16, from stage 2"], 0)],
+    ),
+    "downsample field": (
+        {"stages": _stages(1, downsample={"type": "conv", "kernel": 2, "padding": 0})},
+        [("stage 2", ["downsample: conv kernel 3 → 2, padding 1 → 0"], -640)],
+    ),
+    "stage added": (
+        {"stages": [*tiny()["stages"], {"dim": 32, "depth": 1, "mixer": {"type": "attention", "heads": 4}}]},
+        [("stage 2", ["drop-path rates change (the ramp spans the model's 3 → 4 blocks)"], 0),
+         ("stage 3", ["added: dim 32, depth 1"], 17_472), ("head", ["input 16×16 → 4×32, from stage 3"], 80)],
+    ),
+    "stage removed": (  # stage 1's one block keeps drop-path 0: the first block of the ramp
+        {"stages": tiny()["stages"][:1]},
+        [("stage 2", ["removed: dim 16, depth 2"], -5_680), ("head", ["input 16×16 → 64×8, from stage 1"], -40)],
+    ),
+    "head type": (
+        {"head": {"type": "class_attention", "heads": 2}},
+        [("head", ["pool → class_attention(heads=2, hidden=64)"], 3280)],
+    ),
+    "head field": (
+        {"head": {"type": "pool", "norm": "before_pool"}},
+        [("head", ["pool norm after_pool → before_pool"], 0)],
+    ),
+    "classes": ({"num_classes": 7}, [("head", ["classes 5 → 7"], 34)]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", PHRASES, ids=str)
+def test_every_phrase(kind):
+    changes, expected = PHRASES[kind]
+    a, b = _tiny(), _tiny(**changes)
+    diff = diff_plans(a, b)
+    assert [(c.part, c.what, c.params) for c in diff.changes] == expected
+    assert sum(c.params for c in diff.changes) == b.params - a.params
+    assert sum(c.flops for c in diff.changes) == b.flops - a.flops
+
+
+def test_phrase_table_text():
+    a, b = _tiny(), _tiny(drop_path_rate=0.2, stages=_stages(1, dim=24))
+    assert format_diff(diff_plans(a, b), "tiny", "wider", "md").splitlines() == [
+        "- A: tiny — Tiny: 7,141 params, 0.000 GFLOPs",
+        "- B: wider — Tiny: 13,093 params, 0.001 GFLOPs",
+        "",
+        "| part | change | params Δ | GFLOPs Δ |",
+        "|---|---|---:|---:|",
+        "| stage 2 | dim 16 → 24; blocks 0–1 ffn: mlp hidden 32 → 48; drop-path rates change (drop_path_rate 0.1 → "
+        "0.2) | +5,912 | +0.000 |",
+        "| head | input 16×16 → 16×24, from stage 2 | +40 | +0.000 |",
+        "| total (B − A) |  | +5,952 | +0.000 |",
+    ]
+
+
+NO_CHANGE = re.compile(r"(?:^|[ (])(\S+) → \1(?:[,;)]|$)")
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["stages.1.dim=192"], ["stages.0.dim=96"], ["stages.3.dim=512", "stages.3.mixer.heads=16", "head.heads=16"],
+        ["drop_path_rate=0.2"], ["stages.2.depth=8"], ["head.aux_head=true"], ["head.blocks=2"], ["input.size=160"],
+        ["stages.1.downsample.kernel=2"], ["stem.type=patch"], ["head.type=pool"],
+    ],
+    ids=" ".join,
+)  # fmt: skip
+def test_no_phrase_shows_an_unchanged_value(overrides):
+    """A value on both sides of an arrow differs, and every phrase names what changed, never just "changed"."""
+    diff = diff_plans(_plan(), _plan(*overrides))
+    assert diff.changes
+    for change in diff.changes:
+        for what in change.what:
+            assert not NO_CHANGE.search(what), what
+            assert not what.endswith(" changed") and " changed," not in what, what
 
 
 def test_grid_values():

@@ -282,7 +282,7 @@ def chains(draw: st.DrawFn) -> tuple[list[dict[str, Any]], list[str]]:
     documents = [base]
     for _ in range(draw(st.integers(1, 3))):
         documents.append(draw(child_change(base)))
-    paths = [*_paths(base), ("stages", 9, "depth"), ("head", "type"), ("nowhere", "x")]
+    paths = [*_paths(base), ("stages", 9, "depth"), ("stages", 7), ("head", "type"), ("nowhere", "x")]
     overrides = []
     for _ in range(draw(st.integers(0, 4))):
         path = draw(st.sampled_from(paths))

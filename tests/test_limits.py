@@ -13,6 +13,7 @@ from conftest import ROOT
 import archspec
 from archspec import budget, loader
 from archspec.budget import BudgetError
+from archspec.compose import OverrideError
 from archspec.errors import ArchspecError, SpecError, SpecFileError
 from archspec.schema import json_schema
 from archspec.sweep import MAX_COMBINATIONS, combinations, run_sweep
@@ -234,3 +235,9 @@ def test_create_model_checks_the_memory_budget(monkeypatch):
     )
     model = archspec.create_model("spectformer", check_memory=False, device="meta")
     assert sum(p.numel() for p in model.parameters()) == 14_183_334
+
+
+def test_setting_a_list_item_past_the_end_is_a_usage_error():
+    with pytest.raises(OverrideError) as info:
+        archspec.load_spec(SPEC, ["stages.4={dim: 8, depth: 1}"])
+    assert str(info.value) == "--set stages.4={dim: 8, depth: 1}: stages[4] is not an item of the list"

@@ -150,10 +150,60 @@ def test_render_does_not_import_torch():
         "import sys, archspec, archspec.render, archspec.graph\n"
         "plan = archspec.plan(archspec.load_spec(sys.argv[1]))\n"
         "text = archspec.render.to_dot(plan, 3)\n"
-        "assert archspec.graph.to_graph(plan, 3).number_of_nodes() == 69\n"
+        "assert archspec.graph.to_graph(plan, 3).number_of_nodes() == 70\n"
         "assert 'torch' not in sys.modules, sorted(m for m in sys.modules if m.startswith('torch'))\n"
         "print(len(text))\n"
     )
     done = subprocess.run([sys.executable, "-c", code, str(SPECTFORMER)], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert int(done.stdout) > 10_000
+
+
+def _dot_lines(spec: str, depth: int) -> list[str]:
+    return to_dot(archspec.plan(archspec.load_spec(ROOT / "specs" / spec)), depth).splitlines()
+
+
+@pytest.mark.parametrize("depth", DEPTHS)
+def test_dot_draws_the_aux_head_and_its_combination(depth):
+    """SpectFormer-H: the head applies stage 4's norm after its class block; both classifiers read the norm's
+    output and their logits meet in one combine node, the only node feeding the output, at every depth."""
+    lines = _dot_lines("spectformer-h-s.yaml", depth)
+    edges = [line.strip() for line in lines if " -> " in line]
+    labelled = depth <= 1  # deeper, only edges that change the shape are labelled
+    expected = [
+        '"head.cls_token" -> "head.post_network[0]" [label=" 50×448"]',
+        '"head.post_network[0]" -> "stages[3].norm"' + (' [label=" 50×448"]' if labelled else ""),
+        '"stages[3].norm" -> "head.head"' + (' [label=" 50×448"]' if labelled else ""),
+        '"stages[3].norm" -> "head.aux_head"' + (' [label=" 50×448"]' if labelled else ""),
+        '"head.head" -> "head.combine" [label=" 1000"]',
+        '"head.aux_head" -> "head.combine" [label=" 49×1000"]',
+        '"head.combine" -> output' + (' [label=" 1000"]' if labelled else ""),
+    ]
+    assert edges[-7:] == expected
+    assert [e for e in edges if e.endswith("output") or "-> output " in e] == [expected[-1]]
+    head = lines[lines.index("\tsubgraph cluster_layers_head {") :]
+    names = [line.split(" [", 1)[0].strip() for line in head[2:8]]
+    assert names == [
+        '"head.cls_token"', '"head.post_network[0]"', '"stages[3].norm"', '"head.head"', '"head.aux_head"',
+        '"head.combine"',
+    ]  # fmt: skip
+    assert "<B>combine</B>" in head[7] and "eval: head + 0.5 × max over tokens of aux_head; training: both" in head[7]
+    assert "norm4, applied by the head" in head[4] and "→ 50×448" in head[4]
+    assert "head:</FONT><BR ALIGN='LEFT'/><FONT POINT-SIZE=\"8\">class_attention" in head[1]
+
+
+@pytest.mark.parametrize(
+    ("spec", "edges"),
+    [
+        ("zoo/convnext_tiny.yaml", ['"head.pool" -> "stages[3].norm" [label=" 768"]',
+                                    '"stages[3].norm" -> "head.head" [label=" 768"]']),
+        ("zoo/deit_tiny_patch16_224.yaml", ['"head.cls" -> "stages[0].norm" [label=" 192"]',
+                                            '"stages[0].norm" -> "head.head" [label=" 192"]']),
+        ("spectformer.yaml", ['"head.post_network[0]" -> "stages[3].norm" [label=" 50×448"]',
+                              '"stages[3].norm" -> "head.head" [label=" 50×448"]']),
+    ],
+)  # fmt: skip
+def test_dot_draws_the_final_norm_where_the_head_applies_it(spec, edges):
+    lines = [line.strip() for line in _dot_lines(spec, 1)]
+    norm = edges[0].split(" -> ")[1].split(" [")[0]
+    assert [line for line in lines if " -> " in line and norm in line] == edges
