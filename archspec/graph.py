@@ -10,7 +10,7 @@ drawn whole. The head is drawn as its layers at every depth (pool, class token, 
 blocks, classifiers), because the last stage's norm and, with token labelling, the combination of
 two classifiers sit among them. Input and output nodes frame every depth.
 
-The last stage's norm is drawn where the head's forward applies it (:data:`HEAD_FORMS`):
+The last stage's norm is drawn where the head's forward applies it (each head's ``steps``):
 after the pool for a ``pool`` head with ``norm: after_pool``, on the class token a ``token`` head
 reads, after the class-attention blocks of a ``class_attention`` head; only where the head
 normalises its input (``norm: before_pool``, or a head that planned no layers) is it drawn at the
@@ -48,16 +48,19 @@ the plan's, its norm included wherever that is drawn.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
+from archspec import registry
 from archspec.errors import format_path
-from archspec.plan import LAYER_INPUT, Node, Plan, StagePlan
+from archspec.plan import LAYER_INPUT, HeadSteps, Node, Plan, StagePlan
 
 if TYPE_CHECKING:
     import networkx as nx
+
+    from archspec.specbase import HeadSpec
 
 DEPTHS = (0, 1, 2, 3)
 MAX_PERIOD = 8  # a longer repeating unit is not what a reader sees as a pattern
@@ -300,48 +303,6 @@ def _merge(copies: Sequence[Sequence[Part]]) -> list[Part]:
     return merged
 
 
-@dataclass(frozen=True)
-class HeadForm:
-    """What a head's forward does that its planned layers leave unsaid, by the layers' local names.
-
-    ``start`` is a step before its first layer that has no layer of its own; ``norm_after`` the step whose
-    output the head passes through the last stage's norm (None: the norm reads the head's input);
-    ``combine`` the classifiers whose logits the model's output combines, and how.
-    """
-
-    norm_after: str | None = None
-    start: Part | None = None
-    combine: tuple[tuple[str, ...], str] | None = None
-
-
-def _pool_form(head: Node) -> HeadForm:
-    # PoolModel: head(norm(mean(x))), or head(mean(norm(x))) with ``norm: before_pool``.
-    return HeadForm("pool" if head.args.get("norm") == "after_pool" else None)
-
-
-def _token_form(head: Node) -> HeadForm:
-    return HeadForm("cls")  # TokenModel: head(norm(x[:, 0]))
-
-
-def _class_attention_form(head: Node) -> HeadForm:
-    # ClassAttentionModel: x = [mean(x); x], then the class blocks, then the norm, which head (class token) and
-    # aux_head (the other tokens) read; in eval their logits are combined, in training both are returned.
-    tokens, dim = head.in_shape.dims[0], head.in_shape.channels
-    start = Part("cls_token", "concat", "class token", (tokens + 1, dim), detail="mean of the tokens, put in front")
-    blocks = [child.name for child in head.children if child.component == "class_block"]
-    how = "eval: head + 0.5 × max over tokens of aux_head; training: both"
-    combine = (("head", "aux_head"), how) if head.args.get("aux_head") else None
-    return HeadForm(blocks[-1] if blocks else "cls_token", start, combine)
-
-
-HEAD_FORMS: dict[str, Callable[[Node], HeadForm]] = {
-    "pool": _pool_form,
-    "token": _token_form,
-    "class_attention": _class_attention_form,
-}
-"""The forward of each shipped head type, as far as a drawing needs it; another head is drawn as its layers."""
-
-
 def _reading(parts: Sequence[Part], old: str, new: str) -> list[Part]:
     """``parts`` with every explicit read of ``old`` made a read of ``new``."""
     return [
@@ -353,14 +314,16 @@ def _reading(parts: Sequence[Part], old: str, new: str) -> list[Part]:
 def head_parts(head: Node, norm: Node, norm_id: str) -> tuple[list[Part], bool]:
     """The head as its layers (whole if it planned none) in the order its forward runs them, and whether the
     last stage's ``norm`` (drawn as ``norm_id``) is among them: where the head applies it."""
-    form = HEAD_FORMS[head.component](head) if head.component in HEAD_FORMS and head.children else HeadForm()
+    head_type = cast("type[HeadSpec]", registry.get("head", head.component))
+    form = head_type.steps(head) if head.children else HeadSteps()
     parts = _opened("head", head, f"head: {head.component}", 3)
 
     def mark(part: Part, name: str) -> Part:
         return replace(part, name=name, component=head.component, owner="head", spec_path="head", parent="head")
 
     if form.start is not None:
-        start = mark(form.start, f"head.{form.start.name}")
+        name, title, dims, detail = form.start
+        start = mark(Part(name, "concat", title, dims, detail=detail), f"head.{name}")
         parts = [start, *_reading(parts, IN, start.name)]
     names = [part.name for part in parts]
     placed = form.norm_after is not None and f"head.{form.norm_after}" in names

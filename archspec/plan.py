@@ -89,6 +89,21 @@ class Step:
 
 
 @dataclass(frozen=True)
+class HeadSteps:
+    """What a head's forward does that its planned layers leave unsaid, named by the layers' local names.
+
+    ``norm_after`` is the layer whose output the head passes through the last stage's norm (None: the
+    norm reads the head's input, at the end of the stage). ``start`` is a step before the first layer
+    that has no layer of its own: its name, title, output dims and a detail. ``combine`` names the
+    classifiers whose logits the model's output combines, and how.
+    """
+
+    norm_after: str | None = None
+    start: tuple[str, str, tuple[int, ...], str] | None = None
+    combine: tuple[tuple[str, ...], str] | None = None
+
+
+@dataclass(frozen=True)
 class Node:
     """One planned piece of the model.
 

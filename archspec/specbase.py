@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from archspec.nn.backbone import Body
-    from archspec.plan import BlockInput, Node, Shape, Site, Step
+    from archspec.plan import BlockInput, HeadSteps, Node, Shape, Site, Step
 
 
 class StrictModel(BaseModel):
@@ -285,3 +285,12 @@ class HeadSpec(ComponentSpec):
     def build_model(node: Node, body: Body) -> nn.Module:
         """Attach this head to the built body and return the whole model."""
         raise NotImplementedError
+
+    @staticmethod
+    def steps(node: Node) -> HeadSteps:
+        """How the model's forward runs this head's planned layers, for drawings: where it applies the
+        last stage's norm, a step of its own before them, and logits it combines. By default none of
+        these: the norm ends the stage and the layers run in order."""
+        from archspec.plan import HeadSteps
+
+        return HeadSteps()

@@ -10,7 +10,7 @@ from pydantic import Field
 from archspec import registry
 from archspec.components._common import hidden_width, linear_layer
 from archspec.flops import attention_flops, linear_flops
-from archspec.plan import LAYER_INPUT, Node, PlanProblem, Shape, Site, layer, within
+from archspec.plan import LAYER_INPUT, HeadSteps, Node, PlanProblem, Shape, Site, layer, within
 from archspec.registry import build_node, register
 from archspec.specbase import HeadSpec, NormSpec, Slot, default_component
 
@@ -89,6 +89,18 @@ class ClassAttentionHeadSpec(HeadSpec):
         )
         paths = ("post_network", "head", "aux_head") if self.aux_head else ("post_network", "head")
         return replace(node, module_paths=paths)
+
+    @staticmethod
+    def steps(node: Node) -> HeadSteps:
+        # The model puts the tokens' mean in front as the class token, runs the class blocks, then the
+        # norm, which head (class token) and aux_head (the other tokens) read; in eval their logits
+        # are combined, in training both are returned.
+        tokens, dim = node.in_shape.dims[0], node.in_shape.channels
+        start = ("cls_token", "class token", (tokens + 1, dim), "mean of the tokens, put in front")
+        blocks = [child.name for child in node.children if child.component == "class_block"]
+        how = "eval: head + 0.5 × max over tokens of aux_head; training: both"
+        combine = (("head", "aux_head"), how) if node.args.get("aux_head") else None
+        return HeadSteps(blocks[-1] if blocks else "cls_token", start, combine)
 
     @staticmethod
     def build_model(node: Node, body: Body) -> nn.Module:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field
 
 from archspec.components._common import hidden_width, linear_layer
-from archspec.plan import Node, Shape, Site, layer
+from archspec.plan import HeadSteps, Node, Shape, Site, layer
 from archspec.registry import build_node, register
 from archspec.specbase import ActSpec, HeadSpec, NormSpec, Slot, StrictModel, default_component
 
@@ -59,6 +59,11 @@ class PoolHeadSpec(HeadSpec):
             hidden=hidden,
             drop=self.drop,
         )
+
+    @staticmethod
+    def steps(node: Node) -> HeadSteps:
+        # The model is head(norm(mean(x))), or head(mean(norm(x))) with ``norm: before_pool``.
+        return HeadSteps("pool" if node.args.get("norm") == "after_pool" else None)
 
     @staticmethod
     def build_model(node: Node, body: Body) -> nn.Module:

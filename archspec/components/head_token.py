@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from pydantic import Field
 
 from archspec.components._common import linear_layer
-from archspec.plan import Node, PlanProblem, Shape, Site, layer
+from archspec.plan import HeadSteps, Node, PlanProblem, Shape, Site, layer
 from archspec.registry import register
 from archspec.specbase import HeadSpec
 
@@ -35,6 +35,10 @@ class TokenHeadSpec(HeadSpec):
         return self.node(
             site, tokens, head.out_shape, children=(read, head), dim=dim, num_classes=num_classes, drop=self.drop
         )
+
+    @staticmethod
+    def steps(node: Node) -> HeadSteps:
+        return HeadSteps("cls")  # the model is head(norm(x[:, 0]))
 
     @staticmethod
     def build_model(node: Node, body: Body) -> nn.Module:
