@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from archspec.errors import CATALOGUE, ArchspecError, CheckError, SpecError, SpecFileError
-from archspec.output import OutputExistsError, for_terminal
+from archspec.output import OutputExistsError, check_destination, for_terminal, guard_stdout
 from archspec.plan import Plan
 
 if TYPE_CHECKING:
@@ -136,12 +136,12 @@ def cmd_build(args: argparse.Namespace) -> int:
     """
     from archspec import summary
 
+    if args.save:
+        check_destination(args.save, args.force)  # before any work, so a refusal costs nothing
     loaded, plan = _load_and_plan(args.spec, args.set)
     torch = _import_torch()
     device = _device(torch, args.device)
     dtype = getattr(torch, args.dtype)
-    if args.save and Path(args.save).exists() and not args.force:
-        raise OutputExistsError(f"{args.save} exists; pass --force to overwrite it")
     if not args.force and device.type != "meta":
         from archspec.budget import check_budget
 
@@ -158,32 +158,39 @@ def cmd_build(args: argparse.Namespace) -> int:
     if args.weights:
         from archspec.checkpoint import load_file
 
-        layout = load_file(model, args.weights, plan=plan)
+        layout = load_file(model, args.weights, plan=plan, allow_nonfinite=args.allow_nonfinite)
         _say(f"loaded weights from {args.weights}" + (f" (converted from the {layout} layout)" if layout else ""))
     if args.init_from:
         from archspec.checkpoint import read_file, warm_start
 
-        _say(f"warm start from {args.init_from}: " + warm_start(model, read_file(args.init_from)).report())
+        report = warm_start(model, read_file(args.init_from), allow_nonfinite=args.allow_nonfinite).report()
+        _say(f"warm start from {args.init_from}: {report}")
     params = sum(p.numel() for p in model.parameters())
     if params != plan.params:
         raise CheckError(f"the built model has {params:,} parameters but the plan says {plan.params:,}")
 
     model.eval()
+    runner, what = model, f"{plan.name} ({params:,} params)"
+    if loaded.spec.features is not None:  # a backbone: the stages' maps are the output
+        from archspec.models import backbone, declared_cost
+
+        runner = backbone(model, plan, loaded.spec.features.out_indices).eval()
+        what = f"{plan.name} as a backbone ({declared_cost(plan)[0]:,} params; the head's {plan.head.params:,} unused)"
     batch = torch.randn(args.batch, *plan.input.dims, device=device, dtype=dtype)
     start = time.perf_counter()
     with torch.inference_mode():
-        out = model(batch)
+        out = runner(batch)
     ran = time.perf_counter() - start
-    expected = (args.batch, *plan.out_shape.dims)
-    if tuple(out.shape) != expected:
-        raise CheckError(f"the model returned shape {tuple(out.shape)} but the plan says {expected}")
+    outputs = out if isinstance(out, list) else [out]
+    got = [tuple(o.shape) for o in outputs]
+    expected = [(args.batch, *shape) for shape in _declared_shapes(plan)]
+    if got != expected:
+        raise CheckError(f"the model returned shapes {got} but the plan says {expected}")
 
-    if loaded.spec.features is not None:
-        _check_features(torch, model, plan, batch, loaded.spec.features.out_indices)
     if args.check_grad:
         _check_grad(torch, model, batch)
     if not args.no_tree:
-        print(model)
+        print(runner)
         print()
     print(summary.format_table(plan))
     print(f"spec fingerprint: {plan.fingerprint}  structure fingerprint: {structure_fingerprint(model)}")
@@ -193,9 +200,9 @@ def cmd_build(args: argparse.Namespace) -> int:
         save_file(model, plan, args.save, force=args.force)
         _say(f"saved weights to {args.save}")
     shape_in = "×".join(map(str, batch.shape))
-    shape_out = "×".join(map(str, out.shape))
+    shape_out = ", ".join("×".join(map(str, shape)) for shape in got)
     _say(
-        f"ok: built {plan.name} ({params:,} params) on {device} as {args.dtype} in {built * 1e3:.0f} ms; "
+        f"ok: built {what} on {device} as {args.dtype} in {built * 1e3:.0f} ms; "
         f"forward {shape_in} → {shape_out} in {ran * 1e3:.0f} ms"
     )
     return EXIT_OK
@@ -214,17 +221,18 @@ def cmd_convert(args: argparse.Namespace) -> int:
     from archspec.checkpoint import load_file, save_file
     from archspec.families import layouts
 
-    _, plan = _load_and_plan(args.spec, args.set)
     if args.layout is not None and args.layout not in {layout.name for layout in layouts()}:
         known = ", ".join(sorted(layout.name for layout in layouts()))
         raise UsageError(f"--layout {args.layout}: unknown checkpoint layout (known: {known})")
-    if Path(args.output).exists() and not args.force:
-        raise OutputExistsError(f"{args.output} exists; pass --force to overwrite it")
+    check_destination(args.output, args.force)
+    _, plan = _load_and_plan(args.spec, args.set)
     _import_torch()
+    from archspec.budget import check_budget
     from archspec.builder import build
 
+    check_budget(plan, remedy="convert on a machine with more memory")  # the weights are held twice at most
     model = build(plan, seed=0)
-    layout = load_file(model, args.weights, layout=args.layout)
+    layout = load_file(model, args.weights, layout=args.layout, allow_nonfinite=args.allow_nonfinite)
     save_file(model, plan, args.output, force=args.force)
     source = f"the {layout} layout" if layout else "archspec's own names"
     _say(f"ok: read {args.weights} as {source}; wrote {args.output} for {plan.name} (fingerprint {plan.fingerprint})")
@@ -241,6 +249,8 @@ def cmd_render(args: argparse.Namespace) -> int:
     """
     from archspec import render
 
+    if args.output != "-":
+        check_destination(args.output, args.force)
     _, plan = _load_and_plan(args.spec, args.set)
     if args.output == "-":
         sys.stdout.write(render.to_dot(plan, depth=args.depth))
@@ -305,9 +315,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     torch = _import_torch()
     _device(torch, args.device, timed=True)
     try:
-        batches = [int(b) for b in args.batch.split(",")]
-    except ValueError:
-        raise UsageError(f"--batch {args.batch}: expected sizes like 1,8") from None
+        batches = [_positive_int(b) for b in args.batch.split(",")]
+    except (ValueError, argparse.ArgumentTypeError):
+        raise UsageError(f"--batch {args.batch}: expected sizes of at least 1, like 1,8") from None
     if not args.force:
         from archspec.budget import check_budget
 
@@ -351,19 +361,25 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     Example: archspec export specs/spectformer-h-s.yaml --format onnx -o spectformer-h-s.onnx
     """
+    output = check_destination(args.output or f"{Path(args.spec).stem}.{args.format}", args.force)
     _, plan = _load_and_plan(args.spec, args.set)
     _import_torch()
+    from archspec.budget import check_budget
     from archspec.builder import build
     from archspec.export import export
 
+    check_budget(plan, batch=3, remedy="export on a machine with more memory")  # the check runs batch 3
     model = build(plan, seed=args.seed)
     if args.weights:
         from archspec.checkpoint import load_file
 
         load_file(model, args.weights, plan=plan)
+    if plan.spec.features is not None:  # a backbone exports its feature maps
+        from archspec.models import backbone
+
+        model = backbone(model, plan, plan.spec.features.out_indices)
     from archspec.output import tty_progress
 
-    output = Path(args.output or f"{Path(args.spec).stem}.{args.format}")
     if _verbosity >= NORMAL:
         tty_progress(0, 1, f"exporting {plan.name} to {args.format}")
     difference = export(model, plan, output, args.format, verify=not args.no_verify, force=args.force)
@@ -383,6 +399,8 @@ def cmd_schema(args: argparse.Namespace) -> int:
     """
     from archspec.schema import schema_text
 
+    if args.output not in (None, "-"):
+        check_destination(args.output, args.force)
     text = schema_text()
     if args.output in (None, "-"):
         sys.stdout.write(text)
@@ -409,15 +427,11 @@ def cmd_components(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _check_features(torch: Any, model: Any, plan: Plan, batch: Any, indices: tuple[int, ...]) -> None:
-    """The declared feature maps have the plan's shapes."""
-    with torch.inference_mode():
-        maps = model.forward_intermediates(batch, indices)
-    got = [tuple(m.shape) for m in maps]
-    expected = [(batch.shape[0], plan.stages[i].dim, *plan.stages[i].grid) for i in indices]
-    if got != expected:
-        raise CheckError(f"the feature maps have shapes {got} but the plan says {expected}")
-    _say("ok: feature maps " + ", ".join("×".join(map(str, shape)) for shape in got))
+def _declared_shapes(plan: Plan) -> list[tuple[int, ...]]:
+    """Per-sample output shapes of what the spec declares: the logits, or a backbone's feature maps."""
+    if plan.spec.features is None:
+        return [plan.out_shape.dims]
+    return [(plan.stages[i].dim, *plan.stages[i].grid) for i in plan.spec.features.out_indices]
 
 
 def _check_grad(torch: Any, model: Any, batch: Any) -> None:
@@ -582,6 +596,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--init-from", metavar="PATH",
                    help="warm start: copy each tensor of PATH whose name and shape fit; list the rest")  # fmt: skip
+    p.add_argument("--allow-nonfinite", action="store_true",
+                   help="let --weights and --init-from load NaN or infinite values, not refuse them")  # fmt: skip
     p.add_argument("--save", metavar="PATH", help="write the weights, spec and fingerprints to PATH")
     p.add_argument("--max-params", type=_positive_int, metavar="N",
                    help="refuse plans with more parameters (instead of the memory-based budget)")  # fmt: skip
@@ -595,6 +611,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("weights", metavar="WEIGHTS", help="the reference's state_dict (torch.save or .safetensors)")
     p.add_argument("-o", "--output", required=True, help="the archspec checkpoint to write")
     p.add_argument("--layout", help="the checkpoint layout (default: detected), e.g. timm-resnet")
+    p.add_argument("--allow-nonfinite", action="store_true", help="convert NaN or infinite values instead of refusing")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
 
     p = command("render", cmd_render)
@@ -674,6 +691,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, _terminate)
     try:
         status: int = args.func(args)
+        if sys.stdout is not None:
+            sys.stdout.flush()  # data that cannot arrive is this command's error, not a complaint at exit
     except (UsageError, OverrideError, OutputExistsError) as exc:
         _report(exc)
         return EXIT_USAGE
@@ -695,10 +714,14 @@ def run() -> None:
     and resumed by :func:`_import_torch` before any work on tensors. At exit everything is frozen,
     so that interpreter teardown does not scan it all again (up to a second for commands that
     loaded torch's compiler stack).
+
+    stdout is guarded, so that output which cannot arrive (``> /dev/full``) is reported as an error
+    (AS603) rather than as a traceback at exit.
     """
     global _gc_paused
     gc.disable()
     _gc_paused = True
+    guard_stdout()
     try:
         status = main()
     except BrokenPipeError:

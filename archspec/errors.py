@@ -117,14 +117,31 @@ CATALOGUE: dict[str, ErrorKind] = {
             "over budget",
             "check the spec for a typo in a width or depth; --max-params or --force lifts the limit",
         ),
-        ErrorKind("AS501", "unreadable checkpoint", "the file is truncated, corrupted or not a PyTorch checkpoint"),
+        ErrorKind(
+            "AS501",
+            "unreadable checkpoint",
+            "the file is truncated, corrupted, not a PyTorch or safetensors checkpoint, or would inflate past the "
+            "memory available",
+        ),
         ErrorKind(
             "AS502",
             "checkpoint does not fit",
             "load it into the spec it was saved for; the message lists each key, shape or spec value that differs",
         ),
+        ErrorKind(
+            "AS503",
+            "checkpoint refused",
+            "weights with NaN or infinite values load only with --allow-nonfinite; a model on the meta device holds "
+            "no data to load into or save: build it on cpu or cuda",
+        ),
         ErrorKind("AS601", "bad command-line value", "see `archspec COMMAND --help`"),
         ErrorKind("AS602", "output exists", "pick another file name or pass --force to replace it"),
+        ErrorKind(
+            "AS603",
+            "cannot write output",
+            "the message gives the reason: create the folder, free disk space, or name a regular file (a directory, "
+            "link or device is never replaced)",
+        ),
         ErrorKind("AS701", "model disagrees with its plan", "report it: a component's plan and module drifted apart"),
         ErrorKind(
             "AS702",

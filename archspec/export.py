@@ -1,17 +1,16 @@
 """Export a built model to ONNX or to a ``torch.export`` program (.pt2), with a dynamic batch size.
 
 ONNX goes through torch's dynamo exporter (the legacy TorchScript exporter cannot translate
-``rfft2``) and is checked with onnxruntime against the eager model. The onnx, onnxscript and
-onnxruntime packages are the ``export`` extra and are only imported here.
+``rfft2``) and is checked with onnxruntime against the eager model, on the written file before it
+is moved into place. The onnx, onnxscript and onnxruntime packages are the ``export`` extra and are
+only imported here.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import sys
-import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ import torch
 from torch import nn
 
 from archspec.errors import ArchspecError
+from archspec.output import check_destination, write_file_atomic
 from archspec.plan import Plan
 
 FORMATS = ("onnx", "pt2")
@@ -51,39 +51,51 @@ def _batch_dim() -> dict[str, dict[int, Any]]:
     return {"x": {0: torch.export.Dim("batch", min=1, max=MAX_BATCH)}}
 
 
-def _replace_into(path: Path, write: Any) -> None:
-    """Let ``write(tmp_path)`` produce the file, then move it into place (whole or not at all)."""
-    # The suffix stays last: torch.export.save insists on ".pt2".
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.tmp.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def export(model: nn.Module, plan: Plan, path: Path, fmt: str, verify: bool = True, force: bool = False) -> float:
-    """Write ``model`` to ``path`` as ``fmt`` and return the largest difference found by the check (0 if skipped)."""
+    """Write ``model`` to ``path`` as ``fmt`` and return the largest difference found by the check (0 if skipped).
+
+    The check runs on the written file before it is moved into place, so a model that fails it
+    leaves nothing at ``path`` (and an existing file there untouched).
+
+    Raises:
+        ExportError: the format is unknown, the export extra is missing, or the check failed.
+        OutputExistsError: ``path`` exists and ``force`` is not set.
+        OutputError: ``path`` cannot be written.
+    """
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r} (valid: {', '.join(FORMATS)})")
-    if path.exists() and not force:
-        from archspec.output import OutputExistsError
-
-        raise OutputExistsError(f"{path} exists; pass --force to overwrite it")
+    path = check_destination(path, force)  # before the minutes an export can take
+    if fmt == "onnx":
+        _need("onnx", "onnxscript", "onnxruntime")
     model = model.eval()
     example = torch.randn(2, *plan.input.dims)
+    difference = 0.0
     with _quiet_exporter():
         if fmt == "onnx":
-            _need("onnx", "onnxscript", "onnxruntime")
             onnx_program = torch.onnx.export(model, (example,), dynamo=True, dynamic_shapes=_batch_dim(), verbose=False)
             assert onnx_program is not None
-            _replace_into(path, onnx_program.save)
-            return _check_onnx(model, plan, path) if verify else 0.0
-        program = torch.export.export(model, (example,), dynamic_shapes=_batch_dim())
-        _replace_into(path, lambda tmp: torch.export.save(program, tmp))
-        return _check_pt2(model, plan, path) if verify else 0.0
+
+            def save(tmp: Path) -> None:
+                onnx_program.save(tmp)
+
+            check = _check_onnx
+        else:
+            program = torch.export.export(model, (example,), dynamic_shapes=_batch_dim())
+
+            def save(tmp: Path) -> None:
+                torch.export.save(program, tmp)
+
+            check = _check_pt2
+
+        def write(tmp: Path) -> None:
+            nonlocal difference
+            save(tmp)
+            if verify:
+                difference = check(model, plan, tmp)
+
+        # The suffix stays last in the temporary name: torch.export.save insists on ".pt2".
+        write_file_atomic(path, write, force, suffix=path.suffix)
+    return difference
 
 
 @contextlib.contextmanager
@@ -106,8 +118,16 @@ def _inputs(plan: Plan) -> list[torch.Tensor]:
     return [torch.randn(batch, *plan.input.dims, generator=generator) for batch in (1, 3)]
 
 
-def _compare(reference: torch.Tensor, result: torch.Tensor, what: str) -> float:
-    difference = (reference - result).abs().max().item()
+def _tensors(value: Any) -> list[torch.Tensor]:
+    """A model's output as a list: the logits alone, or a backbone's feature maps."""
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def _compare(reference: Any, result: Any, what: str) -> float:
+    references, results = _tensors(reference), _tensors(result)
+    if len(references) != len(results):
+        raise ExportError(f"{what} returns {len(results)} outputs where the eager model returns {len(references)}")
+    difference = max((a - b).abs().max().item() for a, b in zip(references, results, strict=True))
     if not difference <= TOLERANCE:
         raise ExportError(f"{what} differs from the eager model by {difference:.3g} (tolerance {TOLERANCE})")
     return float(difference)
@@ -121,7 +141,7 @@ def _check_onnx(model: nn.Module, plan: Plan, path: Path) -> float:
     worst = 0.0
     with torch.no_grad():
         for x in _inputs(plan):
-            result = torch.from_numpy(session.run(None, {name: x.numpy()})[0])
+            result = [torch.from_numpy(output) for output in session.run(None, {name: x.numpy()})]
             worst = max(worst, _compare(model(x), result, f"the ONNX model at batch {x.shape[0]}"))
     return worst
 

@@ -119,7 +119,7 @@ def test_a_spec_can_declare_itself_a_backbone(tmp_path, capsys):
     ]
     assert type(archspec.create_model(spec, features_only=False)).__name__ == "ClassAttentionModel"
     assert main(["build", str(spec), "--no-tree", "--batch", "2"]) == 0
-    assert "ok: feature maps 2×128×28×28, 2×448×7×7\n" in capsys.readouterr().err
+    assert "forward 2×3×224×224 → 2×128×28×28, 2×448×7×7 in " in capsys.readouterr().err
     spec.write_text("extends: spectformer-h-s\nfeatures: {out_indices: [1, 4]}\n")
     with pytest.raises(archspec.SpecError) as info:
         archspec.plan(archspec.load_spec(spec))
