@@ -13,9 +13,6 @@ before anything is inflated, and weights that are NaN or infinite are refused un
 from __future__ import annotations
 
 import itertools
-import json
-import math
-import zipfile
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,50 +21,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from archspec import budget
-from archspec.errors import ArchspecError
 from archspec.families import StateDict, get_layout, layouts
 from archspec.fingerprint import canonical, chosen, differences, structure_fingerprint
 from archspec.output import write_atomic
 from archspec.plan import Plan
+from archspec.weights_file import CheckpointError, check_file, shown
 
-
-class CheckpointError(ArchspecError):
-    """A checkpoint cannot be read (AS501) or does not fit the model it is loaded into (AS502)."""
-
-    def __init__(self, message: str, code: str = "AS502") -> None:
-        super().__init__(message)
-        self.code = code
-
-
-MAX_RATIO = 100
-"""The most a member of a torch zip checkpoint may inflate by. ``torch.save`` stores every member
-uncompressed, and tensor data that another tool deflated shrinks a few times at most; a run of zeros
-shrinks a thousandfold, which is what a zip bomb is made of."""
-RATIO_FLOOR = 2**20
-"""Members smaller than this are never refused for their ratio: a small pickle may compress well."""
-MAX_HEADER = 100 * 2**20
-"""The largest safetensors header read (the safetensors reader has the same bound)."""
 NONFINITE_HINT = "pass --allow-nonfinite (allow_nonfinite=True) to load it anyway"
-
-_SAFETENSORS_BITS = {
-    "BOOL": 8, "U8": 8, "I8": 8, "F8_E4M3": 8, "F8_E5M2": 8, "I16": 16, "U16": 16, "F16": 16, "BF16": 16,
-    "I32": 32, "U32": 32, "F32": 32, "C64": 64, "I64": 64, "U64": 64, "F64": 64,
-}  # fmt: skip
-"""Bits per element of the safetensors dtypes; a dtype not listed is left to the reader to judge."""
-
-
-def _shown(value: object, limit: int = 80) -> str:
-    """``value`` as Python writes it (control characters escaped), cut to ``limit`` characters."""
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[:limit]}… ({len(text) - limit:,} more characters)"
-
-
-def _size(count: int) -> str:
-    if count < 2**20:
-        return "1 byte" if count == 1 else f"{count:,} bytes"
-    unit, scale = ("GiB", 2**30) if count >= 2**30 else ("MiB", 2**20)
-    return f"{count / scale:.2f} {unit} ({count:,} bytes)"
 
 
 def unwrap(checkpoint: Mapping[str, Any]) -> dict[str, torch.Tensor]:
@@ -84,7 +44,7 @@ def unwrap(checkpoint: Mapping[str, Any]) -> dict[str, torch.Tensor]:
     for key in checkpoint:
         if not isinstance(key, str):
             raise CheckpointError(
-                f"the checkpoint's state_dict has the key {_shown(key)} ({type(key).__name__}); "
+                f"the checkpoint's state_dict has the key {shown(key)} ({type(key).__name__}); "
                 "its keys must be tensor names (strings)",
                 "AS501",
             )
@@ -355,89 +315,17 @@ def _check_spec(checkpoint: Mapping[str, Any], plan: Plan, path: str | Path) -> 
     )
 
 
-def _too_large(path: Path, what: str, declared: int, limit: int) -> CheckpointError:
-    return CheckpointError(
-        f"{path}: {what} {_size(declared)}, more than the {_size(limit)} of memory available", "AS501"
-    )
-
-
-def _check_zip(path: Path, limit: int) -> None:
-    """Refuse a torch zip checkpoint that would inflate past ``limit`` bytes or is compressed like a bomb.
-
-    The sizes come from the zip's directory, which is what torch allocates by, so nothing is inflated.
-    """
-    on_disk = path.stat().st_size
-    try:
-        with zipfile.ZipFile(path) as archive:
-            members = archive.infolist()
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-        raise CheckpointError(f"{path}: not a readable checkpoint (a damaged zip archive: {exc})", "AS501") from None
-    total = sum(member.file_size for member in members)
-    if total > limit:
-        raise _too_large(path, f"inflates from {_size(on_disk)} on disk to", total, limit)
-    for member in members:
-        compressed = member.compress_type != zipfile.ZIP_STORED
-        if compressed and member.file_size >= RATIO_FLOOR and member.file_size > MAX_RATIO * member.compress_size:
-            ratio = member.file_size / max(member.compress_size, 1)
-            raise CheckpointError(
-                f"{path}: member {_shown(member.filename)} inflates {ratio:,.0f}-fold, from "
-                f"{_size(member.compress_size)} to {_size(member.file_size)}; tensor data does not compress like "
-                f"that (torch.save stores it uncompressed), so the file is refused as a possible zip bomb",
-                "AS501",
-            )
-
-
-def _check_safetensors(path: Path, limit: int) -> None:
-    """Refuse a safetensors file whose header declares more tensor bytes than the file or memory holds."""
-    on_disk = path.stat().st_size
-    with path.open("rb") as handle:
-        length = int.from_bytes(handle.read(8), "little")
-        if on_disk < 8 or not 0 < length <= min(on_disk - 8, MAX_HEADER):
-            raise CheckpointError(
-                f"{path}: not a readable safetensors file (a header of {length:,} bytes declared in a file of "
-                f"{_size(on_disk)})",
-                "AS501",
-            )
-        raw = handle.read(length)
-    try:
-        header = json.loads(raw)
-        declared = 0
-        for name, entry in header.items():
-            if name == "__metadata__" or entry["dtype"] not in _SAFETENSORS_BITS:
-                continue
-            declared += math.prod(int(d) for d in entry["shape"]) * _SAFETENSORS_BITS[entry["dtype"]] // 8
-    except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
-        raise CheckpointError(
-            f"{path}: not a readable safetensors file (a malformed header: {type(exc).__name__})", "AS501"
-        ) from None
-    payload = on_disk - 8 - length
-    if declared > payload:
-        raise CheckpointError(
-            f"{path}: not a readable safetensors file (its header declares {_size(declared)} of tensors, "
-            f"the file holds {_size(payload)})",
-            "AS501",
-        )
-    if declared > limit:
-        raise _too_large(path, "declares tensors of", declared, limit)
-
-
 def read_file(path: str | Path, max_bytes: int | None = None) -> Mapping[str, Any]:
     """Read a checkpoint file without running code: ``torch.load(weights_only=True)``, or safetensors.
 
-    Before anything is inflated, the sizes the file declares are checked: its tensors must fit in
-    ``max_bytes`` (default: the memory available now, :func:`archspec.budget.memory_limit`), a torch
-    zip member must not be compressed more than :data:`MAX_RATIO` times, and a safetensors header
-    must not declare more data than the file holds.
+    Before anything is inflated, :func:`archspec.weights_file.check_file` checks the sizes the file
+    declares against ``max_bytes`` (default: the memory available now).
 
     Raises:
         CheckpointError: the file is missing, unreadable, or refused by those checks (AS501).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such file", "AS501")
-    limit = budget.memory_limit() if max_bytes is None else max_bytes
+    path = check_file(path, max_bytes)
     if path.suffix == ".safetensors":
-        _check_safetensors(path, limit)
         try:
             from safetensors.torch import load_file as load_safetensors
         except ImportError:
@@ -450,12 +338,6 @@ def read_file(path: str | Path, max_bytes: int | None = None) -> Mapping[str, An
             raise CheckpointError(
                 f"{path}: not a readable safetensors file ({type(exc).__name__}: {exc})", "AS501"
             ) from None
-    with path.open("rb") as handle:
-        is_zip = handle.read(4) == b"PK\x03\x04"  # how torch.load tells its zip format from the legacy one
-    if is_zip:
-        _check_zip(path, limit)
-    elif path.stat().st_size > limit:  # the legacy format stores tensors as they are: the file is their size
-        raise _too_large(path, "holds", path.stat().st_size, limit)
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for truncated or foreign files

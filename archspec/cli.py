@@ -136,9 +136,12 @@ def cmd_build(args: argparse.Namespace) -> int:
     """
     from archspec import summary
 
+    if args.weights and args.init_from:
+        raise UsageError("give --weights (a strict load) or --init-from (a warm start), not both")
     if args.save:
         check_destination(args.save, args.force)  # before any work, so a refusal costs nothing
     loaded, plan = _load_and_plan(args.spec, args.set)
+    _check_weights_file(args.weights or args.init_from)
     torch = _import_torch()
     device = _device(torch, args.device)
     dtype = getattr(torch, args.dtype)
@@ -153,8 +156,6 @@ def cmd_build(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     model = build(plan, device=device, dtype=dtype, seed=args.seed)
     built = time.perf_counter() - start
-    if args.weights and args.init_from:
-        raise UsageError("give --weights (a strict load) or --init-from (a warm start), not both")
     if args.weights:
         from archspec.checkpoint import load_file
 
@@ -218,7 +219,6 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
     Example: archspec convert resnet50 resnet50_timm.pth -o resnet50.pt
     """
-    from archspec.checkpoint import load_file, save_file
     from archspec.families import layouts
 
     if args.layout is not None and args.layout not in {layout.name for layout in layouts()}:
@@ -226,9 +226,11 @@ def cmd_convert(args: argparse.Namespace) -> int:
         raise UsageError(f"--layout {args.layout}: unknown checkpoint layout (known: {known})")
     check_destination(args.output, args.force)
     _, plan = _load_and_plan(args.spec, args.set)
+    _check_weights_file(args.weights)
     _import_torch()
     from archspec.budget import check_budget
     from archspec.builder import build
+    from archspec.checkpoint import load_file, save_file
 
     check_budget(plan, remedy="convert on a machine with more memory")  # the weights are held twice at most
     model = build(plan, seed=0)
@@ -363,6 +365,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     """
     output = check_destination(args.output or f"{Path(args.spec).stem}.{args.format}", args.force)
     _, plan = _load_and_plan(args.spec, args.set)
+    _check_weights_file(args.weights)
     _import_torch()
     from archspec.budget import check_budget
     from archspec.builder import build
@@ -425,6 +428,14 @@ def cmd_components(args: argparse.Namespace) -> int:
     for error in registry.plugin_errors:
         _say(f"warning: {error}")
     return EXIT_OK
+
+
+def _check_weights_file(path: str | None) -> None:
+    """A checkpoint that does not exist or would not fit in memory is refused before torch is imported."""
+    if path:
+        from archspec.weights_file import check_file
+
+        check_file(path)
 
 
 def _declared_shapes(plan: Plan) -> list[tuple[int, ...]]:

@@ -84,7 +84,11 @@ class ErrorKind:
 CATALOGUE: dict[str, ErrorKind] = {
     kind.code: kind
     for kind in (
-        ErrorKind("AS101", "unreadable spec file", "check the path; specs are UTF-8 text files of at most 1 MiB"),
+        ErrorKind(
+            "AS101",
+            "unreadable spec file",
+            "check the path; specs are regular UTF-8 text files of at most 256 KiB, bases included",
+        ),
         ErrorKind("AS102", "invalid YAML", "fix the YAML syntax at the position shown (indentation, brackets, colons)"),
         ErrorKind(
             "AS103",

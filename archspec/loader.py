@@ -23,13 +23,13 @@ import yaml
 
 from archspec.errors import KeyPath, Position, SourceMap, SpecFileError
 
-MAX_NODES = 20_000
+MAX_NODES = 10_000
 """Upper bound on values in a spec and its bases together, aliases expanded (a real spec has a few hundred)."""
 
 MAX_DEPTH = 64
 """Upper bound on nesting depth (a real spec nests five or six levels)."""
 
-MAX_BYTES = 1 << 20
+MAX_BYTES = 1 << 18
 """Upper bound on the bytes of a spec and its bases together (a real spec is a few kB); a file that
 would pass it is refused unread."""
 

@@ -30,7 +30,7 @@ def _alias_bomb() -> bytes:
 
 
 HOSTILE = {
-    "alias-bomb": (_alias_bomb(), "{p}:5:1: the spec expands to more than 20,000 values [AS103]"),
+    "alias-bomb": (_alias_bomb(), "{p}:4:1: the spec expands to more than 10,000 values [AS103]"),
     "deep-nesting": (
         b"a: " + b"[" * 5000 + b"]" * 5000 + b"\n",
         "{p}:1:68: the spec nests deeper than 64 levels [AS103]",
@@ -41,7 +41,7 @@ HOSTILE = {
     ),
     "50-MB": (
         b"name: x\n" + b"# padding line\n" * 3_500_000,
-        "{p}: the file has 52,500,008 bytes; spec files are limited to 1,048,576 [AS101]",
+        "{p}: the file has 52,500,008 bytes; spec files are limited to 262,144 [AS101]",
     ),
     "python-tag": (
         b"name: !!python/object/apply:os.system ['echo pwned']\n",
