@@ -376,7 +376,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.weights:
         from archspec.checkpoint import load_file
 
-        load_file(model, args.weights, plan=plan)
+        load_file(model, args.weights, plan=plan, allow_nonfinite=args.allow_nonfinite)
     if plan.spec.features is not None:  # a backbone exports its feature maps
         from archspec.models import backbone
 
@@ -670,6 +670,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("onnx", "pt2"), default="onnx", help="output format (default: onnx)")
     p.add_argument("-o", "--output", help="output file (default: the spec's name with the format's suffix)")
     p.add_argument("--weights", "--pretrained", metavar="PATH", help="load these weights before exporting")
+    p.add_argument("--allow-nonfinite", action="store_true", help="let --weights load NaN or infinite values")
     p.add_argument("--seed", type=_seed, default=0, help="seed for the initial weights (default: 0)")
     p.add_argument("--no-verify", action="store_true", help="skip the check against the eager model")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")

@@ -36,6 +36,7 @@ def create_model(
     device: str = "cpu",
     seed: int | None = 0,
     check_memory: bool = True,
+    allow_nonfinite: bool = False,
 ) -> Any:
     """Build a model from a shipped spec name or a spec file.
 
@@ -53,6 +54,7 @@ def create_model(
         seed: seed for the initial weights (None leaves torch's RNG alone).
         check_memory: refuse (:class:`~archspec.budget.BudgetError`) a model whose weights and
             activations at batch 1 would not fit half of the memory available, before allocating it.
+        allow_nonfinite: let ``pretrained`` hold NaN or infinite values, which are otherwise refused.
 
     Returns:
         The ``nn.Module``; with ``features_only``, one that returns a list of (B, C, H, W) maps and has
@@ -74,7 +76,7 @@ def create_model(
     if pretrained is not None:
         # A new class count keeps the checkpoint's everything but its classifier, which starts afresh.
         reinit = ("head", "aux_head") if num_classes is not None else ()
-        load_file(model, pretrained, plan=planned, reinit=reinit)
+        load_file(model, pretrained, plan=planned, reinit=reinit, allow_nonfinite=allow_nonfinite)
     declared = loaded.spec.features
     if not (features_only if features_only is not None else declared is not None):
         return model

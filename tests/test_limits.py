@@ -241,3 +241,20 @@ def test_setting_a_list_item_past_the_end_is_a_usage_error():
     with pytest.raises(OverrideError) as info:
         archspec.load_spec(SPEC, ["stages.4={dim: 8, depth: 1}"])
     assert str(info.value) == "--set stages.4={dim: 8, depth: 1}: stages[4] is not an item of the list"
+
+
+@pytest.mark.parametrize("command", ["export", "convert"])
+def test_export_and_convert_check_the_memory_budget_before_building(command, tmp_path, monkeypatch, capsys):
+    from archspec.cli import main
+
+    monkeypatch.setattr(budget, "available_bytes", lambda: 2**20)
+    weights = tmp_path / "w.pt"
+    weights.write_bytes(b"")  # never loaded: the budget refuses first
+    argv = ["export", "spectformer", "-o", str(tmp_path / "x.pt2"), "--format", "pt2"]
+    if command == "convert":
+        argv = ["convert", "spectformer", str(weights), "-o", str(tmp_path / "x.pt")]
+    assert main(argv) == 1
+    message = capsys.readouterr().err.splitlines()[0]
+    assert message.startswith("error: SpectFormer needs about 0.05 GiB of parameters (14,183,334 × 4 bytes)")
+    assert message.endswith(f"check the spec for a typo, or {command} on a machine with more memory [AS401]")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["w.pt"]
