@@ -37,6 +37,9 @@ from archspec.specbase import (
 MAX_IMAGE_SIZE = 16_384
 """Bounds on sizes keep a typo (``depth: 1000000000``) from hanging the planner; see also the ``le=`` limits."""
 
+MAX_PROBLEMS = 100
+"""Problems reported one by one for a spec; past these, one line says how many more there are."""
+
 MAX_BLOCKS = 1_024
 """Upper bound on the blocks of all stages together, checked before planning (the deepest published
 ResNets have a few hundred)."""
@@ -133,7 +136,12 @@ def validate(data: Any, source: SourceMap | None = None) -> ModelSpec:
         return ModelSpec.model_validate(data)
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
-        problems = [_problem(error, data) for error in errors if not _echoes_item_errors(error, errors)]
+        kept = [error for error in errors if not _echoes_item_errors(error, errors)]
+        problems = [_problem(error, data) for error in kept[:MAX_PROBLEMS]]
+        if len(kept) > MAX_PROBLEMS:  # the rest are named by where they start, not one by one
+            first = _problem(kept[MAX_PROBLEMS], data)
+            more = f"and {len(kept) - MAX_PROBLEMS:,} more problems from here on (the first {MAX_PROBLEMS} are shown)"
+            problems.append(Problem(first.path, more, first.code))
         raise SpecError(problems, source) from None
 
 

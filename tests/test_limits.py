@@ -193,7 +193,8 @@ def test_many_top_level_keys_merge_in_linear_time(tmp_path):
     keys = "".join(f"k{i}: {i}\n" for i in range(4_500))
     child = _write(tmp_path, "child.yaml", "extends: spectformer\n" + keys)
     lines = _problems(child)
-    assert len(lines) == 4_500
+    assert len(lines) == 101
+    assert lines[-1] == f"{child}:102:1: k100: and 4,400 more problems from here on (the first 100 are shown)"
     assert lines[0] == (
         f"{child}:2:1: k0: unknown key 'k0' (valid keys: name, input, num_classes, drop_path_rate, stem, stages, "
         "head, features)"
