@@ -43,3 +43,12 @@ def _seeded() -> None:
     import torch
 
     torch.manual_seed(0)
+
+
+def default_sigint() -> None:
+    """For ``Popen(preexec_fn=...)``: give the child the default SIGINT disposition. A shell that starts
+    the test run in the background ignores SIGINT, the child inherits that, and Python then installs no
+    KeyboardInterrupt handler, so a test of what Ctrl-C does would test nothing."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -10,7 +10,7 @@ import textwrap
 import time
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, default_sigint
 
 import archspec
 from archspec import budget
@@ -126,7 +126,11 @@ WRITER = textwrap.dedent(
 def test_interrupted_write_leaves_nothing(tmp_path, sig):
     target = tmp_path / "out.bin"
     with subprocess.Popen(
-        [sys.executable, "-c", WRITER, str(target)], stdout=subprocess.PIPE, text=True, cwd=ROOT
+        [sys.executable, "-c", WRITER, str(target)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        preexec_fn=default_sigint,
     ) as proc:
         assert proc.stdout is not None and proc.stdout.readline() == "writing\n"
         assert len(list(tmp_path.iterdir())) == 1  # the temporary file exists while writing

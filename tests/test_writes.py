@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import ROOT, tiny
+from conftest import ROOT, default_sigint, tiny
 
 from archspec import export as export_module
 from archspec.cli import main
@@ -257,7 +257,9 @@ def test_an_interrupted_save_exits_130_and_leaves_nothing(tmp_path, sig):
     out = tmp_path / "out"
     out.mkdir()
     command = [sys.executable, "-m", "archspec", "build", str(spec), "--no-tree", "-q", "--save", str(out / "w.pt")]
-    with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT) as proc:
+    with subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT, preexec_fn=default_sigint
+    ) as proc:
         deadline = time.monotonic() + 120
         while not any(out.iterdir()):  # the temporary file appears as torch starts writing
             assert proc.poll() is None and time.monotonic() < deadline
