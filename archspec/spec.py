@@ -289,6 +289,8 @@ def _problem(error: Any, data: Any) -> Problem:
     message = str(error["msg"])
     if message.startswith("Value error, "):
         message = message[len("Value error, ") :]
+    if kind in ("dict_type", "model_type"):  # pydantic names its model class: say what a user writes
+        message = "input should be a mapping of keys"
     message = message[:1].lower() + message[1:]
     value = error.get("input")
     if isinstance(value, str | int | float | bool) and kind != "value_error":

@@ -259,3 +259,8 @@ def test_export_and_convert_check_the_memory_budget_before_building(command, tmp
     assert message.startswith("error: SpectFormer needs about 0.05 GiB of parameters (14,183,334 × 4 bytes)")
     assert message.endswith(f"check the spec for a typo, or {command} on a machine with more memory [AS401]")
     assert sorted(path.name for path in tmp_path.iterdir()) == ["w.pt"]
+
+
+def test_a_scalar_where_a_mapping_belongs_is_named_in_the_user_s_words(tmp_path):
+    path = _write(tmp_path, "tiny.yaml", TINY)
+    assert _problems(path, ["features=7"]) == ["--set features=7: features: input should be a mapping of keys (got 7)"]
