@@ -46,9 +46,17 @@ def shipped_specs() -> list[Path]:
 def shipped_path(name_or_path: str | Path) -> Path:
     """``name_or_path`` as a path, or the shipped spec of that name (``resnet50``) when no such file exists."""
     path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") or path.exists():
+    if path.suffix in (".yaml", ".yml") or _exists(path):
         return path
     return next((shipped for shipped in shipped_specs() if shipped.stem == str(name_or_path)), path)
+
+
+def _exists(path: Path) -> bool:
+    """Whether ``path`` exists; a name the system cannot even look up (too long, say) does not."""
+    try:
+        return path.exists()
+    except OSError:
+        return False
 
 
 MAX_EXTENDS_DEPTH = 16
@@ -141,7 +149,7 @@ def _find_base(reference: str, spec: Path, where: Position) -> Path:
         name = reference if reference.endswith((".yaml", ".yml")) else f"{reference}.yaml"
         candidates += [SHIPPED_SPECS / folder / name for folder in SHIPPED_FOLDERS]
     for candidate in candidates:
-        if candidate.exists():
+        if _exists(candidate):
             if candidate.suffix not in (".yaml", ".yml") or candidate.resolve().suffix not in (".yaml", ".yml"):
                 raise SpecFileError(where, f"extends: {reference} is not a .yaml file", "AS104")
             if not candidate.is_file():
@@ -254,7 +262,7 @@ def _apply(data: dict[str, Any], positions: dict[KeyPath, Position], override: O
         if override.value is None:
             node.pop(key, None)
         elif key == "type" and node.get("type") not in (None, override.value):
-            _retype(node, positions, path[:-1], override.value)
+            _retype(node, positions, path[:-1], override)
         else:
             node[key] = override.value
     else:
@@ -263,7 +271,7 @@ def _apply(data: dict[str, Any], positions: dict[KeyPath, Position], override: O
     positions[path] = override.position
 
 
-def _retype(node: dict[str, Any], positions: dict[KeyPath, Position], prefix: KeyPath, new_type: Any) -> None:
+def _retype(node: dict[str, Any], positions: dict[KeyPath, Position], prefix: KeyPath, override: Override) -> None:
     """Give the component at ``prefix`` a new ``type``: it starts from the new type's defaults, keeping
     only what earlier ``--set`` arguments wrote into it (the spec's fields were for the old type), so
     the order of ``--set`` arguments does not matter."""
@@ -279,8 +287,9 @@ def _retype(node: dict[str, Any], positions: dict[KeyPath, Position], prefix: Ke
     }
     _drop(positions, prefix, node)
     node.clear()
-    node.update(from_command_line, type=new_type)
+    node.update(from_command_line, type=override.value)
     positions.update(kept)
+    positions[prefix] = override.position  # the component is now the --set's: its problems point there
 
 
 def _at(data: Any, path: KeyPath) -> Any:

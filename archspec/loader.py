@@ -14,6 +14,7 @@ carries these caps across a spec and all the bases it ``extends``.
 from __future__ import annotations
 
 import os
+import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,7 @@ MAX_BYTES = 1 << 18
 would pass it is refused unread."""
 
 _MAP_TAG = "tag:yaml.org,2002:map"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
 _SCALARS = (str, int, float, bool, type(None))
 
@@ -48,7 +50,8 @@ class ReadBudget:
 
 class _Loader(yaml.SafeLoader):
     """PyYAML's safe loader with a nesting limit, checked before its recursive composer can overflow,
-    and a count of the nodes it composes, checked as it goes."""
+    and a count of the values it composes, checked as it goes. Exponent floats without a dot
+    (``1e-5``), which YAML 1.1 reads as strings, are floats as in YAML 1.2."""
 
     depth = 0
     composed = 0
@@ -56,7 +59,8 @@ class _Loader(yaml.SafeLoader):
 
     def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
         self.depth += 1
-        self.composed += 1
+        if not (isinstance(parent, yaml.MappingNode) and index is None):  # a mapping's key is not a value
+            self.composed += 1
         try:
             if self.depth > MAX_DEPTH or self.composed > self.limit:
                 mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
@@ -127,7 +131,13 @@ class _Converter:
     def _mapping(self, node: yaml.MappingNode, path: KeyPath) -> dict[str, Any]:
         if node.tag != _MAP_TAG:
             raise self._bad_tag(node)
-        self.loader.flatten_mapping(node)  # resolves YAML merge keys (<<)
+        for key_node, _ in node.value:
+            if key_node.tag == _MERGE_TAG:  # YAML 1.1's "<<", whose copies grow with every level
+                raise SpecFileError(
+                    self.position(key_node),
+                    "YAML merge keys (<<) are not supported: use extends to build on another spec, or an alias",
+                    "AS103",
+                )
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
@@ -159,6 +169,13 @@ class _Converter:
             + (" (quote the value to make it a string)" if self._implicit(node) else ""),
             "AS103",
         )
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
 
 
 def _check_flow_depth(text: str, file: str) -> None:
@@ -239,6 +256,12 @@ _FILE_KINDS = {
 }
 
 
+def _limit_text(limit: int) -> str:
+    if limit == MAX_BYTES:
+        return f"spec files are limited to {MAX_BYTES:,}"
+    return f"only {limit:,} of the {MAX_BYTES:,} bytes a spec and its bases may hold together are left for it"
+
+
 def read_spec_file(path: str | Path, budget: ReadBudget | None = None) -> tuple[Any, SourceMap]:
     """Read and parse one spec file. Failures become :class:`SpecFileError` naming the file.
 
@@ -248,7 +271,6 @@ def read_spec_file(path: str | Path, budget: ReadBudget | None = None) -> tuple[
     budget = budget if budget is not None else ReadBudget()
     name = str(path)
     limit = max(budget.bytes, 0)
-    whole = "spec files" if budget.bytes == MAX_BYTES else "a spec and its bases"
     try:
         # Non-blocking, so that opening a named pipe returns at once; the file's kind is checked next.
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
@@ -259,10 +281,10 @@ def read_spec_file(path: str | Path, budget: ReadBudget | None = None) -> tuple[
                 raise SpecFileError(name, f"is {kind}, not a spec file")
             size = os.fstat(fd).st_size
             if size > limit:
-                raise SpecFileError(name, f"the file has {size:,} bytes; {whole} are limited to {MAX_BYTES:,}")
+                raise SpecFileError(name, f"the file has {size:,} bytes; {_limit_text(limit)}")
             raw = handle.read(limit + 1)  # the file may have grown since fstat
         if len(raw) > limit:
-            raise SpecFileError(name, f"the file has more than {limit:,} bytes; {whole} are limited to {MAX_BYTES:,}")
+            raise SpecFileError(name, f"the file has more than {limit:,} bytes; {_limit_text(limit)}")
     except FileNotFoundError:
         raise SpecFileError(name, "no such file") from None
     except IsADirectoryError:

@@ -266,6 +266,8 @@ def _write_through(path: Path, force: bool, suffix: str, fill: Callable[[Path, i
                 temp = None  # another writer's file
         if temp is None:
             raise FileExistsError(errno.EEXIST, "no free name for a temporary file", str(path.parent))
+        if force and path.is_file():  # a replaced file keeps its mode, as a plain open() would
+            os.fchmod(fd, stat.S_IMODE(path.stat().st_mode))
         fill(temp, fd)
         _publish(temp, path, force)
     except OSError as exc:
@@ -289,7 +291,8 @@ def write_atomic(path: str | Path, write: Callable[[BinaryIO], object], force: b
     The destination is checked first (:func:`check_destination`). An interrupted or failing
     ``write`` leaves no partial file behind; an existing ``path`` is only replaced when ``force`` is
     set, and without it a file that appears at ``path`` during the write is not replaced either.
-    The file gets the mode a plain ``open()`` would give it (0666 less the umask).
+    The file gets the mode a plain ``open()`` would give it: 0666 less the umask, or the mode of the
+    file it replaces.
 
     Raises:
         OutputExistsError: ``path`` exists (or appeared meanwhile) and ``force`` is not set.

@@ -137,12 +137,19 @@ def validate(data: Any, source: SourceMap | None = None) -> ModelSpec:
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
         kept = [error for error in errors if not _echoes_item_errors(error, errors)]
+        if len(kept) > MAX_PROBLEMS and source is not None:  # show the first ones in the file
+            kept.sort(key=lambda error: _line_column(source, _user_path(error["loc"], data)))
         problems = [_problem(error, data) for error in kept[:MAX_PROBLEMS]]
-        if len(kept) > MAX_PROBLEMS:  # the rest are named by where they start, not one by one
+        if len(kept) > MAX_PROBLEMS:  # the rest are counted where they start, not listed
             first = _problem(kept[MAX_PROBLEMS], data)
             more = f"and {len(kept) - MAX_PROBLEMS:,} more problems from here on (the first {MAX_PROBLEMS} are shown)"
             problems.append(Problem(first.path, more, first.code))
         raise SpecError(problems, source) from None
+
+
+def _line_column(source: SourceMap, path: KeyPath) -> tuple[int, int]:
+    where = source.locate(path)
+    return where.line, where.column
 
 
 def load_spec(path: str | Path, overrides: Sequence[str | Override] = ()) -> LoadedSpec:

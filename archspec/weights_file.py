@@ -127,8 +127,12 @@ def check_file(path: str | Path, max_bytes: int | None = None) -> Path:
         CheckpointError: (AS501) naming the file and the numbers.
     """
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such file", "AS501")
+    try:
+        regular, exists = path.is_file(), path.exists()
+    except OSError as exc:  # a name too long to look up, say
+        raise CheckpointError(f"{path}: cannot read: {exc.strerror}", "AS501") from None
+    if not regular:
+        raise CheckpointError(f"{path}: {'not a regular file' if exists else 'no such file'}", "AS501")
     limit = budget.memory_limit() if max_bytes is None else max_bytes
     if path.suffix == ".safetensors":
         _check_safetensors(path, limit)

@@ -129,8 +129,8 @@ def test_the_value_cap_stops_the_parser_where_it_is_passed(tmp_path):
     path.write_text("name: [" + ", ".join(["0"] * 80_000) + "]\n")  # 240 kB: under the byte cap
     with pytest.raises(SpecFileError) as info:
         archspec.load_spec(path)
-    # The 10,000th value after the mapping, its key and the list: the parser stopped right there.
-    column = len("name: [") + 3 * (loader.MAX_NODES - 3) + 1
+    # The 10,000th value, counting the mapping and the list (not the key): the parser stopped right there.
+    column = len("name: [") + 3 * (loader.MAX_NODES - 2) + 1
     assert str(info.value) == f"{path}:1:{column}: the spec expands to more than 10,000 values"
 
 
@@ -152,9 +152,10 @@ def test_the_byte_cap_covers_the_bases_too(tmp_path):
     assert archspec.load_spec(tmp_path / "base.yaml").spec.name == "T"
     with pytest.raises(SpecFileError) as info:
         archspec.load_spec(child)
-    size = (tmp_path / "base.yaml").stat().st_size
+    size, left = (tmp_path / "base.yaml").stat().st_size, 262_144 - child.stat().st_size
     assert str(info.value) == (
-        f"{tmp_path / 'base.yaml'}: the file has {size:,} bytes; a spec and its bases are limited to 262,144"
+        f"{tmp_path / 'base.yaml'}: the file has {size:,} bytes; only {left:,} of the 262,144 bytes a spec and its "
+        "bases may hold together are left for it"
     )
 
 
@@ -264,3 +265,57 @@ def test_export_and_convert_check_the_memory_budget_before_building(command, tmp
 def test_a_scalar_where_a_mapping_belongs_is_named_in_the_user_s_words(tmp_path):
     path = _write(tmp_path, "tiny.yaml", TINY)
     assert _problems(path, ["features=7"]) == ["--set features=7: features: input should be a mapping of keys (got 7)"]
+
+
+def test_yaml_merge_keys_are_refused_before_they_are_copied(tmp_path):
+    # Each level of merges copies the level below nine times: 500 bytes would grow to billions of keys.
+    levels = ["&a0 {k: 0}"]
+    for i in range(1, 9):
+        levels.append(f"&a{i} {{<<: [{levels[-1]}, {', '.join([f'*a{i - 1}'] * 9)}]}}")
+    path = _write(tmp_path, "merge.yaml", f"name: x\nbomb: {levels[-1]}\n")
+    with pytest.raises(SpecFileError) as info:
+        archspec.load_spec(path)
+    assert str(info.value).endswith(
+        ": YAML merge keys (<<) are not supported: use extends to build on another spec, or an alias"
+    )
+
+
+def test_exponent_floats_without_a_dot_are_numbers(tmp_path):
+    path = _write(tmp_path, "tiny.yaml", TINY.replace("norm: {type: layernorm}", "norm: {type: layernorm, eps: 1e-5}"))
+    assert archspec.load_spec(path).spec.stages[0].norm.eps == 1e-5
+    assert archspec.load_spec(path, ["stages.0.norm.eps=2E-6"]).spec.stages[0].norm.eps == 2e-6
+
+
+def test_mapping_keys_do_not_count_as_values(tmp_path):
+    entries = ", ".join(f"k{i}: 0" for i in range(5_200))  # 5,200 values, 10,400 nodes with the keys
+    path = _write(tmp_path, "wide.yaml", f"{TINY}extra: {{{entries}}}\n")
+    assert _problems(path)[0].endswith("extra: unknown key 'extra' (valid keys: name, input, num_classes, "
+                                       "drop_path_rate, stem, stages, head, features)")  # fmt: skip
+
+
+def test_a_retyped_component_is_blamed_on_the_set_that_retyped_it(tmp_path):
+    path = _write(tmp_path, "tiny.yaml", TINY.replace("size: 32", "size: 2"))
+    with pytest.raises(SpecError) as info:
+        archspec.plan(archspec.load_spec(path, ["stem.type=patch"]))
+    assert info.value.lines() == [
+        "--set stem.type=patch: stem.patch: the patch conv (kernel 4, stride 4, padding 0) does not fit the 2×2 grid"
+    ]
+
+
+def test_names_too_long_for_the_system_are_clean_errors(tmp_path):
+    long = "a" * 300
+    with pytest.raises(SpecFileError) as info:
+        archspec.load_spec(long)
+    assert str(info.value) == f"{long}: cannot read: File name too long"
+    child = _write(tmp_path, "child.yaml", f"extends: {long}.yaml\n")
+    with pytest.raises(SpecFileError) as info:
+        archspec.load_spec(child)
+    assert str(info.value).startswith(f"{child}:1:1: extends: no such file '{long}.yaml' (shipped specs: ")
+
+
+def test_weights_that_are_not_a_regular_file_are_named_so(tmp_path):
+    from archspec.weights_file import CheckpointError, check_file
+
+    with pytest.raises(CheckpointError) as info:
+        check_file(tmp_path)
+    assert str(info.value) == f"{tmp_path}: not a regular file"

@@ -461,3 +461,17 @@ def test_every_output_has_the_mode_of_a_plain_open(tmp_path, capsys):
          "table.csv"],
         "0o640",
     )  # fmt: skip
+
+
+def test_a_replaced_file_keeps_its_mode(tmp_path, capsys):
+    target = tmp_path / "schema.json"
+    target.write_text("old")
+    target.chmod(0o600)
+    assert main(["schema", "-o", str(target), "--force"]) == 0
+    assert oct(target.stat().st_mode & 0o777) == "0o600"
+    assert target.read_text().startswith("{")
+    export = tmp_path / "model.pt2"
+    export.write_text("old")
+    export.chmod(0o604)
+    assert main(["export", str(_spec_file(tmp_path)), "--format", "pt2", "-o", str(export), "--force"]) == 0
+    assert oct(export.stat().st_mode & 0o777) == "0o604"
