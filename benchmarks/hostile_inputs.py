@@ -35,6 +35,14 @@ def _alias_bomb() -> str:
     return "\n".join(lines) + "\n"
 
 
+def _merge_bomb() -> str:
+    """YAML merge keys nested nine deep, each level merging the one below ten times: about 600 bytes."""
+    level = "&a0 {k: 0}"
+    for i in range(1, 10):
+        level = f"&a{i} {{<<: [{level}, {', '.join([f'*a{i - 1}'] * 9)}]}}"
+    return f"name: x\nbomb: {level}\n"
+
+
 def _zip_bomb(path: Path) -> None:
     """A torch-zip-shaped checkpoint whose one deflated member inflates to 1.5 GiB of zeros."""
     chunk = bytes(1 << 20)
@@ -62,6 +70,7 @@ def _fifo(folder: Path) -> None:
 CASES: dict[str, Case] = {
     "valid spec": Case({}, ["validate", str(ROOT / "specs" / "spectformer.yaml")]),
     "alias bomb (10^9 values)": Case({"spec.yaml": _alias_bomb()}, ["validate", "spec.yaml"]),
+    "merge-key bomb (600 bytes)": Case({"spec.yaml": _merge_bomb()}, ["validate", "spec.yaml"]),
     "5,000-level flow nesting": Case({"spec.yaml": "a: " + "[" * 5000 + "]" * 5000 + "\n"}, ["validate", "spec.yaml"]),
     "50 MB file": Case({"spec.yaml": "name: x\n" + "# padding line\n" * 3_500_000}, ["validate", "spec.yaml"]),
     "1 MiB flow list": Case({"spec.yaml": "name: [" + ", ".join(["0"] * 349_000) + "]\n"}, ["validate", "spec.yaml"]),
