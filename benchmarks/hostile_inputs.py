@@ -91,7 +91,10 @@ CASES: dict[str, Case] = {
     ),
     "named pipe as the spec": Case({}, ["validate", "pipe.yaml"], setup=_fifo),
     "64 stages × depth 1000": Case(
-        {"spec.yaml": "name: deep\nstages:\n" + "  - {dim: 8, depth: 1000, mixer: {type: spectral}}\n" * 64},
+        {
+            "spec.yaml": "name: deep\ninput: {size: 32}\nstages:\n  - {dim: 8, depth: 1000, mixer: {type: spectral}}\n"
+            + "  - {dim: 8, depth: 1000, mixer: {type: spectral}, downsample: {type: none}}\n" * 63
+        },
         ["validate", "spec.yaml"],
     ),
     "!!python/object/apply tag": Case(
