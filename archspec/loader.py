@@ -5,7 +5,9 @@ tag, such as ``!!python/object``, ``!!binary`` or a date, is refused, so a spec 
 or smuggle in a value the spec models would coerce. Duplicate keys are an error rather than a
 silent "last one wins".
 
-Size is bounded before the work it guards: only regular files are opened, their bytes are capped
+libyaml's parser does the parsing where PyYAML has it (several times faster than PyYAML's Python
+one); text it refuses is parsed again in Python, so the messages are PyYAML's. Size is bounded
+before the work it guards: only regular files are opened, their bytes are capped
 before reading, values are counted while PyYAML composes them (not after it has built the tree), and
 alias expansion is counted too, so a small file cannot unfold into gigabytes. A :class:`ReadBudget`
 carries these caps across a spec and all the bases it ``extends``.
@@ -48,11 +50,11 @@ class ReadBudget:
     values: int = MAX_NODES
 
 
-class _Loader(yaml.SafeLoader):
-    """PyYAML's safe loader with a nesting limit, checked before its recursive composer can overflow,
-    and a count of the values it composes, checked as it goes. Exponent floats without a dot
-    (``1e-5``), which YAML 1.1 reads as strings, are floats as in YAML 1.2."""
+class _Composer(yaml.composer.Composer):
+    """PyYAML's composer with a nesting limit, checked before its recursion can overflow, and a count of
+    the values it composes, checked as it goes."""
 
+    name: str
     depth = 0
     composed = 0
     limit = MAX_NODES
@@ -63,7 +65,7 @@ class _Loader(yaml.SafeLoader):
             self.composed += 1
         try:
             if self.depth > MAX_DEPTH or self.composed > self.limit:
-                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                mark = self.peek_event().start_mark  # type: ignore[attr-defined]  # the parser's
                 where = Position(self.name, mark.line + 1, mark.column + 1)
                 problem = (
                     f"the spec nests deeper than {MAX_DEPTH} levels"
@@ -74,6 +76,35 @@ class _Loader(yaml.SafeLoader):
             return super().compose_node(parent, index)
         finally:
             self.depth -= 1
+
+
+class _Loader(_Composer, yaml.SafeLoader):
+    """PyYAML's safe loader, all in Python: its error messages are the ones archspec reports."""
+
+
+if yaml.__with_libyaml__:
+    from yaml._yaml import CParser
+
+    class _FastLoader(_Composer, CParser, yaml.constructor.SafeConstructor, yaml.resolver.Resolver):
+        """libyaml's parser (in C, several times faster) under the same composer, constructor and resolver."""
+
+        def __init__(self, text: str) -> None:
+            CParser.__init__(self, text)
+            yaml.constructor.SafeConstructor.__init__(self)
+            yaml.resolver.Resolver.__init__(self)
+            yaml.composer.Composer.__init__(self)
+
+    LOADERS: tuple[type[Any], ...] = (_FastLoader, _Loader)
+else:  # a PyYAML built without libyaml
+    LOADERS = (_Loader,)
+
+# Exponent floats without a dot (``1e-5``), which YAML 1.1 reads as strings, are floats as in YAML 1.2.
+for _loader in LOADERS:
+    _loader.add_implicit_resolver(
+        "tag:yaml.org,2002:float",
+        re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+        list("-+0123456789"),
+    )
 
 
 class _Converter:
@@ -171,13 +202,6 @@ class _Converter:
         )
 
 
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789"),
-)
-
-
 def _check_flow_depth(text: str, file: str) -> None:
     """Refuse deeply nested ``[``/``{`` before parsing: PyYAML's scanner slows quadratically with them.
 
@@ -206,6 +230,32 @@ def _check_flow_depth(text: str, file: str) -> None:
             depth = max(0, depth - 1)
 
 
+def _compose(text: str, file: str, limit: int) -> tuple[yaml.Node | None, Any]:
+    """The node tree of ``text`` and the loader that made it (to construct its scalars).
+
+    libyaml parses first; text it refuses is parsed again in Python, whose messages archspec
+    reports (and which may accept what libyaml does not).
+    """
+    for index, loader_type in enumerate(LOADERS):
+        loader = loader_type(text)
+        loader.name, loader.limit = file, limit
+        try:
+            return loader.get_single_node(), loader
+        except yaml.YAMLError as exc:
+            loader.dispose()
+            if index == len(LOADERS) - 1:
+                raise _yaml_error(exc, file) from None
+    raise AssertionError("unreachable")
+
+
+def _yaml_error(exc: yaml.YAMLError, file: str) -> SpecFileError:
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        where = Position(file, mark.line + 1, mark.column + 1) if mark else Position(file, 1, 1)
+        return SpecFileError(where, f"invalid YAML: {exc.problem or exc.context}", "AS102")
+    return SpecFileError(Position(file, 1, 1), f"invalid YAML: {exc}", "AS102")
+
+
 def parse_yaml(text: str, file: str = "<string>", budget: ReadBudget | None = None) -> tuple[Any, SourceMap]:
     """Parse YAML text with safe semantics, returning the data and its :class:`SourceMap`.
 
@@ -214,26 +264,18 @@ def parse_yaml(text: str, file: str = "<string>", budget: ReadBudget | None = No
     budget = budget if budget is not None else ReadBudget()
     _check_flow_depth(text, file)
     try:
-        loader = _Loader(text)  # the reader checks every character here, before any parsing
+        yaml.reader.Reader(text)  # checks every character, before any parsing
     except yaml.reader.ReaderError as exc:
         raise _reader_error(exc, text, file) from None
-    loader.name = file
-    loader.limit = max(budget.values, 0)
+    node, loader = _compose(text, file, max(budget.values, 0))
     try:
-        node = loader.get_single_node()
         if node is None:
             raise SpecFileError(Position(file, 1, 1), "the file is empty", "AS102")
         converter = _Converter(file, loader, budget)
         converter.source.positions[()] = converter.position(node)
         data = converter.convert(node, ())
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = Position(file, mark.line + 1, mark.column + 1) if mark else Position(file, 1, 1)
-        raise SpecFileError(where, f"invalid YAML: {exc.problem or exc.context}", "AS102") from None
-    except yaml.reader.ReaderError as exc:
-        raise _reader_error(exc, text, file) from None
-    except yaml.YAMLError as exc:
-        raise SpecFileError(Position(file, 1, 1), f"invalid YAML: {exc}", "AS102") from None
+    except yaml.YAMLError as exc:  # a constructor's complaint about a scalar
+        raise _yaml_error(exc, file) from None
     finally:
         loader.dispose()
     return data, converter.source
