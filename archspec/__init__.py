@@ -32,7 +32,8 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_FROM_SPEC})
+    """The public API (what ``__all__`` names) and the version; not this module's imports."""
+    return sorted({*__all__, "__version__"})
 
 
 def plan(spec: ModelSpec | LoadedSpec) -> Plan:

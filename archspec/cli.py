@@ -561,6 +561,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Describe a vision backbone in YAML; check, summarise, draw, compare and build it.",
         epilog="Exit codes: 0 ok, 1 invalid spec or failed check, 2 usage error.",
     )
+    from archspec import __version__
+
+    parser.add_argument("--version", action="version", version=f"archspec {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     output = argparse.ArgumentParser(add_help=False)
     volume = output.add_mutually_exclusive_group()

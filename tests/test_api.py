@@ -126,3 +126,18 @@ def test_a_spec_can_declare_itself_a_backbone(tmp_path, capsys):
     assert info.value.lines() == [
         f"{spec}:2:29: features.out_indices[1]: stage index 4 does not exist (the model has stages 0–3)"
     ]
+
+
+def test_version_and_public_names(capsys):
+    import tomllib
+
+    from archspec.cli import main
+
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert archspec.__version__ == declared
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out == f"archspec {declared}\n"
+    assert dir(archspec) == sorted([*archspec.__all__, "__version__"])
+    assert not {"Any", "importlib", "annotations", "TYPE_CHECKING"} & set(dir(archspec))
