@@ -1,4 +1,4 @@
-"""archspec.nn.Linear: nn.Linear's function and names, with oneDNN's fused-bias kernel for CPU inference."""
+"""archspec.nn.linear: exact nn.Linear modules, called through oneDNN's fused-bias kernel for CPU inference."""
 
 from __future__ import annotations
 
@@ -11,97 +11,125 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from archspec.nn import linear
-from archspec.nn.linear import Linear
+import archspec
+from archspec.nn import linear as fused
+from archspec.nn.linear import linear
 
-pytestmark = pytest.mark.skipif(linear._fused is None, reason="this torch has no oneDNN linear kernel")
+needs_kernel = pytest.mark.skipif(fused._fused is None, reason="this torch has no oneDNN linear kernel")
 
 
+@needs_kernel
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("shape", [(7, 16), (2, 5, 16), (3, 4, 5, 16)])
 def test_fast_path_matches_f_linear(shape, bias):
-    layer = Linear(16, 12, bias=bias)
+    layer = nn.Linear(16, 12, bias=bias)
     x = torch.randn(shape)
     with torch.inference_mode():
-        assert linear._takes_fast_path(x, layer.weight)
-        got, want = layer(x), F.linear(x, layer.weight, layer.bias)
+        assert fused._unwatched(layer) and fused._takes_fast_path(x, layer.weight)
+        got, want = linear(layer, x), F.linear(x, layer.weight, layer.bias)
     assert got.shape == want.shape == (*shape[:-1], 12)
     torch.testing.assert_close(got, want, rtol=0, atol=1e-5)
 
 
+@needs_kernel
 def test_non_contiguous_input():
-    layer = Linear(16, 8)
+    layer = nn.Linear(16, 8)
     x = torch.randn(2, 16, 6).transpose(1, 2)[:, ::2]
     with torch.inference_mode():
-        torch.testing.assert_close(layer(x), F.linear(x, layer.weight, layer.bias), rtol=0, atol=1e-5)
+        torch.testing.assert_close(linear(layer, x), F.linear(x, layer.weight, layer.bias), rtol=0, atol=1e-5)
 
 
+@needs_kernel
 def test_fast_path_only_in_inference_mode_on_plain_float32_cpu_tensors():
-    layer = Linear(8, 4)
+    layer = nn.Linear(8, 4)
     x = torch.randn(3, 8)
-    assert not linear._takes_fast_path(x, layer.weight)  # autograd on
+    assert not fused._takes_fast_path(x, layer.weight)  # autograd on
     with torch.no_grad():
-        assert not linear._takes_fast_path(x, layer.weight)  # forward-mode AD may still be watching
+        assert not fused._takes_fast_path(x, layer.weight)  # forward-mode AD may still be watching
     with torch.inference_mode():
-        assert linear._takes_fast_path(x, layer.weight)
-        assert not linear._takes_fast_path(x.double(), layer.weight.double())
-        assert not linear._takes_fast_path(x.to("meta"), layer.weight)
-        assert not linear._takes_fast_path(torch.randn(3, 5), layer.weight)
+        assert fused._takes_fast_path(x, layer.weight)
+        assert not fused._takes_fast_path(x.double(), layer.weight.double())
+        assert not fused._takes_fast_path(x.to("meta"), layer.weight)
+        assert not fused._takes_fast_path(torch.randn(3, 5), layer.weight)
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            assert not linear._takes_fast_path(x, layer.weight)
-            assert layer(x).dtype == torch.bfloat16  # autocast still applies
+            assert not fused._takes_fast_path(x, layer.weight)
+            assert linear(layer, x).dtype == torch.bfloat16  # autocast still applies
+
+
+def test_a_hooked_or_replaced_module_is_called_as_a_module():
+    layer = nn.Linear(8, 4)
+    seen: list[tuple[int, ...]] = []
+    handle = layer.register_forward_hook(lambda module, args, out: seen.append(tuple(out.shape)))
+    with torch.inference_mode():
+        assert not fused._unwatched(layer)
+        linear(layer, torch.randn(3, 8))
+    handle.remove()
+    assert seen == [(3, 4)]
+    handle = nn.modules.module.register_module_forward_hook(lambda module, args, out: seen.append(tuple(out.shape)))
+    try:
+        with torch.inference_mode():
+            linear(layer, torch.randn(2, 8))
+    finally:
+        handle.remove()
+    assert seen == [(3, 4), (2, 4)]
+
+    class Subclass(nn.Linear):
+        pass
+
+    assert not fused._unwatched(Subclass(8, 4))
+    assert fused._unwatched(layer)
 
 
 def test_a_wrong_width_gets_torchs_own_message():
-    layer = Linear(8, 4)
+    layer = nn.Linear(8, 4)
     with torch.inference_mode(), pytest.raises(RuntimeError, match=r"mat1 and mat2 shapes cannot be multiplied"):
-        layer(torch.randn(3, 5))
+        linear(layer, torch.randn(3, 5))
 
 
 def test_flop_counters_see_a_linear():
-    layer = Linear(8, 4)
+    layer = nn.Linear(8, 4)
     with torch.inference_mode(), FlopCounterMode(display=False) as counter:
-        layer(torch.randn(3, 8))
+        linear(layer, torch.randn(3, 8))
     assert counter.get_total_flops() == 2 * 3 * 8 * 4
-
-
-@pytest.mark.filterwarnings("ignore:`torch.jit.trace:DeprecationWarning")
-def test_jit_trace_records_the_standard_op():
-    layer = Linear(8, 4).eval()
-    x = torch.randn(3, 8)
-    with torch.no_grad():
-        traced = torch.jit.trace(layer, x)
-    assert "aten::linear" in str(traced.graph)
-    torch.testing.assert_close(traced(x), layer(x), rtol=0, atol=0)
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
 def test_forward_mode_ad_and_vmap():
-    layer = Linear(8, 4)
+    layer = nn.Linear(8, 4)
     x, tangent = torch.randn(3, 8), torch.randn(3, 8)
     with torch.no_grad(), fwAD.dual_level():
-        out = fwAD.unpack_dual(layer(fwAD.make_dual(x, tangent)))
+        out = fwAD.unpack_dual(linear(layer, fwAD.make_dual(x, tangent)))
     assert out.tangent is not None
     torch.testing.assert_close(out.tangent, tangent @ layer.weight.detach().t(), rtol=0, atol=1e-6)
     with torch.inference_mode(), warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)  # vmap warns when it falls back to a per-sample loop
-        batched = torch.vmap(layer)(torch.randn(2, 3, 8))
+        batched = torch.vmap(lambda x: linear(layer, x))(torch.randn(2, 3, 8))
     assert batched.shape == (2, 3, 4)
 
 
-def test_gradients_flow_as_in_nn_linear():
-    torch.manual_seed(0)
-    ours, plain = Linear(8, 4), nn.Linear(8, 4)
-    plain.load_state_dict(ours.state_dict())
-    x = torch.randn(5, 8)
-    ours(x).square().sum().backward()
-    plain(x).square().sum().backward()
-    assert ours.weight.grad is not None and plain.weight.grad is not None
-    torch.testing.assert_close(ours.weight.grad, plain.weight.grad, rtol=0, atol=0)
+def _linears(model: nn.Module) -> list[str]:
+    return [name for name, module in model.named_modules() if isinstance(module, nn.Linear)]
 
 
-def test_names_and_state_dict_are_nn_linears():
-    layer = Linear(8, 4)
-    assert repr(layer) == "Linear(in_features=8, out_features=4, bias=True)"
-    assert list(layer.state_dict()) == ["weight", "bias"]
-    assert isinstance(layer, nn.Linear)
+@pytest.mark.parametrize("name", archspec.list_specs())
+def test_every_linear_of_a_built_model_is_exactly_nn_linear(name):
+    model = archspec.create_model(name, device="meta")
+    linears = _linears(model)
+    assert linears, f"{name} has no Linear layers"
+    assert {type(module) for module in model.modules() if isinstance(module, nn.Linear)} == {nn.Linear}
+
+
+@pytest.mark.filterwarnings("ignore:torch.ao.quantization is deprecated:DeprecationWarning")
+@pytest.mark.filterwarnings("ignore:torch.quantize_per_tensor:UserWarning")
+def test_quantize_dynamic_quantizes_every_linear_and_keeps_the_logits():
+    model = archspec.create_model("spectformer", overrides=["input.size=32", "drop_path_rate=0"]).eval()
+    linears = _linears(model)
+    quantized = torch.ao.quantization.quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)
+    dynamic = torch.ao.nn.quantized.dynamic.Linear
+    assert [name for name, module in quantized.named_modules() if isinstance(module, dynamic)] == linears
+    assert not [name for name, module in quantized.named_modules() if type(module) is nn.Linear]
+    x = torch.randn(2, 3, 32, 32)
+    with torch.inference_mode():
+        want, got = model(x), quantized(x)
+    assert got.shape == want.shape == (2, 6)
+    assert (got.argmax(-1) == want.argmax(-1)).all()

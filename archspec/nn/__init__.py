@@ -8,7 +8,6 @@ from archspec.nn.drop import DropPath
 from archspec.nn.embed import DownSamples, Passthrough, PatchEmbed, PoolDownsample, Stem
 from archspec.nn.ffn import FFN, PVT2FFN, DWConv
 from archspec.nn.heads import ClassAttentionModel, FeatureExtractor, MlpHead, PoolModel, TokenModel
-from archspec.nn.linear import Linear
 from archspec.nn.spectral import SpectralGatingNetwork
 
 __all__ = [
@@ -25,7 +24,6 @@ __all__ = [
     "DownSamples",
     "DropPath",
     "FeatureExtractor",
-    "Linear",
     "MlpHead",
     "Passthrough",
     "PatchEmbed",

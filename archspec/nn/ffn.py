@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from archspec.nn.layout import grid_to_tokens, tokens_to_grid
-from archspec.nn.linear import Linear
+from archspec.nn.linear import linear
 
 
 class FFN(nn.Module):
@@ -25,17 +25,17 @@ class FFN(nn.Module):
         self, dim: int, hidden: int, act: nn.Module | None = None, bias: bool = True, drop: float = 0.0
     ) -> None:
         super().__init__()
-        self.fc1 = Linear(dim, hidden, bias=bias)
+        self.fc1 = nn.Linear(dim, hidden, bias=bias)
         self.act = act if act is not None else nn.GELU()
-        self.fc2 = Linear(hidden, dim, bias=bias)
+        self.fc2 = nn.Linear(hidden, dim, bias=bias)
         self.drop = drop
 
     def extra_repr(self) -> str:
         return f"drop={self.drop}" if self.drop else ""
 
     def forward(self, x: torch.Tensor, hw: tuple[int, int] | None = None) -> torch.Tensor:
-        x = F.dropout(self.act(self.fc1(x)), self.drop, self.training)
-        return F.dropout(self.fc2(x), self.drop, self.training)
+        x = F.dropout(self.act(linear(self.fc1, x)), self.drop, self.training)
+        return F.dropout(linear(self.fc2, x), self.drop, self.training)
 
 
 class DWConv(nn.Module):
@@ -59,15 +59,15 @@ class PVT2FFN(nn.Module):
         self, dim: int, hidden: int, act: nn.Module | None = None, bias: bool = True, drop: float = 0.0
     ) -> None:
         super().__init__()
-        self.fc1 = Linear(dim, hidden, bias=bias)
+        self.fc1 = nn.Linear(dim, hidden, bias=bias)
         self.dwconv = DWConv(hidden)
         self.act = act if act is not None else nn.GELU()
-        self.fc2 = Linear(hidden, dim, bias=bias)
+        self.fc2 = nn.Linear(hidden, dim, bias=bias)
         self.drop = drop
 
     def extra_repr(self) -> str:
         return f"drop={self.drop}" if self.drop else ""
 
     def forward(self, x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
-        x = F.dropout(self.act(self.dwconv(self.fc1(x), hw)), self.drop, self.training)
-        return F.dropout(self.fc2(x), self.drop, self.training)
+        x = F.dropout(self.act(self.dwconv(linear(self.fc1, x), hw)), self.drop, self.training)
+        return F.dropout(linear(self.fc2, x), self.drop, self.training)

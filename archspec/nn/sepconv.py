@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from archspec.nn.layout import grid_to_tokens, tokens_to_grid
-from archspec.nn.linear import Linear
+from archspec.nn.linear import linear
 
 
 class SepConv(nn.Module):
@@ -34,13 +34,13 @@ class SepConv(nn.Module):
         bias: bool = False,
     ) -> None:
         super().__init__()
-        self.pwconv1 = Linear(dim, hidden, bias=bias)
+        self.pwconv1 = nn.Linear(dim, hidden, bias=bias)
         self.act1 = act1
         self.dwconv = nn.Conv2d(hidden, hidden, kernel, padding=kernel // 2, groups=hidden, bias=bias)
         self.act2 = act2 if act2 is not None else nn.Identity()
-        self.pwconv2 = Linear(hidden, dim, bias=bias)
+        self.pwconv2 = nn.Linear(hidden, dim, bias=bias)
 
     def forward(self, x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:  # x: (B, N, C)
-        x = self.act1(self.pwconv1(x))  # (B, N, hidden)
+        x = self.act1(linear(self.pwconv1, x))  # (B, N, hidden)
         x = grid_to_tokens(self.dwconv(tokens_to_grid(x, hw)))  # (B, N, hidden), via the (B, hidden, H, W) grid
-        return self.pwconv2(self.act2(x))  # (B, N, C)
+        return linear(self.pwconv2, self.act2(x))  # (B, N, C)
