@@ -50,6 +50,21 @@ def check_against_plan(model: nn.Module, plan: Plan) -> None:
         raise CheckError(f"the built model has {total:,} parameters but the plan says {plan.params:,}")
 
 
+def body_of(plan: Plan, embeds: list[nn.Module], blocks: list[nn.ModuleList], norms: list[nn.Module]) -> Body:
+    """The stage modules of ``plan`` with what the model tells about itself: name, input and feature maps."""
+    image = plan.input.grid or (1, 1)
+    return Body(
+        name=plan.name,
+        embeds=embeds,
+        blocks=blocks,
+        norms=norms,
+        in_chans=plan.input.channels,
+        image_size=plan.input.grid,
+        channels=[stage.dim for stage in plan.stages],
+        reductions=[image[0] // stage.grid[0] for stage in plan.stages],
+    )
+
+
 def build(
     plan: Plan,
     device: str | torch.device = "cpu",
@@ -67,12 +82,11 @@ def build(
     if seed is not None:
         torch.manual_seed(seed)
     with torch.device(device):
-        body = Body(
-            name=plan.name,
+        body = body_of(
+            plan,
             embeds=[build_node(stage.embed) for stage in plan.stages],
             blocks=[nn.ModuleList(build_node(block) for block in stage.blocks) for stage in plan.stages],
             norms=[build_node(stage.norm) for stage in plan.stages],
-            in_chans=plan.input.channels,
         )
         head = cast("type[HeadSpec]", registry.get("head", plan.head.component))
         model = head.build_model(plan.head, body)

@@ -17,7 +17,7 @@ normalises its input (``norm: before_pool``, or a head that planned no layers) i
 end of the stage. Drawn in the head, it keeps its id ``stages[i].norm`` and the shape of what it
 reads, and it sits among the head's layers (``parent`` ``head``), outside the stage's cluster.
 A ``class_attention`` head with ``aux_head`` ends in a ``combine`` node fed by both classifiers:
-in eval the model returns ``head + 0.5 × max over tokens of aux_head``, in training both logits.
+the model returns ``head + 0.5 × max over tokens of aux_head`` (``TokenLabelling`` returns both logits).
 
 Collapsing: consecutive blocks whose children have the same types and arguments (the drop-path
 rate aside) form one group, and so does a repeating pattern such as spectral, attention, spectral,

@@ -57,8 +57,8 @@ def create_model(
         allow_nonfinite: let ``pretrained`` hold NaN or infinite values, which are otherwise refused.
 
     Returns:
-        The ``nn.Module``; with ``features_only``, one that returns a list of (B, C, H, W) maps and has
-        a ``feature_info`` list.
+        The ``nn.Module``; with ``features_only``, a :class:`~archspec.nn.FeatureExtractor` returning an
+        ``OrderedDict`` of (B, C, H, W) maps, with ``feature_info`` and ``out_channels``.
     """
     from archspec import build, load_spec, plan
     from archspec.budget import check_budget
@@ -88,20 +88,17 @@ def create_model(
 def backbone(model: Any, planned: Plan, out_indices: Sequence[int]) -> Any:
     """The body of a built classifier as a :class:`~archspec.nn.FeatureExtractor` returning the maps
     of the stages ``out_indices``; it shares the classifier's modules and weights (the head is left out)."""
-    from archspec.nn import Body, FeatureExtractor
+    from archspec.builder import body_of
+    from archspec.nn import FeatureExtractor
 
     count = len(planned.stages)
-    body = Body(
-        planned.name,
+    body = body_of(
+        planned,
         [getattr(model, f"patch_embed{i}") for i in range(1, count + 1)],
         [getattr(model, f"block{i}") for i in range(1, count + 1)],
         [getattr(model, f"norm{i}") for i in range(1, count + 1)],
-        in_chans=planned.input.channels,
     )
-    image_height = planned.input.grid[0] if planned.input.grid else 1
-    reductions = [image_height // stage.grid[0] for stage in planned.stages]
-    channels = [stage.dim for stage in planned.stages]
-    return FeatureExtractor(body, tuple(out_indices), channels, reductions)
+    return FeatureExtractor(body, tuple(out_indices), body.channels, body.reductions)
 
 
 def build_declared(planned: Plan, **options: Any) -> Any:

@@ -70,13 +70,18 @@ def test_features_match_the_plan(size):
     planned = archspec.plan(archspec.load_spec(ROOT / "specs" / "spectformer-h-s.yaml", [f"input.size={list(size)}"]))
     with torch.no_grad():
         maps = features(torch.randn(2, 3, *size))
-    assert [tuple(m.shape) for m in maps] == [(2, s.dim, *s.grid) for s in planned.stages]
+    assert list(maps) == ["stage1", "stage2", "stage3", "stage4"]
+    assert [tuple(m.shape) for m in maps.values()] == [(2, s.dim, *s.grid) for s in planned.stages]
     assert features.feature_info == [
-        {"num_chs": 64, "reduction": 4, "module": "block1"},
-        {"num_chs": 128, "reduction": 8, "module": "block2"},
-        {"num_chs": 320, "reduction": 16, "module": "block3"},
-        {"num_chs": 448, "reduction": 32, "module": "block4"},
+        {"num_chs": 64, "reduction": 4, "module": "stage1", "stage": 0},
+        {"num_chs": 128, "reduction": 8, "module": "stage2", "stage": 1},
+        {"num_chs": 320, "reduction": 16, "module": "stage3", "stage": 2},
+        {"num_chs": 448, "reduction": 32, "module": "stage4", "stage": 3},
     ]
+    assert features.feature_info.channels() == features.out_channels == [64, 128, 320, 448]
+    assert features.feature_info.reduction() == [4, 8, 16, 32]
+    assert features.feature_info.module_name(1) == "stage2"
+    assert [name for name, _ in features.named_children()] == ["stage1", "stage2", "stage3", "stage4"]
     assert not hasattr(features, "head")
 
 
@@ -84,7 +89,7 @@ def test_out_indices():
     features = archspec.create_model("spectformer", features_only=True, out_indices=(1, 3)).eval()
     with torch.no_grad():
         maps = features(torch.randn(1, 3, 224, 224))
-    assert [tuple(m.shape) for m in maps] == [(1, 128, 28, 28), (1, 448, 7, 7)]
+    assert {name: tuple(m.shape) for name, m in maps.items()} == {"stage2": (1, 128, 28, 28), "stage4": (1, 448, 7, 7)}
 
 
 def test_reset_classifier_and_no_weight_decay(h_s):
@@ -114,8 +119,8 @@ def test_a_spec_can_declare_itself_a_backbone(tmp_path, capsys):
     spec.write_text("extends: spectformer-h-s\nfeatures: {out_indices: [1, 3]}\n")
     backbone = archspec.create_model(spec)
     assert backbone.feature_info == [
-        {"num_chs": 128, "reduction": 8, "module": "block2"},
-        {"num_chs": 448, "reduction": 32, "module": "block4"},
+        {"num_chs": 128, "reduction": 8, "module": "stage2", "stage": 1},
+        {"num_chs": 448, "reduction": 32, "module": "stage4", "stage": 3},
     ]
     assert type(archspec.create_model(spec, features_only=False)).__name__ == "ClassAttentionModel"
     assert main(["build", str(spec), "--no-tree", "--batch", "2"]) == 0

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import torch
+import torch.nn.functional as F
 from conftest import SHIPPED, tiny
 from helpers import assert_flops_match, assert_params_match
 
@@ -136,8 +137,9 @@ def test_class_attention_with_aux_head():
     assert plan.head.module_paths == ("post_network", "head", "aux_head")
     assert_params_match(plan, model)
     out = assert_flops_match(plan, model, batch=2)
-    # In eval the output is head(cls) + 0.5 · max over tokens of aux_head(tokens).
+    # In eval and in training the output is head(cls) + 0.5 · max over tokens of aux_head(tokens).
     x = torch.randn(2, 3, 32, 32)
+    model.eval()
     with torch.no_grad():
         tokens = model.forward_features(x)
         cls_tokens = torch.cat([tokens.mean(1, keepdim=True), tokens], 1)
@@ -146,9 +148,24 @@ def test_class_attention_with_aux_head():
         normed = model.final_norm(cls_tokens)
         expected = model.head(normed[:, 0]) + 0.5 * model.aux_head(normed[:, 1:]).max(1).values
         torch.testing.assert_close(model(x), expected)
+        assert isinstance(model.train()(x), torch.Tensor)  # one tensor in training too
+        model.eval()
+        logits, aux = model.forward_aux(tokens)
+        torch.testing.assert_close(logits, model.head(normed[:, 0]))
+        torch.testing.assert_close(aux, model.aux_head(normed[:, 1:]))
     assert out.shape == (2, 5)
-    logits, aux = model.train()(x)
     assert logits.shape == (2, 5) and aux.shape == (2, 16, 5)
+    # Training on the single output reaches every parameter, the aux head's included.
+    model.train()(x).logsumexp(-1).mean().backward()
+    assert [name for name, p in model.named_parameters() if p.grad is None] == []
+    # TokenLabelling returns both logits for a dense loss.
+    trainer = archspec.nn.TokenLabelling(model).eval()
+    pair = trainer(x)
+    torch.testing.assert_close(pair[0].detach(), logits)
+    labels = torch.tensor([1, 3])
+    loss = trainer.loss(*pair, labels)
+    want = F.cross_entropy(pair[0], labels) + 0.5 * F.cross_entropy(pair[1].flatten(0, 1), labels.repeat_interleave(16))
+    torch.testing.assert_close(loss, want)
 
 
 def test_build_refuses_a_component_whose_module_drifts_from_its_plan():

@@ -187,7 +187,7 @@ def test_dot_draws_the_aux_head_and_its_combination(depth):
         '"head.cls_token"', '"head.post_network[0]"', '"stages[3].norm"', '"head.head"', '"head.aux_head"',
         '"head.combine"',
     ]  # fmt: skip
-    assert "<B>combine</B>" in head[7] and "eval: head + 0.5 × max over tokens of aux_head; training: both" in head[7]
+    assert "<B>combine</B>" in head[7] and "head + 0.5 × max over tokens of aux_head" in head[7]
     assert "norm4, applied by the head" in head[4] and "→ 50×448" in head[4]
     assert "head:</FONT><BR ALIGN='LEFT'/><FONT POINT-SIZE=\"8\">class_attention" in head[1]
 

@@ -94,11 +94,11 @@ class ClassAttentionHeadSpec(HeadSpec):
     def steps(node: Node) -> HeadSteps:
         # The model puts the tokens' mean in front as the class token, runs the class blocks, then the
         # norm, which head (class token) and aux_head (the other tokens) read; in eval their logits
-        # are combined, in training both are returned.
+        # are combined (in training too; TokenLabelling returns them apart).
         tokens, dim = node.in_shape.dims[0], node.in_shape.channels
         start = ("cls_token", "class token", (tokens + 1, dim), "mean of the tokens, put in front")
         blocks = [child.name for child in node.children if child.component == "class_block"]
-        how = "eval: head + 0.5 × max over tokens of aux_head; training: both"
+        how = "head + 0.5 × max over tokens of aux_head"
         combine = (("head", "aux_head"), how) if node.args.get("aux_head") else None
         return HeadSteps(blocks[-1] if blocks else "cls_token", start, combine)
 

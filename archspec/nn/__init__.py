@@ -6,9 +6,12 @@ from archspec.nn.block import Block
 from archspec.nn.class_attention import ClassAttention, ClassBlock
 from archspec.nn.drop import DropPath
 from archspec.nn.embed import DownSamples, Passthrough, PatchEmbed, PoolDownsample, Stem
+from archspec.nn.feature_info import FeatureInfo
+from archspec.nn.features import FeatureExtractor, Stage
 from archspec.nn.ffn import FFN, PVT2FFN, DWConv
-from archspec.nn.heads import ClassAttentionModel, FeatureExtractor, MlpHead, PoolModel, TokenModel
+from archspec.nn.heads import ClassAttentionModel, MlpHead, PoolModel, TokenModel
 from archspec.nn.spectral import SpectralGatingNetwork
+from archspec.nn.token_labelling import TokenLabelling
 
 __all__ = [
     "FFN",
@@ -24,12 +27,15 @@ __all__ = [
     "DownSamples",
     "DropPath",
     "FeatureExtractor",
+    "FeatureInfo",
     "MlpHead",
     "Passthrough",
     "PatchEmbed",
     "PoolDownsample",
     "PoolModel",
     "SpectralGatingNetwork",
+    "Stage",
     "Stem",
+    "TokenLabelling",
     "TokenModel",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.fx
 import torch.nn.functional as F
 from torch import nn
 
@@ -85,17 +86,28 @@ class PatchEmbed(DownSamples):
 
     def _positions(self, hw: tuple[int, int]) -> torch.Tensor:
         assert self.pos_embed is not None and self.pos_grid is not None
-        if hw == self.pos_grid:
-            return self.pos_embed
-        if self.resize == "strict":
-            built = self.pos_grid
-            raise ValueError(
-                f"PatchEmbed was built for a {built[0]}×{built[1]} token grid, got {hw[0]}×{hw[1]} (resize='strict')"
-            )
-        prefix, cells = self.pos_embed[:, : self.prefix], self.pos_embed[:, self.prefix :]
-        planes = tokens_to_grid(cells, self.pos_grid)  # (1, C, h, w)
-        planes = F.interpolate(planes, size=hw, mode="bicubic", align_corners=False)
-        return torch.cat([prefix, grid_to_tokens(planes)], dim=1)
+        return resized_positions(self.pos_embed, self.prefix, self.pos_grid, hw, self.resize == "strict")
+
+
+def resized_positions(
+    pos_embed: torch.Tensor, prefix: int, built: tuple[int, int], hw: tuple[int, int], strict: bool
+) -> torch.Tensor:
+    """Position embeddings (``prefix`` class-token rows, then the ``built`` grid's) for an ``hw`` grid,
+    resized bicubically as timm does. FX records it as one call (``torch.fx.wrap``): which way it goes
+    depends on the grid's size."""
+    if tuple(hw) == tuple(built):
+        return pos_embed
+    if strict:
+        raise ValueError(
+            f"PatchEmbed was built for a {built[0]}×{built[1]} token grid, got {hw[0]}×{hw[1]} (resize='strict')"
+        )
+    head, cells = pos_embed[:, :prefix], pos_embed[:, prefix:]
+    planes = tokens_to_grid(cells, built)  # (1, C, h, w)
+    planes = F.interpolate(planes, size=tuple(hw), mode="bicubic", align_corners=False)
+    return torch.cat([head, grid_to_tokens(planes)], dim=1)
+
+
+torch.fx.wrap("resized_positions")
 
 
 class Stem(nn.Module):

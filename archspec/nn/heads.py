@@ -34,12 +34,19 @@ class PoolModel(Backbone):
         self.norm_before_pool = norm_before_pool
         self.drop = drop
 
-    def forward_head(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, N, C)
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:  # x: (B, N, C)
+        """Tokens → logits; with ``pre_logits``, the pooled and normed (B, C) vector the classifier reads."""
         x = self.final_norm(x).mean(dim=1) if self.norm_before_pool else self.final_norm(x.mean(dim=1))
+        if pre_logits:
+            return x
         return self.head(F.dropout(x, self.drop, self.training))
 
-    def reset_classifier(self, num_classes: int) -> None:
+    def get_classifier(self) -> nn.Module:
+        return self.head.fc2 if isinstance(self.head, MlpHead) else self.head
+
+    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
         """Replace the classifier for ``num_classes`` classes (0 removes it: features come out)."""
+        _keep_pool(global_pool, "avg")
         if isinstance(self.head, MlpHead):
             self.head.fc2 = _classifier(self.head.fc2, num_classes)
         else:
@@ -54,11 +61,19 @@ class TokenModel(Backbone):
         self.head = head
         self.drop = drop
 
-    def forward_head(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, 1 + N, C)
-        return self.head(F.dropout(self.final_norm(x[:, 0]), self.drop, self.training))
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:  # x: (B, 1 + N, C)
+        """Tokens → logits; with ``pre_logits``, the normed class token (B, C) the classifier reads."""
+        x = self.final_norm(x[:, 0])
+        if pre_logits:
+            return x
+        return self.head(F.dropout(x, self.drop, self.training))
 
-    def reset_classifier(self, num_classes: int) -> None:
+    def get_classifier(self) -> nn.Module:
+        return self.head
+
+    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
         """Replace the classifier for ``num_classes`` classes (0 removes it: the class token comes out)."""
+        _keep_pool(global_pool, "token")
         self.head = _classifier(self.head, num_classes)
 
 
@@ -67,8 +82,10 @@ class ClassAttentionModel(Backbone):
 
     The class token starts as the mean of the last stage's tokens. After ``post_network`` the last
     stage's norm is applied to all tokens and ``head`` reads the class token. With an ``aux_head``
-    (token labelling), evaluation returns ``head(cls) + 0.5 * max_tokens(aux_head(tokens))`` and
-    training returns both logits, ``(head(cls), aux_head(tokens))``, for a dense loss.
+    (token labelling) the model returns ``head(cls) + 0.5 * max_tokens(aux_head(tokens))``, in
+    training as in evaluation, so every parameter gets a gradient from any loss on the output.
+    :meth:`forward_aux` gives the two logits apart, ``(head(cls), aux_head(tokens))``, for a dense
+    token-labelling loss; :class:`~archspec.nn.TokenLabelling` wraps a model so its forward does.
     """
 
     def __init__(self, body: Body, post_network: nn.ModuleList, head: nn.Module, aux_head: nn.Module | None) -> None:
@@ -77,25 +94,45 @@ class ClassAttentionModel(Backbone):
         self.head = head
         self.aux_head = aux_head
 
-    def forward_head(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:  # x: (B, N, C)
+    def _class_and_tokens(self, x: torch.Tensor) -> torch.Tensor:  # (B, N, C) → normed (B, 1 + N, C)
         x = torch.cat([x.mean(dim=1, keepdim=True), x], dim=1)  # (B, 1 + N, C)
         for block in self.post_network:
             x = block(x)
-        x = self.final_norm(x)
+        return self.final_norm(x)
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:  # x: (B, N, C)
+        """Tokens → logits; with ``pre_logits``, the normed class token (B, C) the classifier reads."""
+        x = self._class_and_tokens(x)
+        if pre_logits:
+            return x[:, 0]
         logits = self.head(x[:, 0])  # (B, classes)
         if self.aux_head is None:
             return logits
-        aux = self.aux_head(x[:, 1:])  # (B, N, classes)
-        if self.training:
-            return logits, aux
-        return logits + 0.5 * aux.max(dim=1).values
+        return logits + 0.5 * self.aux_head(x[:, 1:]).max(dim=1).values
 
-    def reset_classifier(self, num_classes: int) -> None:
+    def forward_aux(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Tokens → ``(head(cls), aux_head(tokens))``: (B, classes) and (B, N, classes)."""
+        if self.aux_head is None:
+            raise ValueError(f"{self.name} has no aux_head: set head.aux_head: true in the spec for token labelling")
+        x = self._class_and_tokens(x)
+        return self.head(x[:, 0]), self.aux_head(x[:, 1:])
+
+    def get_classifier(self) -> nn.Module:
+        return self.head
+
+    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
         """Replace ``head`` (and ``aux_head``) for ``num_classes`` classes (0: the class token comes out)."""
+        _keep_pool(global_pool, "token")
         self.head = _classifier(self.head, num_classes)
         if self.aux_head is not None:
             # Without classes there is nothing for token labelling to predict.
             self.aux_head = _classifier(self.aux_head, num_classes) if num_classes else None
+
+
+def _keep_pool(asked: str | None, own: str) -> None:
+    """timm's ``global_pool`` argument: only the head's own pooling is available."""
+    if asked is not None and asked != own:
+        raise ValueError(f"this head pools by {own!r}; global_pool={asked!r} would need another head type")
 
 
 def _classifier(old: nn.Module, num_classes: int) -> nn.Module:
@@ -108,23 +145,3 @@ def _classifier(old: nn.Module, num_classes: int) -> nn.Module:
     nn.init.trunc_normal_(new.weight, std=0.02)
     nn.init.zeros_(new.bias)
     return new
-
-
-class FeatureExtractor(Backbone):
-    """The stages only, returning the feature maps of ``out_indices`` for detection or segmentation heads.
-
-    ``feature_info`` gives, per returned map, its channels (``num_chs``), its stride from the input
-    (``reduction``) and the module producing it.
-    """
-
-    def __init__(self, body: Body, out_indices: tuple[int, ...], channels: list[int], reductions: list[int]) -> None:
-        super().__init__(body)
-        if not out_indices or min(out_indices) < 0 or max(out_indices) >= self.num_stages:
-            raise ValueError(f"out_indices {out_indices} must name stages 0–{self.num_stages - 1}")
-        self.out_indices = tuple(out_indices)
-        self.feature_info = [
-            {"num_chs": channels[i], "reduction": reductions[i], "module": f"block{i + 1}"} for i in self.out_indices
-        ]
-
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:  # type: ignore[override]
-        return self.forward_intermediates(x, self.out_indices)

@@ -20,3 +20,12 @@ def grid_to_tokens(x: torch.Tensor) -> torch.Tensor:
     """(B, C, H, W) grid → (B, N, C) tokens, as a view: contiguous when the grid is channels-last."""
     batch, dim = x.shape[:2]
     return x.permute(0, 2, 3, 1).reshape(batch, -1, dim)
+
+
+def grid_tokens(x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+    """The tokens of the grid cells, without the class token(s) in front.
+
+    The slice is taken whether or not there are class tokens (it is then the whole tensor, as a
+    view), so no Python branch depends on a size and FX can trace it.
+    """
+    return x[:, x.shape[1] - hw[0] * hw[1] :]

@@ -17,6 +17,8 @@ Results differ from ``nn.Linear``'s by float rounding only.
 
 from __future__ import annotations
 
+from typing import TypeGuard
+
 import torch
 from torch import nn
 from torch.nn.modules import module as _module
@@ -24,7 +26,7 @@ from torch.nn.modules import module as _module
 _fused = getattr(torch.ops.mkldnn, "_linear_pointwise", None) if torch.backends.mkldnn.is_available() else None  # type: ignore[no-untyped-call]
 
 
-def _unwatched(layer: nn.Module) -> bool:
+def _unwatched(layer: nn.Module) -> TypeGuard[nn.Linear]:
     """An exact ``nn.Linear`` that no hook (its own or a global one) is watching."""
     return (
         type(layer) is nn.Linear

@@ -32,9 +32,8 @@ class TokenBatchNorm(nn.BatchNorm1d):
     a pooled (B, C) vector is normalised as it is."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim == 2:
-            return super().forward(x)
-        return super().forward(x.transpose(1, 2)).transpose(1, 2)  # via (B, C, N)
+        # (B, N, C) goes through (B, C, N); a (B, C) vector is left as it is: no branch on the rank, so FX traces it.
+        return super().forward(x.movedim(-1, 1)).movedim(1, -1)
 
 
 class GroupNorm(nn.GroupNorm):
@@ -54,6 +53,5 @@ class TokenGroupNorm(GroupNorm):
     pooled (B, C) vector is normalised as it is."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim == 2:
-            return super().forward(x)
-        return super().forward(x.transpose(1, 2)).transpose(1, 2)  # via (B, C, N)
+        # (B, N, C) goes through (B, C, N); a (B, C) vector is left as it is: no branch on the rank, so FX traces it.
+        return super().forward(x.movedim(-1, 1)).movedim(1, -1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.fx
 import torch.nn.functional as F
 from torch import nn
 
@@ -74,15 +75,27 @@ class SpectralGatingNetwork(nn.Module):
 
     def _filter(self, height: int, width: int) -> torch.Tensor:
         """The filter for a ``height`` × ``width`` grid as (height, width // 2 + 1, dim, 2) float32 pairs."""
-        weight = self.complex_weight.float()
-        if (height, width) == self.grid:
-            return weight
-        if self.resize == "strict":
-            raise ValueError(
-                f"SpectralGatingNetwork was built for a {self.grid[0]}×{self.grid[1]} token grid, got {height}×{width} "
-                "(resize='strict')"
-            )
-        rows, bins, dim, _ = weight.shape
-        planes = weight.permute(2, 3, 0, 1).reshape(1, dim * 2, rows, bins)  # (1, C·2, h, w//2+1)
-        planes = F.interpolate(planes, size=(height, width // 2 + 1), mode="bilinear", align_corners=True)
-        return planes.reshape(dim, 2, height, width // 2 + 1).permute(2, 3, 0, 1).contiguous()  # (H, W//2+1, C, 2)
+        return resized_filter(self.complex_weight, self.grid, height, width, self.resize == "strict")
+
+
+def resized_filter(weight: torch.Tensor, built: tuple[int, int], height: int, width: int, strict: bool) -> torch.Tensor:
+    """``weight`` (a filter for the ``built`` grid) for a ``height`` × ``width`` grid, in float32.
+
+    A free function that FX records as one call (``torch.fx.wrap``): which way it goes depends on
+    the grid's size, which FX cannot know while tracing.
+    """
+    weight = weight.float()
+    if (height, width) == built:
+        return weight
+    if strict:
+        raise ValueError(
+            f"SpectralGatingNetwork was built for a {built[0]}×{built[1]} token grid, got {height}×{width} "
+            "(resize='strict')"
+        )
+    rows, bins, dim, _ = weight.shape
+    planes = weight.permute(2, 3, 0, 1).reshape(1, dim * 2, rows, bins)  # (1, C·2, h, w//2+1)
+    planes = F.interpolate(planes, size=(height, width // 2 + 1), mode="bilinear", align_corners=True)
+    return planes.reshape(dim, 2, height, width // 2 + 1).permute(2, 3, 0, 1).contiguous()  # (H, W//2+1, C, 2)
+
+
+torch.fx.wrap("resized_filter")
