@@ -7,6 +7,9 @@ that met a busy moment cannot flatter the model. The model's FLOPs are the plan'
 convolutions, linear layers, attention products, FFTs); a training step counts three times the
 forward FLOPs (forward, and backward for inputs and weights).
 
+Timings come from :class:`torch.utils.benchmark.Timer` (see :func:`measure`): each measurement is
+the mean of a block of back-to-back runs, and the median, min and max are taken over measurements.
+
 Each result records whether :func:`archspec.runtime.retain_freed_memory` was in force, since on
 glibc it can change CPU timings by a third.
 """
@@ -14,7 +17,6 @@ glibc it can change CPU timings by a third.
 from __future__ import annotations
 
 import contextlib
-import statistics
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -23,9 +25,11 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.utils.benchmark import Measurement, Timer
 
 from archspec.plan import Plan
 from archspec.runtime import freed_memory_retained, release_free_memory
+from archspec.tables import markdown_table
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -41,6 +45,8 @@ class Result:
     median_ms: float
     min_ms: float
     max_ms: float
+    measurements: int
+    runs_per_measurement: int
     images_per_s: float
     gflops_per_s: float
     matmul_gflops_per_s: float
@@ -55,15 +61,37 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _time(fn: Callable[[], object], device: torch.device, repeats: int) -> list[float]:
-    times = []
-    for _ in range(repeats):
+MIN_RUN_TIME = 0.2
+"""Seconds that :func:`measure` spends timing at least, whatever ``repeats`` asks for."""
+
+
+def _clock(device: torch.device) -> Callable[[], float]:
+    """The Timer's clock. On CUDA it first waits for ``device``'s queued work: the Timer's own clock
+    waits for the current accelerator, which need not be the device measured (``cuda:1``)."""
+
+    def clock() -> float:
         _sync(device)
-        start = time.perf_counter()
-        fn()
-        _sync(device)
-        times.append(time.perf_counter() - start)
-    return times
+        return time.perf_counter()
+
+    return clock
+
+
+def measure(fn: Callable[[], object], device: torch.device, repeats: int) -> Measurement:
+    """Time ``fn`` on ``device`` with :class:`torch.utils.benchmark.Timer`, at torch's current thread count.
+
+    ``Timer.timeit(1)`` first times one call (after two untimed ones) to learn how long a call takes.
+    ``Timer.blocked_autorange`` then chooses a block size (it calls ``fn`` at least once more, untimed)
+    so that the clock's own cost, CUDA synchronisation included, is under 0.01% of a block, and times
+    blocks of that many back-to-back calls until it has spent ``repeats`` times that length (and at
+    least :data:`MIN_RUN_TIME`). The clock costs about a microsecond, so a call of more than about
+    10 ms makes blocks of one call: ``repeats`` measurements of one call each, or one or two more
+    (more still while ``repeats`` calls take less than :data:`MIN_RUN_TIME`). Faster calls are
+    averaged in blocks of 10, 100, ... calls. The returned :class:`Measurement`'s ``times`` are the
+    seconds per call of each block, its ``median`` their median and ``number_per_run`` the block size.
+    """
+    timer = Timer(stmt="fn()", globals={"fn": fn}, timer=_clock(device), num_threads=torch.get_num_threads())
+    call = timer.timeit(1).median
+    return timer.blocked_autorange(min_run_time=max(repeats * call, MIN_RUN_TIME))
 
 
 def _autocast(device: torch.device, dtype: str) -> contextlib.AbstractContextManager[Any]:
@@ -73,13 +101,10 @@ def _autocast(device: torch.device, dtype: str) -> contextlib.AbstractContextMan
 
 
 def matmul_rate(device: torch.device, dtype: str, size: int = 1024, repeats: int = 20) -> float:
-    """FLOP/s of a ``size``×``size`` matrix product on ``device`` (median of ``repeats`` after warm-up)."""
+    """FLOP/s of a ``size``×``size`` matrix product on ``device``, from the median of :func:`measure`."""
     a = torch.randn(size, size, device=device, dtype=DTYPES[dtype])
     b = torch.randn(size, size, device=device, dtype=DTYPES[dtype])
-    for _ in range(3):
-        a @ b
-    seconds = statistics.median(_time(lambda: a @ b, device, repeats))
-    return 2 * size**3 / seconds
+    return 2 * size**3 / measure(lambda: a @ b, device, repeats).median
 
 
 @contextlib.contextmanager
@@ -114,7 +139,7 @@ def _step(model: nn.Module, x: torch.Tensor, train: bool, optimizer: torch.optim
         return
     assert optimizer is not None
     out = model(x)
-    outputs = out if isinstance(out, tuple | list) else (out,)  # logits and aux logits, or feature maps
+    outputs = tuple(out.values()) if isinstance(out, dict) else (out,)  # a backbone's maps, or the logits
     loss = sum(o.float().logsumexp(dim=-1).mean() for o in outputs)
     loss.backward()
     optimizer.step()
@@ -144,7 +169,11 @@ def time_model(
     warmup: int = 3,
     repeats: int = 10,
 ) -> Result:
-    """Measure any module taking a (batch, *sample) input, such as a hand-written model to compare with."""
+    """Measure any module taking a (batch, *sample) input, such as a hand-written model to compare with.
+
+    ``warmup`` untimed steps come first (the first one compiles, with ``compile``); then
+    :func:`measure` times the step with ``repeats``. The matmul probe is measured the same way.
+    """
     if threads is not None:
         torch.set_num_threads(threads)
     dev = torch.device(device)
@@ -164,10 +193,10 @@ def time_model(
             _step(runner, x, train, optimizer)
         probe = matmul_rate(dev, dtype)
         with _peak_memory(dev) as peak:
-            _step(runner, x, train, optimizer)  # the trim gave memory back: fetch it again untimed
-            times = _time(lambda: _step(runner, x, train, optimizer), dev, repeats)
+            # the trim gave memory back: measure's untimed first calls fetch it again
+            timed = measure(lambda: _step(runner, x, train, optimizer), dev, repeats)
         probe = max(probe, matmul_rate(dev, dtype))
-    median = statistics.median(times)
+    median = timed.median
     flops = flops_per_sample * batch * (3 if train else 1)
     return Result(
         spec=label,
@@ -177,8 +206,10 @@ def time_model(
         dtype=dtype,
         threads=torch.get_num_threads(),
         median_ms=median * 1e3,
-        min_ms=min(times) * 1e3,
-        max_ms=max(times) * 1e3,
+        min_ms=min(timed.times) * 1e3,
+        max_ms=max(timed.times) * 1e3,
+        measurements=len(timed.times),
+        runs_per_measurement=timed.number_per_run,
         images_per_s=batch / median,
         gflops_per_s=flops / median / 1e9,
         matmul_gflops_per_s=probe / 1e9,
@@ -195,7 +226,7 @@ HEADER = ["spec", "batch", "mode", "dtype", "malloc", "ms (median, min–max)", 
 
 def table(results: list[Result]) -> str:
     """Markdown table of results."""
-    lines = ["| " + " | ".join(HEADER) + " |", "|---|---:|---|---|---|---:|---:|---:|---:|---:|---:|"]
+    rows = []
     for r in results:
         peak = f"{r.peak_memory_mib:,.0f}" if r.peak_memory_mib is not None else "–"
         timing = f"{r.median_ms:.1f} ({r.min_ms:.1f}–{r.max_ms:.1f})"
@@ -205,9 +236,8 @@ def table(results: list[Result]) -> str:
             f"{r.matmul_gflops_per_s:.1f}",
             f"{r.efficiency:.0%}",
         ]
-        cells = [f"`{r.spec}`", str(r.batch), r.mode, r.dtype, r.malloc, timing, *rates, peak]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        rows.append([f"`{r.spec}`", str(r.batch), r.mode, r.dtype, r.malloc, timing, *rates, peak])
+    return markdown_table(HEADER, rows, right={1, *range(5, len(HEADER))})
 
 
 def as_dicts(results: list[Result]) -> list[dict[str, Any]]:

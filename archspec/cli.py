@@ -22,6 +22,10 @@ from archspec.output import OutputExistsError, check_destination, for_terminal, 
 from archspec.plan import Plan
 
 if TYPE_CHECKING:
+    from typing import NoReturn
+
+    from tqdm import tqdm
+
     from archspec.spec import LoadedSpec
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
@@ -44,6 +48,23 @@ def _say(message: str, level: int = NORMAL) -> None:
 
 def _error(message: str) -> None:
     print(for_terminal(message), file=sys.stderr)
+
+
+def _progress(total: int) -> tqdm[NoReturn]:
+    """A tqdm progress bar on stderr, drawn only when stderr is a terminal and never with --quiet."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, file=sys.stderr, disable=True if _verbosity < NORMAL else None)
+
+
+def _sweep_progress(bar: tqdm[NoReturn]) -> Callable[[int, int, str], None]:
+    """:func:`archspec.sweep.run_sweep`'s progress callback (variant ``index`` of ``total``), drawn on ``bar``."""
+
+    def update(index: int, total: int, label: str) -> None:
+        bar.set_postfix_str(for_terminal(label))
+        bar.update(index - bar.n)
+
+    return update
 
 
 def _load_and_plan(path: str, overrides: Sequence[str] = ()) -> tuple[LoadedSpec, Plan]:
@@ -282,31 +303,33 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     """Plan every combination of --grid values and print one row per variant.
 
     Rows give params, FLOPs, an activation-memory estimate and a status; an invalid combination is
-    a row with its error. --measure also builds each variant and times its forward pass (this
-    imports torch; a progress bar is drawn on a terminal).
+    a row with its error. --measure also builds each variant and times its forward pass as bench
+    does (this imports torch). A progress bar is drawn when stderr is a terminal.
 
     Example:
       archspec sweep specs/spectformer.yaml \\
         --grid stages.2.depth=4,6,8 --grid stages.1.mixer.type=spectral,attention
     """
-    from archspec.output import tty_progress
-    from archspec.sweep import format_rows, run_sweep
+    from archspec.sweep import combinations, format_rows, run_sweep
 
     if args.measure:
         torch = _import_torch()
         _device(torch, args.device, timed=True)
-    rows = run_sweep(
-        args.spec, args.grid, args.set, measure=args.measure, batch=args.batch, device=args.device,
-        repeats=args.repeats, progress=tty_progress if _verbosity >= NORMAL else None,
-    )  # fmt: skip
+    with _progress(len(combinations(args.grid))) as bar:
+        rows = run_sweep(
+            args.spec, args.grid, args.set, measure=args.measure, batch=args.batch, device=args.device,
+            repeats=args.repeats, progress=_sweep_progress(bar),
+        )  # fmt: skip
     print(format_rows(rows, args.format, measured=args.measure, batch=args.batch))
     return EXIT_OK
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    """Time the built model: warm-up, then repeated runs per batch size.
+    """Time the built model: warm-up, then torch.utils.benchmark.Timer measurements per batch size.
 
-    Reports median, min and max time, images/s, achieved GFLOP/s and the efficiency against a
+    After one timed step, the Timer times blocks of back-to-back steps (one step each for steps over
+    about 10 ms) for --repeats times that step's length, and at least 0.2 s. Reports median, min and
+    max time per step over the measurements, images/s, achieved GFLOP/s and the efficiency against a
     1024×1024 matmul measured in the same process, plus peak memory. Non-float32 dtypes run under
     torch.autocast. --train times forward + backward + an SGD step. Freed memory is kept for reuse
     (archspec.runtime.retain_freed_memory) unless --system-malloc is given.
@@ -325,7 +348,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         check_budget(plan, args.dtype, max(batches) * (3 if args.train else 1))
     from archspec import bench
-    from archspec.output import tty_progress
     from archspec.runtime import retain_freed_memory
 
     if not args.system_malloc:
@@ -334,18 +356,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
     label = _label(args.spec, args.set)
     modes = (False, True) if args.compile == "both" else (args.compile == "yes",)
     runs = [(batch, compiled) for batch in batches for compiled in modes]
-    for index, (batch, compiled) in enumerate(runs):
-        extras = [name for name, on in (("compiled", compiled), ("train", args.train)) if on]
-        what = f"{plan.name} at batch {batch}" + "".join(f", {extra}" for extra in extras)
-        if _verbosity >= NORMAL:
-            tty_progress(index, len(runs), what)
-        _say(f"timing {what}", VERBOSE)
-        results.append(
-            bench.run(plan, label, batch, args.device, dtype=args.dtype, threads=args.threads, compile=compiled,
-                      train=args.train, warmup=args.warmup, repeats=args.repeats)
-        )  # fmt: skip
-    if _verbosity >= NORMAL:
-        tty_progress(len(runs), len(runs), "")
+    with _progress(len(runs)) as bar:
+        for batch, compiled in runs:
+            extras = [name for name, on in (("compiled", compiled), ("train", args.train)) if on]
+            what = f"{plan.name} at batch {batch}" + "".join(f", {extra}" for extra in extras)
+            bar.set_postfix_str(for_terminal(what))
+            _say(f"timing {what}", VERBOSE)
+            results.append(
+                bench.run(plan, label, batch, args.device, dtype=args.dtype, threads=args.threads,
+                          compile=compiled, train=args.train, warmup=args.warmup, repeats=args.repeats)
+            )  # fmt: skip
+            bar.update()
     if args.format == "json":
         import json
 
@@ -381,13 +402,10 @@ def cmd_export(args: argparse.Namespace) -> int:
         from archspec.models import backbone
 
         model = backbone(model, plan, plan.spec.features.out_indices)
-    from archspec.output import tty_progress
-
-    if _verbosity >= NORMAL:
-        tty_progress(0, 1, f"exporting {plan.name} to {args.format}")
-    difference = export(model, plan, output, args.format, verify=not args.no_verify, force=args.force)
-    if _verbosity >= NORMAL:
-        tty_progress(1, 1, "")
+    with _progress(1) as bar:
+        bar.set_postfix_str(for_terminal(f"exporting {plan.name} to {args.format}"))
+        difference = export(model, plan, output, args.format, verify=not args.no_verify, force=args.force)
+        bar.update()
     checked = "" if args.no_verify else f"; largest difference from eager at batch 1 and 3: {difference:.2g}"
     _say(f"wrote {output}{checked}")
     return EXIT_OK
@@ -420,11 +438,10 @@ def cmd_components(args: argparse.Namespace) -> int:
     Example: archspec components
     """
     from archspec import registry
+    from archspec.tables import plain_table
 
     rows = [(cls.kind, cls.type_name(), registry.origin(cls)) for cls in registry.components()]
-    widths = [max(len(r[i]) for r in [("kind", "type", "from"), *rows]) for i in range(3)]
-    for row in [("kind", "type", "from"), *rows]:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    print(plain_table(("kind", "type", "from"), rows))
     for error in registry.plugin_errors:
         _say(f"warning: {error}")
     return EXIT_OK
@@ -648,7 +665,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--measure", action="store_true", help="build every valid variant and time its forward pass")
     p.add_argument("--batch", type=_positive_int, default=1, help="batch size for --measure (default: 1)")
     p.add_argument("--device", default="cpu", help="device for --measure (default: cpu)")
-    p.add_argument("--repeats", type=_positive_int, default=3, help="timed forward passes per variant (default: 3)")
+    p.add_argument("--repeats", type=_positive_int, default=3, help="time for about N forward passes (default: 3)")
     p.add_argument("--format", choices=("md", "csv", "json"), default="md", help="output format (default: md)")
 
     p = command("bench", cmd_bench)
@@ -662,7 +679,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="time eager, torch.compile'd, or both (default: no)")  # fmt: skip
     p.add_argument("--train", action="store_true", help="time forward + backward + optimizer step")
     p.add_argument("--warmup", type=_positive_int, default=3, help="untimed runs first (default: 3)")
-    p.add_argument("--repeats", type=_positive_int, default=10, help="timed runs (default: 10)")
+    p.add_argument("--repeats", type=_positive_int, default=10, help="time for about N runs (default: 10)")
     p.add_argument("--system-malloc", action="store_true",
                    help="leave the C library's allocator settings alone instead of keeping freed memory")  # fmt: skip
     p.add_argument("--force", action="store_true", help="skip the memory budget")

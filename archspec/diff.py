@@ -14,6 +14,7 @@ from typing import Any
 
 from archspec.graph import _unchanged_option, spec_defaults
 from archspec.plan import Node, Plan, StagePlan
+from archspec.tables import markdown_table, text_table
 
 
 @dataclass(frozen=True)
@@ -270,18 +271,11 @@ def format_diff(diff: Diff, label_a: str, label_b: str, fmt: str = "text") -> st
     rows = [(c.part, "; ".join(c.what), _signed(c.params), _gflops(c.flops)) for c in diff.changes]
     total = ("total (B − A)", "", _signed(diff.params), _gflops(diff.flops))
     header = ("part", "change", "params Δ", "GFLOPs Δ")
+    right = {2, 3}
     if fmt == "md":
-        lines = ["| " + " | ".join(header) + " |", "|---|---|---:|---:|"]
-        lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in [*rows, total]]
-        return "\n".join([*(f"- {line}" for line in heading), "", *lines])
-    widths = [max(len(r[i]) for r in [header, *rows, total]) for i in range(4)]
-
-    def line(row: tuple[str, ...]) -> str:
-        cells = [c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))]
-        return "  ".join(cells).rstrip()
-
-    rule = "  ".join("-" * w for w in widths)
-    return "\n".join([*heading, "", line(header), rule, *map(line, rows), rule, line(total)])
+        table = markdown_table(header, [*rows, total], right)
+        return "\n".join([*(f"- {line}" for line in heading), "", table])
+    return "\n".join([*heading, "", text_table(header, rows, right, total)])
 
 
 def _as_json(diff: Diff, label_a: str, label_b: str) -> dict[str, Any]:

@@ -384,14 +384,3 @@ def guard_stdout() -> None:
         line_buffering=stream.line_buffering,
         write_through=stream.write_through,
     )
-
-
-def tty_progress(index: int, total: int, label: str) -> None:
-    """A one-line progress bar on stderr, drawn only when stderr is a terminal."""
-    if not sys.stderr.isatty():
-        return
-    width = 24
-    filled = width * index // max(total, 1)
-    end = "\n" if index == total else ""
-    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {index}/{total} {label[:60]:<60}{end}")
-    sys.stderr.flush()

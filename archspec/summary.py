@@ -9,6 +9,7 @@ from typing import Any
 
 from archspec.errors import format_path
 from archspec.plan import Node, Plan
+from archspec.tables import markdown_table, text_table
 
 
 @dataclass(frozen=True)
@@ -54,23 +55,12 @@ def format_table(plan: Plan, markdown: bool = False) -> str:
     header = ("part", "layers", "output", "params", "GFLOPs")
     body = [(r.part, r.layers, r.output, f"{r.params:,}", _gflops(r.flops)) for r in rows(plan)]
     total = ("total", f"input {plan.input}", str(plan.out_shape), f"{plan.params:,}", _gflops(plan.flops))
-    table = [header, *body, total]
     right = {3, 4}
-    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
-
-    def line(cells: tuple[str, ...]) -> str:
-        padded = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))]
-        return ("| " + " | ".join(padded) + " |") if markdown else "  ".join(padded).rstrip()
-
     if markdown:
-        rule = (
-            "|" + "|".join(("-" * (w + 1) + ":") if i in right else ("-" * (w + 2)) for i, w in enumerate(widths)) + "|"
-        )
-        lines = [line(header), rule, *(line(r) for r in body), line(total)]
+        lines = [markdown_table(header, [*body, total], right)]
     else:
-        rule = "  ".join("-" * w for w in widths)
         title = f"{plan.name}: {plan.params:,} params, {_gflops(plan.flops)} GFLOPs per sample"
-        lines = [title, line(header), rule, *(line(r) for r in body), rule, line(total)]
+        lines = [title, text_table(header, body, right, total)]
     extra = backbone_line(plan)
     return "\n".join(lines if extra is None else [*lines, "", extra])
 

@@ -11,14 +11,13 @@ import io
 import itertools
 import json
 import math
-import statistics
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from archspec.errors import ArchspecError, SpecError
 from archspec.plan import Node, Plan
+from archspec.tables import markdown_table
 
 MAX_COMBINATIONS = 10_000
 """Upper bound on the variants one sweep plans, counted before any is made."""
@@ -80,24 +79,16 @@ def activation_bytes(plan: Plan, bytes_per_value: int = 4) -> int:
 
 
 def _measure(plan: Plan, batch: int, device: str, repeats: int) -> float:
+    """Median forward latency in ms, measured by :func:`archspec.bench.measure`."""
     import torch
 
+    from archspec.bench import measure
     from archspec.models import build_declared
 
     model = build_declared(plan, device=device).eval()
     x = torch.randn(batch, *plan.input.dims, device=device)
-    times = []
     with torch.inference_mode():
-        model(x)  # warm-up
-        for _ in range(repeats):
-            if device.startswith("cuda"):
-                torch.cuda.synchronize()
-            start = time.perf_counter()
-            model(x)
-            if device.startswith("cuda"):
-                torch.cuda.synchronize()
-            times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3
+        return measure(lambda: model(x), torch.device(device), repeats).median * 1e3
 
 
 def run_sweep(
@@ -171,7 +162,4 @@ def format_rows(rows: list[Row], fmt: str = "md", measured: bool = False, batch:
         writer.writerow(header)
         writer.writerows(body)
         return out.getvalue().rstrip("\n")
-    align = ["---"] + ["---:"] * (len(header) - 2) + ["---"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
-    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |" for cells in body]
-    return "\n".join(lines)
+    return markdown_table(header, body, right=range(1, len(header) - 1))

@@ -48,8 +48,8 @@ def main() -> None:
         if setting == "retain":
             retain_freed_memory()
         results += run_set(args)
-    print(f"torch {torch.__version__}, {platform.machine()}, {args.threads} threads, median of {args.repeats} "
-          "(5 for training) after warm-up\n")  # fmt: skip
+    print(f"torch {torch.__version__}, {platform.machine()}, {args.threads} threads, median over --repeats "
+          f"{args.repeats} (5 for training) after warm-up; see archspec.bench.measure\n")  # fmt: skip
     print(bench.table(results))
 
 

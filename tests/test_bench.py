@@ -16,12 +16,23 @@ def test_bench_reports_consistent_numbers():
     result = bench.run(plan, "tiny", batch=2, threads=1, warmup=1, repeats=3)
     assert (result.batch, result.mode, result.threads) == (2, "eager", 1)
     assert result.min_ms <= result.median_ms <= result.max_ms
+    assert result.measurements >= 1 and result.runs_per_measurement >= 1
     assert abs(result.images_per_s - 2 / (result.median_ms / 1e3)) < 1e-6 * result.images_per_s
     assert abs(result.gflops_per_s - 2 * plan.flops / (result.median_ms / 1e3) / 1e9) < 1e-6 * result.gflops_per_s
     assert abs(result.efficiency - result.gflops_per_s / result.matmul_gflops_per_s) < 1e-9
     train = bench.run(plan, "tiny", batch=2, threads=1, train=True, warmup=1, repeats=2)
     assert train.mode == "eager train"
     assert abs(train.gflops_per_s - 3 * 2 * plan.flops / (train.median_ms / 1e3) / 1e9) < 1e-6 * train.gflops_per_s
+
+
+def test_measure_times_blocks_for_at_least_the_minimum_run_time():
+    import torch
+
+    calls = []
+    timed = bench.measure(lambda: calls.append(None), torch.device("cpu"), repeats=3)
+    assert sum(timed.times) * timed.number_per_run >= bench.MIN_RUN_TIME  # times are seconds per call
+    assert len(calls) >= len(timed.times) * timed.number_per_run + 3  # and three calls to learn a call's length
+    assert min(timed.times) <= timed.median <= max(timed.times)
 
 
 def test_bench_command_json(tmp_path, capsys):

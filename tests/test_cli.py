@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -99,10 +100,34 @@ def test_usage_errors_exit_2():
 def test_summary_table(capsys):
     assert main(["summary", SPEC]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "SpectFormer: 14,183,334 params, 6.915 GFLOPs per sample"
-    assert lines[3] == "stage 1  conv stem; 3×spectral + 3×pvt2         3136×64     914,912   2.286"
-    assert lines[-2] == "total    input 3×224×224                        6        14,183,334   6.915"
-    assert lines[-1] == "spec fingerprint: 2185d3b78dde3f5d"
+    assert lines == [
+        "SpectFormer: 14,183,334 params, 6.915 GFLOPs per sample",
+        "part     layers                                 output        params    GFLOPs",
+        "-------  -------------------------------------  --------  ----------  --------",
+        "stage 1  conv stem; 3×spectral + 3×pvt2         3136×64      914,912     2.286",
+        "stage 2  conv downsample; 4×spectral + 4×pvt2   784×128    1,824,384     2.199",
+        "stage 3  conv downsample; 6×attention + 6×pvt2  196×320    4,095,040     1.891",
+        "stage 4  conv downsample; 3×attention + 3×pvt2  49×448     4,932,032     0.495",
+        "head     class_attention head                   6          2,416,966     0.044",
+        "-------  -------------------------------------  --------  ----------  --------",
+        "total    input 3×224×224                        6         14,183,334     6.915",
+        "spec fingerprint: 2185d3b78dde3f5d",
+    ]  # a column is as wide as its widest cell, or its heading and two spaces; numbers are right-aligned
+
+
+def test_summary_markdown(capsys):
+    assert main(["summary", SPEC, "--format", "md"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "| part    | layers                                | output   |     params |   GFLOPs |",
+        "|:--------|:--------------------------------------|:---------|-----------:|---------:|",
+        "| stage 1 | conv stem; 3×spectral + 3×pvt2        | 3136×64  |    914,912 |    2.286 |",
+        "| stage 2 | conv downsample; 4×spectral + 4×pvt2  | 784×128  |  1,824,384 |    2.199 |",
+        "| stage 3 | conv downsample; 6×attention + 6×pvt2 | 196×320  |  4,095,040 |    1.891 |",
+        "| stage 4 | conv downsample; 3×attention + 3×pvt2 | 49×448   |  4,932,032 |    0.495 |",
+        "| head    | class_attention head                  | 6        |  2,416,966 |    0.044 |",
+        "| total   | input 3×224×224                       | 6        | 14,183,334 |    6.915 |",
+        "spec fingerprint: 2185d3b78dde3f5d",
+    ]
 
 
 def test_summary_json(capsys):
@@ -126,7 +151,7 @@ def test_build_prints_tree_and_table(capsys):
     assert main(["build", SPEC, "--batch", "2"]) == 0
     captured = capsys.readouterr()
     assert captured.out.startswith("SpectFormer(\n  (patch_embed1): Stem(\n")
-    assert "total    input 3×224×224                        6        14,183,334   6.915" in captured.out
+    assert "total    input 3×224×224                        6         14,183,334     6.915" in captured.out
     assert captured.err.startswith("ok: built SpectFormer (14,183,334 params) on cpu as float32 in ")
     assert "forward 2×3×224×224 → 2×6 in " in captured.err
 
@@ -221,22 +246,23 @@ def test_quiet_and_verbose_are_the_same_everywhere(capsys):
         assert "-q, --quiet" in capsys.readouterr().out
 
 
-def test_progress_is_drawn_only_on_a_terminal(monkeypatch):
-    import io
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
 
-    from archspec.output import tty_progress
 
-    class Terminal(io.StringIO):
-        def isatty(self) -> bool:
-            return True
-
-    for stream, drawn in ((io.StringIO(), False), (Terminal(), True)):
-        monkeypatch.setattr(sys, "stderr", stream)
-        tty_progress(1, 4, "timing")
-        tty_progress(4, 4, "")
-        assert bool(stream.getvalue()) is drawn
-    assert stream.getvalue().startswith("\r[######..................] 1/4 timing")
-    assert stream.getvalue().endswith("\n")
+@pytest.mark.parametrize("terminal", [True, False], ids=["terminal", "pipe"])
+@pytest.mark.parametrize("quiet", [False, True], ids=["normal", "quiet"])
+def test_progress_bar_only_on_a_terminal_and_never_when_quiet(monkeypatch, capsys, terminal, quiet):
+    stream = _Terminal() if terminal else io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    assert main(["sweep", SPEC, "--grid", "num_classes=3,4", *(["--quiet"] if quiet else [])]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 4  # the table is on stdout either way
+    if terminal and not quiet:
+        drawn = stream.getvalue()
+        assert "2/2" in drawn and "num_classes=4" in drawn and drawn.endswith("\n")
+    else:
+        assert stream.getvalue() == ""
 
 
 def test_build_finds_shipped_specs_by_name_and_warm_starts(tmp_path, capsys):

@@ -175,16 +175,28 @@ def test_every_phrase(kind):
 
 def test_phrase_table_text():
     a, b = _tiny(), _tiny(drop_path_rate=0.2, stages=_stages(1, dim=24))
+    change = "dim 16 → 24; blocks 0–1 ffn: mlp hidden 32 → 48; drop-path rates change (drop_path_rate 0.1 → 0.2)"
+    assert len(change) == 98  # the widest cell sets the column's width; numbers are right-aligned
     assert format_diff(diff_plans(a, b), "tiny", "wider", "md").splitlines() == [
         "- A: tiny — Tiny: 7,141 params, 0.000 GFLOPs",
         "- B: wider — Tiny: 13,093 params, 0.001 GFLOPs",
         "",
-        "| part | change | params Δ | GFLOPs Δ |",
-        "|---|---|---:|---:|",
-        "| stage 2 | dim 16 → 24; blocks 0–1 ffn: mlp hidden 32 → 48; drop-path rates change (drop_path_rate 0.1 → "
-        "0.2) | +5,912 | +0.000 |",
-        "| head | input 16×16 → 16×24, from stage 2 | +40 | +0.000 |",
-        "| total (B − A) |  | +5,952 | +0.000 |",
+        f"| part          | {'change':98} |   params Δ |   GFLOPs Δ |",
+        f"|:--------------|:{'-' * 99}|-----------:|-----------:|",
+        f"| stage 2       | {change} |     +5,912 |     +0.000 |",
+        f"| head          | {'input 16×16 → 16×24, from stage 2':98} |        +40 |     +0.000 |",
+        f"| total (B − A) | {'':98} |     +5,952 |     +0.000 |",
+    ]
+    assert format_diff(diff_plans(a, b), "tiny", "wider").splitlines() == [
+        "A: tiny — Tiny: 7,141 params, 0.000 GFLOPs",
+        "B: wider — Tiny: 13,093 params, 0.001 GFLOPs",
+        "",
+        f"part           {'change':98}    params Δ    GFLOPs Δ",
+        f"-------------  {'-' * 98}  ----------  ----------",
+        f"stage 2        {change}      +5,912      +0.000",
+        f"head           {'input 16×16 → 16×24, from stage 2':98}         +40      +0.000",
+        f"-------------  {'-' * 98}  ----------  ----------",
+        f"total (B − A)  {'':98}      +5,952      +0.000",
     ]
 
 
@@ -218,15 +230,18 @@ def test_grid_values():
 def test_sweep_table(capsys):
     grid = ["--grid", "stages.2.depth=4,6,8", "--grid", "stages.1.mixer.type=spectral,attention"]
     assert main(["sweep", SPEC, *grid]) == 0
+    overrides = [f"stages.2.depth={depth} stages.1.mixer.type={mixer}" for depth in (4, 6, 8)
+                 for mixer in ("spectral", "attention")]  # fmt: skip
+    assert max(map(len, overrides)) == 46  # the widest cell sets the column's width; numbers are right-aligned
     assert capsys.readouterr().out.splitlines() == [
-        "| overrides | params | GFLOPs | activations (MiB) | status |",
-        "|---|---:|---:|---:|---|",
-        "| stages.2.depth=4 stages.1.mixer.type=spectral | 12,941,734 | 6.333 | 28.1 | ok |",
-        "| stages.2.depth=4 stages.1.mixer.type=attention | 11,595,174 | 6.132 | 28.1 | ok |",
-        "| stages.2.depth=6 stages.1.mixer.type=spectral | 14,183,334 | 6.915 | 30.5 | ok |",
-        "| stages.2.depth=6 stages.1.mixer.type=attention | 12,836,774 | 6.714 | 30.5 | ok |",
-        "| stages.2.depth=8 stages.1.mixer.type=spectral | 15,424,934 | 7.498 | 32.9 | ok |",
-        "| stages.2.depth=8 stages.1.mixer.type=attention | 14,078,374 | 7.296 | 32.9 | ok |",
+        "| overrides                                      |     params |   GFLOPs |   activations (MiB) | status   |",
+        "|:-----------------------------------------------|-----------:|---------:|--------------------:|:---------|",
+        "| stages.2.depth=4 stages.1.mixer.type=spectral  | 12,941,734 |    6.333 |                28.1 | ok       |",
+        "| stages.2.depth=4 stages.1.mixer.type=attention | 11,595,174 |    6.132 |                28.1 | ok       |",
+        "| stages.2.depth=6 stages.1.mixer.type=spectral  | 14,183,334 |    6.915 |                30.5 | ok       |",
+        "| stages.2.depth=6 stages.1.mixer.type=attention | 12,836,774 |    6.714 |                30.5 | ok       |",
+        "| stages.2.depth=8 stages.1.mixer.type=spectral  | 15,424,934 |    7.498 |                32.9 | ok       |",
+        "| stages.2.depth=8 stages.1.mixer.type=attention | 14,078,374 |    7.296 |                32.9 | ok       |",
     ]
 
 
