@@ -28,6 +28,8 @@ class PoolModel(Backbone):
     the pooling or, with ``norm_before_pool``, to every token before it. ``drop`` is dropout before
     the classifier."""
 
+    global_pool = "avg"
+
     def __init__(self, body: Body, head: nn.Module, norm_before_pool: bool = False, drop: float = 0.0) -> None:
         super().__init__(body)
         self.head = head
@@ -46,7 +48,7 @@ class PoolModel(Backbone):
 
     def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
         """Replace the classifier for ``num_classes`` classes (0 removes it: features come out)."""
-        _keep_pool(global_pool, "avg")
+        _keep_pool(global_pool, self.global_pool)
         if isinstance(self.head, MlpHead):
             self.head.fc2 = _classifier(self.head.fc2, num_classes)
         else:
@@ -55,6 +57,8 @@ class PoolModel(Backbone):
 
 class TokenModel(Backbone):
     """Read the class token in front of the last tokens, after the last stage's norm, with a classifier."""
+
+    global_pool = "token"
 
     def __init__(self, body: Body, head: nn.Module, drop: float = 0.0) -> None:
         super().__init__(body)
@@ -73,7 +77,7 @@ class TokenModel(Backbone):
 
     def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
         """Replace the classifier for ``num_classes`` classes (0 removes it: the class token comes out)."""
-        _keep_pool(global_pool, "token")
+        _keep_pool(global_pool, self.global_pool)
         self.head = _classifier(self.head, num_classes)
 
 
@@ -87,6 +91,8 @@ class ClassAttentionModel(Backbone):
     :meth:`forward_aux` gives the two logits apart, ``(head(cls), aux_head(tokens))``, for a dense
     token-labelling loss; :class:`~archspec.nn.TokenLabelling` wraps a model so its forward does.
     """
+
+    global_pool = "token"
 
     def __init__(self, body: Body, post_network: nn.ModuleList, head: nn.Module, aux_head: nn.Module | None) -> None:
         super().__init__(body)
@@ -122,7 +128,7 @@ class ClassAttentionModel(Backbone):
 
     def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
         """Replace ``head`` (and ``aux_head``) for ``num_classes`` classes (0: the class token comes out)."""
-        _keep_pool(global_pool, "token")
+        _keep_pool(global_pool, self.global_pool)
         self.head = _classifier(self.head, num_classes)
         if self.aux_head is not None:
             # Without classes there is nothing for token labelling to predict.
