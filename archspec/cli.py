@@ -379,8 +379,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     """Export the built model to ONNX or a torch.export program (.pt2), with a dynamic batch size.
 
-    The exported model is checked against the eager one at batch 1 and 3 (to 1e-4) unless
-    --no-verify is given. ONNX needs the export extra: pip install 'archspec[export]'.
+    The input is named image; a classifier's output logits, a backbone's after its maps (stage1, ...).
+    --dynamic hw makes the height and width dynamic too: multiples of the model's total stride. The
+    exported model is checked against the eager one at batch 1 and 3 (and, with --dynamic hw, at
+    another size) to 1e-4 unless --no-verify is given. ONNX needs the export extra: pip install
+    'archspec[export]'.
 
     Example: archspec export specs/spectformer-h-s.yaml --format onnx -o spectformer-h-s.onnx
     """
@@ -390,7 +393,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     _import_torch()
     from archspec.budget import check_budget
     from archspec.builder import build
-    from archspec.export import export
+    from archspec.export import describe_checks, export
 
     check_budget(plan, batch=3, remedy="export on a machine with more memory")  # the check runs batch 3
     model = build(plan, seed=args.seed)
@@ -404,9 +407,12 @@ def cmd_export(args: argparse.Namespace) -> int:
         model = backbone(model, plan, plan.spec.features.out_indices)
     with _progress(1) as bar:
         bar.set_postfix_str(for_terminal(f"exporting {plan.name} to {args.format}"))
-        difference = export(model, plan, output, args.format, verify=not args.no_verify, force=args.force)
+        difference = export(
+            model, plan, output, args.format, verify=not args.no_verify, force=args.force, dynamic=args.dynamic
+        )
         bar.update()
-    checked = "" if args.no_verify else f"; largest difference from eager at batch 1 and 3: {difference:.2g}"
+    where = describe_checks(plan, args.dynamic)
+    checked = "" if args.no_verify else f"; largest difference from eager at {where}: {difference:.2g}"
     _say(f"wrote {output}{checked}")
     return EXIT_OK
 
@@ -692,6 +698,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", "--pretrained", metavar="PATH", help="load these weights before exporting")
     p.add_argument("--allow-nonfinite", action="store_true", help="let --weights load NaN or infinite values")
     p.add_argument("--seed", type=_seed, default=0, help="seed for the initial weights (default: 0)")
+    p.add_argument("--dynamic", choices=("batch", "hw"), default="batch",
+                   help="dynamic sizes: the batch, or the batch, height and width (default: batch)")  # fmt: skip
     p.add_argument("--no-verify", action="store_true", help="skip the check against the eager model")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
 
