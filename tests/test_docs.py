@@ -85,10 +85,13 @@ def test_error_catalogue_is_documented_and_complete():
 
 
 def test_backbone_and_training_examples_run(capsys):
-    blocks = README.split("## Python API", 1)[1].split("## Checkpoints", 1)[0].split("```python")[2:4]
+    blocks = README.split("## Python API", 1)[1].split("## Other libraries", 1)[0].split("```python")[2:5]
     scope: dict[str, object] = {}
     exec(compile("import torch\nimport archspec\n" + blocks[0].split("```")[0], "README.md", "exec"), scope)
     assert capsys.readouterr().out == (
-        "[(1, 128, 64, 80), (1, 320, 32, 40), (1, 448, 16, 20)]\n{'num_chs': 128, 'reduction': 8, 'module': 'block2'}\n"
+        "{'stage2': (1, 128, 64, 80), 'stage3': (1, 320, 32, 40), 'stage4': (1, 448, 16, 20)}\n"
+        "[128, 320, 448] [8, 16, 32]\n"
     )
+    exec(compile(blocks[2].split("```")[0], "README.md", "exec"), scope)  # token labelling
+    assert scope["logits"].shape == (2, 10) and scope["token_logits"].shape == (2, 49, 10)
     exec(compile(blocks[1].split("```")[0], "README.md", "exec"), scope)
