@@ -203,7 +203,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     with torch.inference_mode():
         out = runner(batch)
     ran = time.perf_counter() - start
-    outputs = out if isinstance(out, list) else [out]
+    outputs = list(out.values()) if isinstance(out, dict) else [out]  # a backbone's maps, or the logits
     got = [tuple(o.shape) for o in outputs]
     expected = [(args.batch, *shape) for shape in _declared_shapes(plan)]
     if got != expected:
