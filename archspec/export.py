@@ -128,14 +128,22 @@ def _dynamic_shapes(plan: Plan, dynamic: str) -> tuple[dict[int, Any]]:
     return (dims,)
 
 
-def _check_dynamic_hw(plan: Plan) -> None:
-    """Refuse, before tracing, a spec whose modules take only the built size, or whose built size is too small."""
+def _check_dynamic_hw(plan: Plan, fmt: str) -> None:
+    """Refuse, before tracing, a spec whose modules take only the built size, or whose built size is too
+    small, and spectral filters in ONNX (onnxruntime's DFT cannot run them with a dynamic width)."""
     fixed = _size_bound(plan, "strict")
     if fixed:
         height, width = plan.input.grid or (0, 0)
         raise ExportError(
             f"--dynamic hw: {_listed(fixed)} {'has' if len(fixed) == 1 else 'have'} resize: strict, so "
             f"{plan.name} takes only {height}×{width} images; export with --dynamic batch"
+        )
+    spectral = [part for part in _size_bound(plan, "interpolate") if part.endswith("(spectral)")]
+    if fmt == "onnx" and spectral:
+        raise ExportError(
+            f"--dynamic hw: {_listed(spectral)} {'runs' if len(spectral) == 1 else 'run'} a 2-D FFT, and "
+            "onnxruntime's DFT fails on one whose width is dynamic (a shape mismatch when it reuses a buffer); "
+            "export to ONNX with --dynamic batch, or use --format pt2"
         )
     stride_h, stride_w = total_stride(plan)
     rows, cols = plan.stages[-1].grid
@@ -232,7 +240,7 @@ def export(
     if fmt == "onnx":
         _need("onnx", "onnxscript", "onnxruntime")
     if dynamic == "hw":
-        _check_dynamic_hw(plan)
+        _check_dynamic_hw(plan, fmt)
     model = model.eval()
     example = torch.randn(2, *plan.input.dims)
     difference = 0.0
@@ -291,17 +299,10 @@ def _probe(program: torch.export.ExportedProgram, plan: Plan) -> None:
             program.module()(x)
     except Exception as error:
         built = plan.input.grid or (0, 0)
-        resizing = _size_bound(plan, "interpolate")
-        why = (
-            f": torch.export keeps the branch a module takes at the traced size, and {_listed(resizing)} "
-            f"{'compares' if len(resizing) == 1 else 'compare'} the token grid with the built one to choose "
-            "between the built weights and resized ones"
-            if resizing
-            else ""
-        )
         raise ExportError(
             f"--dynamic hw: the exported {plan.name} takes only {built[0]}×{built[1]} images, not "
-            f"{height}×{width} ({_brief(error, 1)}){why}; export with --dynamic batch"
+            f"{height}×{width} ({_brief(error, 1)}): torch.export fixed a size while tracing; export with "
+            "--dynamic batch"
         ) from error
 
 

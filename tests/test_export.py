@@ -182,18 +182,28 @@ def test_dynamic_hw_refuses_strict_resizing(tmp_path, capsys):
     assert not out.exists()
 
 
-def test_dynamic_hw_refuses_a_size_fixed_while_tracing(tmp_path, capsys):
-    # The spectral filter compares the grid with its built one in Python to decide whether to resize
-    # itself; torch.export keeps the branch taken at the traced size, and the probe finds it.
+def test_dynamic_hw_exports_a_spectral_filter_to_pt2(tmp_path, capsys):
+    # The filter resizes itself on another grid; the comparison with its built grid leaves no guard
+    # behind, so the program runs at other sizes and agrees with the eager model there.
     spec = _spec(tmp_path, SPECTRAL)
     out = tmp_path / "model.pt2"
-    assert main(["export", str(spec), "--format", "pt2", "--dynamic", "hw", "--no-verify", "-o", str(out)]) == 1
-    err = capsys.readouterr().err.splitlines()[0]
-    assert err.startswith("error: --dynamic hw: the exported TinySpectral takes only 32×32 images, not 16×16 (")
-    assert err.endswith(
-        "): torch.export keeps the branch a module takes at the traced size, and stages[0].mixer (spectral) compares "
-        "the token grid with the built one to choose between the built weights and resized ones; export with "
-        "--dynamic batch [AS802]"
+    assert main(["export", str(spec), "--format", "pt2", "--dynamic", "hw", "-o", str(out)]) == 0
+    program = torch.export.load(str(out)).module()
+    eager = _eager(spec)
+    for size in ((16, 16), (48, 32)):
+        x = torch.randn(2, 3, *size)
+        with torch.no_grad():
+            torch.testing.assert_close(program(x), eager(x), atol=1e-5, rtol=1e-4)
+
+
+def test_dynamic_hw_refuses_a_spectral_filter_in_onnx(tmp_path, capsys):
+    spec = _spec(tmp_path, SPECTRAL)
+    out = tmp_path / "model.onnx"
+    assert main(["export", str(spec), "--format", "onnx", "--dynamic", "hw", "-o", str(out)]) == 1
+    assert capsys.readouterr().err.splitlines()[0] == (
+        "error: --dynamic hw: stages[0].mixer (spectral) runs a 2-D FFT, and onnxruntime's DFT fails on one whose "
+        "width is dynamic (a shape mismatch when it reuses a buffer); export to ONNX with --dynamic batch, or use "
+        "--format pt2 [AS802]"
     )
     assert not out.exists()
 

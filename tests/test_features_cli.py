@@ -70,8 +70,8 @@ def test_build_runs_the_backbone_and_checks_its_maps(spec, capsys):
     assert main(["build", str(spec), "--batch", "2"]) == 0
     captured = capsys.readouterr()
     tree = captured.out.split("\n\n")[0]
-    assert tree.startswith("TinyBackbone(\n  (patch_embed1): Stem(")
-    assert "(norm3)" in tree and "(head)" not in tree
+    assert tree.startswith("TinyBackbone(\n  (stage1): Stage(\n    (patch_embed): Stem(")
+    assert "(stage3)" not in tree and "(head)" not in tree  # out_indices [0, 1]: stages 1 and 2 only
     assert re.fullmatch(
         rf"ok: built TinyBackbone as a backbone \({declared_cost(plan)[0]:,} params; the head's "
         rf"{plan.head.params:,} unused\) on cpu as float32 in \d+ ms; forward 2×3×32×32 → 2×8×8×8, 2×16×4×4 in "
@@ -87,7 +87,7 @@ def test_build_save_keeps_the_whole_model(spec, tmp_path, capsys):
     assert "head.weight" in saved["state_dict"]  # create_model and build --weights load it as saved
     model = archspec.create_model(str(spec), pretrained=out)
     maps = model(torch.randn(1, 3, 32, 32))
-    assert [tuple(m.shape) for m in maps] == [(1, 8, 8, 8), (1, 16, 4, 4)]
+    assert [tuple(m.shape) for m in maps.values()] == [(1, 8, 8, 8), (1, 16, 4, 4)]
 
 
 def test_export_writes_the_backbone(spec, tmp_path, capsys):
@@ -95,7 +95,7 @@ def test_export_writes_the_backbone(spec, tmp_path, capsys):
     assert main(["export", str(spec), "--format", "pt2", "-o", str(out)]) == 0
     program = torch.export.load(str(out)).module()
     maps = program(torch.randn(3, 3, 32, 32))
-    assert [tuple(m.shape) for m in maps] == [(3, 8, 8, 8), (3, 16, 4, 4)]
+    assert [tuple(m.shape) for m in maps.values()] == [(3, 8, 8, 8), (3, 16, 4, 4)]
 
 
 def test_bench_and_sweep_time_the_backbone(spec):

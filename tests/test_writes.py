@@ -349,21 +349,22 @@ def test_a_failed_export_check_publishes_nothing(tmp_path, monkeypatch, existing
     checked = []
     real_check = export_module._check_pt2
 
-    def check(model, plan, path):
+    def check(model, plan, path, *rest):
         checked.append(Path(path))
         assert Path(path).stat().st_size > 0  # the program is written, and not yet published
         if existing:
             assert out.read_bytes() == b"the last good export"
         else:
             assert not out.exists()
-        return real_check(model, plan, path)
+        return real_check(model, plan, path, *rest)
 
     monkeypatch.setattr(export_module, "_check_pt2", check)
     monkeypatch.setattr(export_module, "TOLERANCE", -1.0)  # every difference, even 0, now fails
     assert main(["export", str(spec), "--format", "pt2", "-o", str(out), *(["--force"] if existing else [])]) == 1
     err = capsys.readouterr().err
     assert re.fullmatch(
-        r"error: the exported program at batch 1 differs from the eager model by \S+ \(tolerance -1.0\) \[AS802\]\n"
+        r"error: the exported program at batch 1, 32×32 differs from the eager model by \S+ \(tolerance -1.0\) "
+        r"\[AS802\]\n"
         r"hint \(AS802, cannot export\): .*\n",
         err,
     )

@@ -7,7 +7,7 @@ import torch.fx
 import torch.nn.functional as F
 from torch import nn
 
-from archspec.nn.layout import grid_to_tokens, tokens_to_grid
+from archspec.nn.layout import grid_to_tokens, known_equal, tokens_to_grid
 
 
 class DownSamples(nn.Module):
@@ -95,7 +95,7 @@ def resized_positions(
     """Position embeddings (``prefix`` class-token rows, then the ``built`` grid's) for an ``hw`` grid,
     resized bicubically as timm does. FX records it as one call (``torch.fx.wrap``): which way it goes
     depends on the grid's size."""
-    if tuple(hw) == tuple(built):
+    if known_equal(hw, built):
         return pos_embed
     if strict:
         raise ValueError(

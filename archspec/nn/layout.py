@@ -29,3 +29,17 @@ def grid_tokens(x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
     view), so no Python branch depends on a size and FX can trace it.
     """
     return x[:, x.shape[1] - hw[0] * hw[1] :]
+
+
+def known_equal(hw: tuple[int, int], built: tuple[int, int]) -> bool:
+    """Whether a grid is the built one, as far as is known without guarding on it.
+
+    Eagerly the sizes are ints and this is ``hw == built``. Under ``torch.export`` with a dynamic
+    height and width they are symbols: the answer is then False (the resizing path, which at the
+    built size reproduces the built tensor), and no guard pins the program to the traced size.
+    """
+    if all(type(size) is int for size in (*hw, *built)):
+        return tuple(hw) == tuple(built)
+    from torch.fx.experimental.symbolic_shapes import statically_known_true  # half a second to import: only here
+
+    return all(statically_known_true(a == b) for a, b in zip(hw, built, strict=True))

@@ -7,7 +7,7 @@ import torch.fx
 import torch.nn.functional as F
 from torch import nn
 
-from archspec.nn.layout import grid_to_tokens, tokens_to_grid
+from archspec.nn.layout import grid_to_tokens, known_equal, tokens_to_grid
 
 
 class SpectralGatingNetwork(nn.Module):
@@ -85,7 +85,7 @@ def resized_filter(weight: torch.Tensor, built: tuple[int, int], height: int, wi
     the grid's size, which FX cannot know while tracing.
     """
     weight = weight.float()
-    if (height, width) == built:
+    if known_equal((height, width), built):
         return weight
     if strict:
         raise ValueError(
