@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
+from pathlib import Path
 
 import pytest
 import torch
@@ -12,6 +13,8 @@ from torch import nn
 
 import archspec
 from archspec.models import resolve_spec_path
+
+ROOT = Path(__file__).resolve().parents[1]
 
 SPECS = archspec.list_specs()
 SMALL = ["input.size=64", "drop_path_rate=0"]
@@ -225,3 +228,37 @@ def test_register_without_timm_says_how_to_get_it():
             archspec.timm.register()
     else:
         pytest.skip("timm is installed here; tests/test_clients.py registers with it")
+
+
+PEAK = """\
+import resource, sys
+import torch
+import archspec
+torch.set_num_threads(1)
+model = archspec.create_model("spectformer", overrides=["input.size=128", "drop_path_rate=0"]).train()
+model.set_grad_checkpointing(sys.argv[1] == "on")
+x = torch.randn(16, 3, 128, 128)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+model(x).logsumexp(-1).mean().backward()
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
+"""
+
+
+def test_grad_checkpointing_lowers_the_peak_memory_of_a_training_step(tmp_path):
+    """The process's peak resident memory during one forward and backward pass, in a fresh process each."""
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "peak.py"
+    script.write_text(PEAK)
+    # A fixed mmap threshold makes glibc return every large block when it is freed, so the peak
+    # resident size follows the memory in use rather than the heap's high-water mark.
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MALLOC_MMAP_THRESHOLD_": "65536", "PYTHONPATH": str(ROOT)}
+    rises = {}
+    for mode in ("off", "on"):
+        run = subprocess.run([sys.executable, str(script), mode], capture_output=True, text=True, check=True, env=env)
+        rises[mode] = int(run.stdout)
+    # KiB above the built model's peak: gradients (the same in both) plus activations. Measured:
+    # about 440 MB without checkpointing and 270 MB with it.
+    assert rises["on"] < 0.7 * rises["off"], rises

@@ -50,3 +50,20 @@ def test_attention_uses_a_fused_kernel():
     with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16), sdpa_kernel(fused):
         out = model(x)
     assert out.shape == (4, 1000)
+
+
+def test_grad_checkpointing_lowers_peak_cuda_memory():
+    model = archspec.create_model("spectformer", overrides=["drop_path_rate=0"], device="cuda").train()
+    x = torch.randn(16, 3, 224, 224, device="cuda")
+    peaks, grads = {}, {}
+    for mode in (False, True):
+        model.set_grad_checkpointing(mode)
+        model.zero_grad(set_to_none=True)
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        model(x).logsumexp(-1).mean().backward()
+        peaks[mode] = torch.cuda.max_memory_allocated()
+        grads[mode] = {n: p.grad.clone() for n, p in model.named_parameters()}
+    assert peaks[True] < 0.7 * peaks[False], peaks
+    for name, grad in grads[False].items():
+        torch.testing.assert_close(grads[True][name], grad, atol=1e-5, rtol=1e-4, msg=name)
