@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from archspec.compose import shipped_path, shipped_specs
 from archspec.errors import ArchspecError
 from archspec.plan import Plan
+
+if TYPE_CHECKING:
+    from archspec.nn import Backbone
 
 
 def list_specs() -> list[str]:
@@ -32,7 +35,7 @@ def create_model(
     num_classes: int | None = None,
     overrides: Mapping[str, Any] | Sequence[str] | None = None,
     features_only: bool | None = None,
-    out_indices: Sequence[int] | None = None,
+    out_indices: int | Sequence[int] | None = None,
     device: str = "cpu",
     seed: int | None = 0,
     check_memory: bool = True,
@@ -45,11 +48,13 @@ def create_model(
         pretrained: a checkpoint to load: archspec's own, or a reference implementation's state_dict
             (timm, the official GFNet or SpectFormer-H), saved by ``torch.save`` or as safetensors.
         num_classes: replace the spec's class count; with ``pretrained``, every tensor but the
-            classifier's is loaded, and the classifier starts from its initialisation.
+            classifier's is loaded, and the classifier starts from its initialisation. ``0`` leaves the
+            classifier out (``reset_classifier(0)``): the model returns its pooled features.
         overrides: ``{"stages.2.depth": 8}`` or ``["stages.2.depth=8"]``, as ``--set`` on the command line.
         features_only: return a :class:`~archspec.nn.FeatureExtractor` giving per-stage feature maps;
             None follows the spec (a spec with ``features:`` is a backbone).
-        out_indices: the stages (0-based) whose maps are returned; None takes the spec's, else all.
+        out_indices: the stages (0-based; negative counts from the end, an int n takes the last n) whose
+            maps are returned; None takes the spec's, else all.
         device: where to allocate the weights.
         seed: seed for the initial weights (None leaves torch's RNG alone).
         check_memory: refuse (:class:`~archspec.budget.BudgetError`) a model whose weights and
@@ -66,7 +71,7 @@ def create_model(
 
     items = list(overrides.items()) if isinstance(overrides, Mapping) else None
     sets = [f"{key}={json.dumps(value)}" for key, value in items] if items is not None else list(overrides or [])
-    if num_classes is not None:
+    if num_classes:  # 0 (no classifier, as in timm) is applied after the build
         sets.append(f"num_classes={num_classes}")
     loaded = load_spec(resolve_spec_path(name_or_path), sets)
     planned = plan(loaded)
@@ -77,6 +82,8 @@ def create_model(
         # A new class count keeps the checkpoint's everything but its classifier, which starts afresh.
         reinit = ("head", "aux_head") if num_classes is not None else ()
         load_file(model, pretrained, plan=planned, reinit=reinit, allow_nonfinite=allow_nonfinite)
+    if num_classes == 0:
+        cast("Backbone", model).reset_classifier(0)  # the pooled features come out
     declared = loaded.spec.features
     if not (features_only if features_only is not None else declared is not None):
         return model
@@ -85,7 +92,7 @@ def create_model(
     return backbone(model, planned, out_indices)
 
 
-def backbone(model: Any, planned: Plan, out_indices: Sequence[int]) -> Any:
+def backbone(model: Any, planned: Plan, out_indices: int | Sequence[int]) -> Any:
     """The body of a built classifier as a :class:`~archspec.nn.FeatureExtractor` returning the maps
     of the stages ``out_indices``; it shares the classifier's modules and weights (the head is left out)."""
     from archspec.builder import body_of
@@ -98,7 +105,7 @@ def backbone(model: Any, planned: Plan, out_indices: Sequence[int]) -> Any:
         [getattr(model, f"block{i}") for i in range(1, count + 1)],
         [getattr(model, f"norm{i}") for i in range(1, count + 1)],
     )
-    return FeatureExtractor(body, tuple(out_indices), body.channels, body.reductions)
+    return FeatureExtractor(body, out_indices, body.channels, body.reductions)
 
 
 def build_declared(planned: Plan, **options: Any) -> Any:

@@ -27,7 +27,6 @@ _TO_SETS: dict[str, Callable[[Any], list[str]]] = {
     "in_chans": lambda value: [f"input.channels={int(value)}"],
     "img_size": lambda value: [f"input.size={list(value) if isinstance(value, list | tuple) else int(value)}"],
     "drop_path_rate": lambda value: [f"drop_path_rate={float(value)}"],
-    "drop_rate": lambda value: [f"head.drop={float(value)}"] if value else [],  # timm's scripts always pass it
 }
 # Passed by timm.create_model whatever the model; archspec builds on the CPU and needs none of them.
 _IGNORED = ("cache_dir", "pretrained_model_args")
@@ -55,6 +54,13 @@ def _entrypoint(spec: str | Path, name: str) -> Callable[..., Any]:
         for key, to_sets in _TO_SETS.items():
             if kwargs.get(key) is not None:
                 sets += to_sets(kwargs.pop(key))
+        drop_rate = kwargs.pop("drop_rate", None)
+        if drop_rate:  # timm's scripts always pass it (0.0 by default)
+            if not _head_has_drop(spec):
+                raise ValueError(
+                    f"{name}: drop_rate={drop_rate} needs a head with dropout (pool or token); this one has none"
+                )
+            sets.append(f"head.drop={float(drop_rate)}")
         options = {key: kwargs.pop(key) for key in ("num_classes", "features_only", "out_indices") if key in kwargs}
         global_pool = kwargs.pop("global_pool", None)
         device = kwargs.pop("device", None) or "cpu"
@@ -73,6 +79,16 @@ def _entrypoint(spec: str | Path, name: str) -> Callable[..., Any]:
     return create
 
 
+def _head_has_drop(spec: str | Path) -> bool:
+    from archspec.spec import load_spec
+
+    return "drop" in type(load_spec(spec).spec.head).model_fields
+
+
+# timm name → the spec file registered under it, so a second file cannot take a name silently.
+_REGISTERED: dict[str, Path] = {}
+
+
 def register(*specs: str | Path) -> list[str]:
     """Register shipped specs by name (all of them when none is given) or spec files with timm.
 
@@ -80,17 +96,31 @@ def register(*specs: str | Path) -> list[str]:
         The timm model names, in the order given.
 
     Raises:
-        ArchspecError: timm is not installed, or a spec is neither a file nor a shipped name.
+        ArchspecError: timm is not installed, a spec is neither a file nor a shipped name, or its name
+            is taken by another spec file or by one of timm's own models.
     """
     try:
         from timm.models import is_model, register_model
     except ImportError:
         raise ArchspecError("archspec.timm.register needs timm: pip install timm") from None
     names = []
-    for spec in specs or tuple(list_specs()):
-        path = resolve_spec_path(spec)
-        name = timm_name(path)
-        if not is_model(name):
+    exported = list(__all__)
+    try:
+        for spec in specs or tuple(list_specs()):
+            path = resolve_spec_path(spec).resolve()
+            name = timm_name(path)
+            if _REGISTERED.get(name) == path:
+                names.append(name)
+                continue
+            if name in _REGISTERED or is_model(name):
+                taken = _REGISTERED.get(name, "one of timm's models")
+                raise ArchspecError(f"cannot register {path} as {name!r} with timm: {taken} has that name")
             register_model(_entrypoint(path, name))
-        names.append(name)
+            _REGISTERED[name] = path
+            names.append(name)
+    finally:
+        __all__[:] = exported  # timm's register_model lists every model in its module's __all__
     return names
+
+
+__all__ = ["PREFIX", "register", "timm_name"]

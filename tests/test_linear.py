@@ -133,3 +133,18 @@ def test_quantize_dynamic_quantizes_every_linear_and_keeps_the_logits():
         want, got = model(x), quantized(x)
     assert got.shape == want.shape == (2, 6)
     assert (got.argmax(-1) == want.argmax(-1)).all()
+
+
+def test_a_forward_replaced_on_the_instance_is_called():
+    layer = nn.Linear(8, 4)
+    calls = []
+    plain = layer.forward
+
+    def patched(x):
+        calls.append(tuple(x.shape))
+        return plain(x)
+
+    layer.forward = patched
+    with torch.inference_mode():
+        linear(layer, torch.randn(3, 8))
+    assert calls == [(3, 8)]

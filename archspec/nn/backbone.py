@@ -144,9 +144,9 @@ class Backbone(nn.Module):
 
     @property
     def head_hidden_size(self) -> int:
-        """Width of the vector the final classifier reads (``num_features`` unless the head has a hidden layer)."""
-        classifier = self.get_classifier()
-        return int(classifier.in_features) if isinstance(classifier, nn.Linear) else self.num_features
+        """Width of ``forward_head(x, pre_logits=True)``: ``num_features`` (a hidden layer of the head
+        comes after it)."""
+        return self.num_features
 
     @property
     def num_classes(self) -> int:
@@ -156,6 +156,10 @@ class Backbone(nn.Module):
 
     def get_classifier(self) -> nn.Module:
         """The final classifier layer (an ``nn.Identity`` once reset to 0 classes)."""
+        raise NotImplementedError
+
+    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
+        """A new classifier for ``num_classes`` classes (0: none, the pooled features come out)."""
         raise NotImplementedError
 
     def classifier_name(self) -> str:
@@ -198,18 +202,19 @@ class Backbone(nn.Module):
         (one group per stage with ``coarse``), with the stage's end norm joining its last block. The
         head (and anything not matched) is the last layer.
         """
-        return {
-            "stem": r"^patch_embed1\.",
-            "blocks": [
+        if coarse:  # a stage's downsample, blocks and norm together
+            blocks: list[tuple[str, tuple[int, ...] | None]] = [(r"^(?:patch_embed|block|norm)(\d+)\.", None)]
+        else:
+            blocks = [
                 (r"^patch_embed(\d+)\.", (-1,)),
-                (r"^block(\d+)\." if coarse else r"^block(\d+)\.(\d+)\.", None),
+                (r"^block(\d+)\.(\d+)\.", None),
                 (r"^norm(\d+)\.", (99999,)),  # timm's marker: joins the group before it
-            ],
-        }
+            ]
+        return {"stem": r"^patch_embed1\.", "blocks": blocks}
 
     def set_grad_checkpointing(self, enable: bool = True) -> None:
         """Recompute each block's activations in the backward pass instead of keeping them (less memory,
-        one more forward of the blocks per step). Applies in training with autograd on."""
+        one more forward of the blocks per step). Applies whenever autograd records the forward pass."""
         self.grad_checkpointing = enable
 
     # --- forward --------------------------------------------------------------------------------
@@ -242,7 +247,8 @@ class Backbone(nn.Module):
                 ``n``; None takes all.
             norm: apply the last stage's norm to the last stage's output too (the other stages' outputs
                 are always after their own norm: that is what the next stage reads).
-            stop_early: stop after the last stage asked for (then the final features are not computed).
+            stop_early: stop after the last stage asked for; the first value returned is then that stage's
+                grid (B, C, H, W), not the final features.
             output_fmt: ``"NCHW"`` for (B, C, H, W) maps or ``"NLC"`` for (B, H·W, C) tokens.
             intermediates_only: return only the list of intermediates.
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -39,12 +40,11 @@ class FeatureExtractor(nn.Module):
     """
 
     def __init__(
-        self, body: _backbone.Body, out_indices: tuple[int, ...], channels: list[int], reductions: list[int]
+        self, body: _backbone.Body, out_indices: int | Sequence[int], channels: list[int], reductions: list[int]
     ) -> None:
         super().__init__()
         count = len(body.embeds)
-        if not out_indices or min(out_indices) < 0 or max(out_indices) >= count:
-            raise ValueError(f"out_indices {out_indices} must name stages 0–{count - 1}")
+        out_indices = tuple(_backbone.stage_indices(count, out_indices))  # timm's forms: an int n, negatives
         self.name = body.name
         self.in_chans = body.in_chans
         self.image_size = body.image_size
@@ -52,9 +52,10 @@ class FeatureExtractor(nn.Module):
         for i in range(max(self.out_indices) + 1):
             setattr(self, f"stage{i + 1}", Stage(body.embeds[i], body.blocks[i], body.norms[i]))
         self.feature_info = FeatureInfo(
-            {"num_chs": channels[i], "reduction": reductions[i], "module": f"stage{i + 1}", "stage": i}
-            for i in self.out_indices
-        )
+            ({"num_chs": channels[i], "reduction": reductions[i], "module": f"stage{i + 1}", "stage": i}
+             for i in range(count)),
+            self.out_indices,
+        )  # fmt: skip
         self.out_channels: list[int] = self.feature_info.channels()
 
     def _get_name(self) -> str:

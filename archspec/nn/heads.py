@@ -49,8 +49,10 @@ class PoolModel(Backbone):
     def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
         """Replace the classifier for ``num_classes`` classes (0 removes it: features come out)."""
         _keep_pool(global_pool, self.global_pool)
-        if isinstance(self.head, MlpHead):
+        if isinstance(self.head, MlpHead) and num_classes:
             self.head.fc2 = _classifier(self.head.fc2, num_classes)
+        elif isinstance(self.head, MlpHead):  # no classes: the pooled features come out, as in timm
+            self.head = _classifier(self.head.fc1, 0)
         else:
             self.head = _classifier(self.head, num_classes)
 

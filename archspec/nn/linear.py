@@ -8,8 +8,9 @@ tile: SpectFormer-H-S runs about 6% faster at batch 1 and 10% at batch 8.
 Blocks keep plain ``nn.Linear`` modules (so tools that match the exact type, such as
 ``quantize_dynamic``, or that hook it, such as FLOP and parameter counters, see them) and call
 them through :func:`linear`. It takes the fused kernel only under ``torch.inference_mode`` (the
-promise that nothing will differentiate the result), for an exact ``nn.Linear`` with no hooks, on
-plain float32 CPU tensors, and only where nothing watches which operators run: not under autocast,
+promise that nothing will differentiate the result), for an exact ``nn.Linear`` with no hooks and
+its own ``forward``, on plain float32 CPU tensors, and only where nothing watches which operators
+run: not under autocast,
 ``torch.compile``, ``torch.jit.trace``, FX tracing, a dispatch mode such as ``FlopCounterMode`` or
 ``make_fx``, or a functorch transform such as ``vmap``. Everywhere else it calls the module.
 Results differ from ``nn.Linear``'s by float rounding only.
@@ -30,6 +31,7 @@ def _unwatched(layer: nn.Module) -> TypeGuard[nn.Linear]:
     """An exact ``nn.Linear`` that no hook (its own or a global one) is watching."""
     return (
         type(layer) is nn.Linear
+        and "forward" not in layer.__dict__  # a forward replaced on the instance (adapters, offloading)
         and not layer._forward_hooks
         and not layer._forward_pre_hooks
         and not _module._global_forward_hooks
