@@ -50,6 +50,24 @@ def test_timm_create_model_builds_every_shipped_spec(timm):
     assert features.feature_info.channels() == [64, 256] and features.feature_info.reduction() == [8, 32]
 
 
+def test_timm_arguments_archspec_cannot_honour_are_refused_by_name(timm, tmp_path):
+    headless = timm.create_model("archspec_pvt_v2_b0", num_classes=0, img_size=64)
+    assert headless.num_classes == 0 and headless(torch.randn(1, 3, 64, 64)).shape == (1, 256)
+    with pytest.raises(ValueError, match=r"^archspec_spectformer_h_s: drop_rate=0.1 needs a head with dropout"):
+        timm.create_model("archspec_spectformer_h_s", drop_rate=0.1)
+    with pytest.raises(TypeError, match=r"^archspec_resnet18: unexpected arguments bn_eps$"):
+        timm.create_model("archspec_resnet18", bn_eps=1e-3)
+    with pytest.raises(ValueError, match=r"^archspec_resnet18: archspec specs ship no weights"):
+        timm.create_model("archspec_resnet18", pretrained=True)
+    copy = tmp_path / "resnet18.yaml"
+    copy.write_text("extends: pvt_v2_b0\n")
+    with pytest.raises(
+        archspec.ArchspecError, match=r"as 'archspec_resnet18' with timm: .*resnet18.yaml has that name"
+    ):
+        archspec.timm.register(copy)
+    assert "archspec_resnet18" not in archspec.timm.__all__
+
+
 def test_timm_layer_decay_gives_each_layer_its_own_rate(timm):
     from timm.optim import create_optimizer_v2
 
