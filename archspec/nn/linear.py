@@ -3,7 +3,8 @@
 ``F.linear`` on a CPU first copies the bias into every row of the output and then accumulates the
 product onto it, one extra pass over the largest activations of a block (SpectFormer-H-S's first
 FFN writes 8 × 3136 × 512 floats per batch of 8). oneDNN adds the bias as it writes each output
-tile: SpectFormer-H-S runs about 6% faster at batch 1 and 10% at batch 8.
+tile. SpectFormer-H-S ran about 6% faster at batch 1 and 10% at batch 8 on one machine, and
+no faster on another (an AMD EPYC): ``benchmarks/ab_reference.py`` measures it side by side.
 
 Blocks keep plain ``nn.Linear`` modules (so tools that match the exact type, such as
 ``quantize_dynamic``, or that hook it, such as FLOP and parameter counters, see them) and call
