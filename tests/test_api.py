@@ -110,6 +110,7 @@ def test_reset_classifier_and_no_weight_decay(h_s):
         assert model.aux_head is None
         model.reset_classifier(7)
         assert tuple(model(torch.randn(1, 3, 224, 224)).shape) == (1, 7)
+        assert model.aux_head is not None and model.aux_head.out_features == 7  # token labelling is back
 
 
 def test_a_spec_can_declare_itself_a_backbone(tmp_path, capsys):

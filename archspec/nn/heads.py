@@ -101,6 +101,7 @@ class ClassAttentionModel(Backbone):
         self.post_network = post_network
         self.head = head
         self.aux_head = aux_head
+        self.token_labelling = aux_head is not None  # kept across reset_classifier(0)
 
     def _class_and_tokens(self, x: torch.Tensor) -> torch.Tensor:  # (B, N, C) → normed (B, 1 + N, C)
         x = torch.cat([x.mean(dim=1, keepdim=True), x], dim=1)  # (B, 1 + N, C)
@@ -132,9 +133,9 @@ class ClassAttentionModel(Backbone):
         """Replace ``head`` (and ``aux_head``) for ``num_classes`` classes (0: the class token comes out)."""
         _keep_pool(global_pool, self.global_pool)
         self.head = _classifier(self.head, num_classes)
-        if self.aux_head is not None:
-            # Without classes there is nothing for token labelling to predict.
-            self.aux_head = _classifier(self.aux_head, num_classes) if num_classes else None
+        if self.token_labelling:
+            # Without classes there is nothing for token labelling to predict; with classes again, it returns.
+            self.aux_head = _classifier(self.head, num_classes) if num_classes else None
 
 
 def _keep_pool(asked: str | None, own: str) -> None:
