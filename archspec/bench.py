@@ -27,6 +27,7 @@ import torch
 from torch import nn
 from torch.utils.benchmark import Measurement, Timer
 
+from archspec.models import output_tensors
 from archspec.plan import Plan
 from archspec.runtime import freed_memory_retained, release_free_memory
 from archspec.tables import markdown_table
@@ -139,8 +140,7 @@ def _step(model: nn.Module, x: torch.Tensor, train: bool, optimizer: torch.optim
         return
     assert optimizer is not None
     out = model(x)
-    outputs = tuple(out.values()) if isinstance(out, dict) else (out,)  # a backbone's maps, or the logits
-    loss = sum(o.float().logsumexp(dim=-1).mean() for o in outputs)
+    loss = sum(o.float().logsumexp(dim=-1).mean() for o in output_tensors(out))  # logits, or a backbone's maps
     loss.backward()
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)

@@ -173,6 +173,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     from archspec.builder import build
     from archspec.fingerprint import structure_fingerprint
+    from archspec.models import output_tensors
 
     start = time.perf_counter()
     model = build(plan, device=device, dtype=dtype, seed=args.seed)
@@ -203,8 +204,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     with torch.inference_mode():
         out = runner(batch)
     ran = time.perf_counter() - start
-    outputs = list(out.values()) if isinstance(out, dict) else [out]  # a backbone's maps, or the logits
-    got = [tuple(o.shape) for o in outputs]
+    got = [tuple(o.shape) for o in output_tensors(out)]  # the logits, or a backbone's maps
     expected = [(args.batch, *shape) for shape in _declared_shapes(plan)]
     if got != expected:
         raise CheckError(f"the model returned shapes {got} but the plan says {expected}")

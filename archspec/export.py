@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from archspec.errors import ArchspecError, format_path
+from archspec.models import output_tensors
 from archspec.output import check_destination, write_file_atomic
 from archspec.plan import Plan
 
@@ -169,18 +170,10 @@ def _listed(parts: list[str]) -> str:
     return parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
 
 
-def output_names(outputs: Any, model: nn.Module) -> list[str]:
-    """The names of a model's outputs, given what it returned: ``logits`` for a tensor; the keys of a
-    dict of feature maps, in order; for a list of maps, ``stage{i + 1}`` for the model's 0-based
-    ``out_indices`` (``output{i}`` if it has none)."""
-    if isinstance(outputs, Mapping):
-        return [str(key) for key in outputs]
-    if isinstance(outputs, list | tuple):
-        indices = getattr(model, "out_indices", None)
-        if indices is not None and len(indices) == len(outputs):
-            return [f"stage{i + 1}" for i in indices]
-        return [f"output{i}" for i in range(len(outputs))]
-    return ["logits"]
+def output_names(outputs: Any) -> list[str]:
+    """The names of a model's outputs, given what it returned: ``logits`` for a tensor, the keys of a
+    backbone's dict of feature maps (``stage2``, ...) in order."""
+    return [str(key) for key in outputs] if isinstance(outputs, Mapping) else ["logits"]
 
 
 class _ImageInput(nn.Module):
@@ -269,7 +262,7 @@ def _trace(
     try:
         if fmt == "onnx":
             with torch.no_grad():
-                names = output_names(model(example[:1]), model)
+                names = output_names(model(example[:1]))
             onnx_program = torch.onnx.export(
                 model, (example,), dynamo=True, dynamic_shapes=shapes, input_names=[INPUT_NAME], output_names=names,
                 verbose=False,
@@ -327,17 +320,10 @@ def _inputs(plan: Plan, dynamic: str) -> list[torch.Tensor]:
     return [torch.randn(batch, channels, h, w, generator=generator) for batch, h, w in check_sizes(plan, dynamic)]
 
 
-def _tensors(value: Any) -> list[torch.Tensor]:
-    """A model's output as a list: the logits alone, or a backbone's feature maps (a dict's in order)."""
-    if isinstance(value, Mapping):
-        return list(value.values())
-    return list(value) if isinstance(value, list | tuple) else [value]
-
-
 def _compare(reference: Any, result: Any, what: str) -> float:
     if isinstance(reference, Mapping) and isinstance(result, Mapping) and list(reference) != list(result):
         raise ExportError(f"{what} returns the maps {list(result)} where the eager model returns {list(reference)}")
-    references, results = _tensors(reference), _tensors(result)
+    references, results = output_tensors(reference), output_tensors(result)
     if len(references) != len(results):
         raise ExportError(f"{what} returns {len(results)} outputs where the eager model returns {len(references)}")
     for a, b in zip(references, results, strict=True):
