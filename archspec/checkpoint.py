@@ -271,10 +271,17 @@ def warm_start(
 FORMAT = "archspec-checkpoint/1"
 
 
-def save_file(model: nn.Module, plan: Plan, path: str | Path, force: bool = False) -> Path:
-    """Write weights with the resolved spec and both fingerprints; the file appears whole or not at all."""
+def save_file(
+    model: nn.Module, plan: Plan, path: str | Path, force: bool = False, extra: Mapping[str, Any] | None = None
+) -> Path:
+    """Write weights with the resolved spec and both fingerprints; the file appears whole or not at all.
+
+    ``extra`` adds entries beside them (``archspec fit`` stores its training state under ``"fit"``);
+    every loader reads such a file as plain weights.
+    """
     _refuse_meta(model, "a checkpoint of it would hold no weights")
     payload = {
+        **(extra or {}),
         "format": FORMAT,
         "spec": canonical(plan.spec),
         "spec_fingerprint": plan.fingerprint,
@@ -284,7 +291,7 @@ def save_file(model: nn.Module, plan: Plan, path: str | Path, force: bool = Fals
     return write_atomic(path, lambda handle: torch.save(payload, handle), force)
 
 
-def _check_spec(checkpoint: Mapping[str, Any], plan: Plan, path: str | Path) -> None:
+def check_spec(checkpoint: Mapping[str, Any], plan: Plan, path: str | Path) -> None:
     """Refuse an archspec checkpoint saved for another model, naming what differs.
 
     Fingerprints that differ only because the format has grown since (or because the checkpoint
@@ -364,5 +371,5 @@ def load_file(
     _refuse_meta(model, "there is nothing to load the weights into")
     checkpoint = read_file(path)
     if plan is not None and not reinit:
-        _check_spec(checkpoint, plan, path)
+        check_spec(checkpoint, plan, path)
     return load_state(model, checkpoint, layout, reinit, allow_nonfinite)

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import argparse
 import gc
+import math
 import os
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -300,27 +302,156 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    """Plan every combination of --grid values and print one row per variant.
+    """Plan every combination of --grid values, for each spec given, and print one row per variant.
 
     Rows give params, FLOPs, an activation-memory estimate and a status; an invalid combination is
     a row with its error. --measure also builds each variant and times its forward pass as bench
-    does (this imports torch). A progress bar is drawn when stderr is a terminal.
+    does (this imports torch). --fit DATA trains every valid variant as `archspec fit` does, after
+    fitting it to the data, once per seed (--seeds K: seeds 0 to K-1), and adds the mean ± standard
+    deviation of the final validation accuracy, the mean wall time of a run and the rank by accuracy
+    per GFLOP; --plot draws accuracy against GFLOPs and parameters. A progress bar is drawn when
+    stderr is a terminal.
 
     Example:
       archspec sweep specs/spectformer.yaml \\
         --grid stages.2.depth=4,6,8 --grid stages.1.mixer.type=spectral,attention
     """
-    from archspec.sweep import combinations, format_rows, run_sweep
+    from archspec.sweep import FitSweep, combinations, format_rows, run_sweep
 
-    if args.measure:
+    if args.plot and not args.fit:
+        raise UsageError("--plot draws the accuracies of --fit: give --fit too")
+    if args.plot:
+        check_destination(args.plot, args.force)
+    if args.measure or args.fit:
         torch = _import_torch()
         _device(torch, args.device, timed=True)
-    with _progress(len(combinations(args.grid))) as bar:
+    fitting = None
+    if args.fit:
+        from archspec.data import load_images, split
+        from archspec.fit import FitConfig
+        from archspec.runtime import retain_freed_memory
+
+        images = load_images(args.fit)
+        parts = split(images, 0.2, seed=0)
+        _say(images.describe())
+        _say(parts.describe())
+        retain_freed_memory()
+        size = _size(args.size) if args.size else None
+        fitting = FitSweep(images, parts, FitConfig(epochs=args.epochs), args.seeds, size, args.device)
+    with _progress(len(args.specs) * len(combinations(args.grid))) as bar, _torch_threads(args.threads):
         rows = run_sweep(
-            args.spec, args.grid, args.set, measure=args.measure, batch=args.batch, device=args.device,
-            repeats=args.repeats, progress=_sweep_progress(bar),
+            args.specs, args.grid, args.set, measure=args.measure, batch=args.batch, device=args.device,
+            repeats=args.repeats, progress=_sweep_progress(bar), fit=fitting,
         )  # fmt: skip
-    print(format_rows(rows, args.format, measured=args.measure, batch=args.batch))
+    for adapted in dict.fromkeys(" ".join(f"--set {o}" for o in row.adapted) for row in rows if row.adapted):
+        _say(f"fitted to the data with {adapted}")
+    fitted = args.fit is not None
+    print(format_rows(rows, args.format, measured=args.measure, batch=args.batch, fitted=fitted, seeds=args.seeds))
+    if args.plot:
+        from archspec.plot import plot_sweep
+
+        _say(f"wrote {plot_sweep(rows, args.plot, force=args.force)}")
+    return EXIT_OK
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    """Train a spec briefly on labelled images and report how well it learned.
+
+    --data is digits (scikit-learn's 1,797 8×8 handwritten digits, bundled), a folder with one
+    subfolder of images per class, or a .npz file with arrays x (N×C×H×W or N×H×W) and y. A fixed,
+    seeded split keeps --val-fraction of each class for validation. The spec is fitted to the data
+    (input channels, input size, class count), and the changes are printed as --set lines. Training
+    uses AdamW with a linear warm-up and cosine decay, and the spec's drop-path; every epoch ends
+    with a validation pass. The same seed and thread count give the same numbers. Under torchrun,
+    each process trains on its shard with DistributedDataParallel (--batch is per process).
+    Needs the fit extra: pip install 'archspec[fit]'.
+
+    Example: archspec fit specs/spectformer.yaml --data digits --epochs 5 --save digits.pt --log digits.jsonl
+    """
+    from archspec.data import load_images, split
+    from archspec.fit import adapt
+
+    lead = int(os.environ.get("RANK", "0")) == 0
+    global _verbosity
+    if not lead:
+        _verbosity = QUIET  # one process speaks for the group
+    same_file = args.save is not None and args.resume is not None and Path(args.save) == Path(args.resume)
+    if lead and args.save and not same_file:
+        check_destination(args.save, args.force)
+    if lead and args.log:
+        check_destination(args.log, args.force)
+    size = _size(args.size) if args.size else None
+    images = load_images(args.data)
+    parts = split(images, args.val_fraction, seed=0)
+    _say(images.describe())
+    _say(parts.describe())
+    _, native = _load_and_plan(args.spec, args.set)
+    adaptation = adapt(native, images, size)
+    _, plan = _load_and_plan(args.spec, [*args.set, *adaptation])
+    _say(f"variant: {_label(args.spec, [*args.set, *adaptation])}" + ("" if adaptation else " (as written)"))
+    torch = _import_torch()
+    device = _device(torch, args.device, timed=True)
+    if not args.force:
+        from archspec.budget import check_budget
+
+        check_budget(plan, "float32", args.batch * 3, remedy="lower --batch or pass --force")
+    from archspec import fit
+    from archspec.runtime import retain_freed_memory
+
+    retain_freed_memory()
+    config = fit.FitConfig(
+        epochs=args.epochs, batch=args.batch, lr=args.lr, weight_decay=args.wd, warmup_epochs=args.warmup,
+        label_smoothing=args.label_smoothing, seed=args.seed, amp=args.amp,
+    )  # fmt: skip
+    bar: tqdm[NoReturn] | None = None
+
+    def on_step(epoch: int, step: int, steps: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = _progress(steps)
+            bar.set_description(f"epoch {epoch + 1}/{config.epochs}")
+        bar.update()
+        if step == steps:
+            bar.close()
+            bar = None
+
+    def on_epoch(m: fit.EpochMetrics) -> None:
+        _say(
+            f"epoch {m.epoch}/{config.epochs}: train loss {m.train_loss:.4f}, val loss {m.val_loss:.4f}, "
+            f"val acc {m.val_acc:.2%}, lr {m.lr:.2e}, {m.seconds:.1f} s ({m.samples_per_s:.0f} images/s)"
+        )
+
+    log = open(args.log, "w", encoding="utf-8") if lead and args.log else None  # noqa: SIM115
+    try:
+        with _torch_threads(args.threads):
+            result = fit.fit(
+                plan, images, parts, config, device=device, save=args.save if lead else None, resume=args.resume,
+                log=log, on_epoch=on_epoch, on_step=on_step,
+            )  # fmt: skip
+    except KeyboardInterrupt:
+        if args.save and lead and Path(args.save).exists():
+            _error(f"interrupted: {args.save} holds the last finished epoch; continue with --resume {args.save}")
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+        if log is not None:
+            log.close()
+    if not lead:
+        return EXIT_OK
+    report = {
+        "spec": args.spec, "overrides": [*args.set, *adaptation], "data": images.source,
+        "train_images": len(parts.train), "val_images": len(parts.val), "params": plan.params,
+        "gflops": plan.flops / 1e9, **result.as_dict(),
+    }  # fmt: skip
+    if args.format == "json":
+        import json
+
+        print(json.dumps(report, indent=2))
+    else:
+        print(fit.format_result(plan, result))
+    if args.save:
+        _say(f"saved the model and training state to {args.save}")
     return EXIT_OK
 
 
@@ -492,6 +623,21 @@ def _import_torch() -> Any:
     return torch
 
 
+@contextmanager
+def _torch_threads(count: int | None) -> Iterator[None]:
+    """torch's CPU thread count set to ``count`` for the block; ``None`` leaves it (and torch's import) alone."""
+    if count is None:
+        yield
+        return
+    torch = _import_torch()
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 _gc_paused = False
 """Whether :func:`run` has paused the cyclic garbage collector (it stays paused for torch-free commands)."""
 
@@ -554,6 +700,42 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0 or not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0 or not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number of at least 0, got {text}")
+    return value
+
+
+def _unit_float(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, got {text}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def _size(text: str) -> tuple[int, int]:
+    parts = text.lower().replace("×", "x").split("x")
+    if len(parts) not in (1, 2) or not all(p.isascii() and p.isdigit() and int(p) > 0 for p in parts):
+        raise UsageError(f"--size {text}: expected N or HxW, e.g. 32 or 32x48")
+    height, width = int(parts[0]), int(parts[-1])
+    return height, width
 
 
 SEED_LIMIT = 2**63
@@ -665,14 +847,48 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("text", "md", "json"), default="text", help="output format (default: text)")
 
     p = command("sweep", cmd_sweep)
-    p.add_argument("spec", metavar="SPEC")
-    p.add_argument("--grid", action="append", required=True, metavar="KEY.PATH=V1,V2",
+    p.add_argument("specs", nargs="+", metavar="SPEC", help="spec files (or shipped names); each is swept")
+    p.add_argument("--grid", action="append", default=[], metavar="KEY.PATH=V1,V2",
                    help="values to sweep for one key; repeat for a cartesian product")  # fmt: skip
     p.add_argument("--measure", action="store_true", help="build every valid variant and time its forward pass")
     p.add_argument("--batch", type=_positive_int, default=1, help="batch size for --measure (default: 1)")
     p.add_argument("--device", default="cpu", help="device for --measure (default: cpu)")
     p.add_argument("--repeats", type=_positive_int, default=3, help="time for about N forward passes (default: 3)")
+    p.add_argument("--fit", metavar="digits|DIR|FILE.npz", help="train every valid variant on these images")
+    p.add_argument("--epochs", type=_positive_int, default=5, help="epochs per --fit run (default: 5)")
+    p.add_argument("--seeds", type=_positive_int, default=1, help="--fit runs per variant, seeds 0..K-1 (default: 1)")
+    p.add_argument("--size", metavar="N|HxW", help="--fit input size (default: as fit chooses it)")
+    p.add_argument("--threads", type=_threads, help="torch CPU threads, at most 1024 (default: torch's choice)")
+    p.add_argument("--plot", metavar="FILE.png",
+                   help="with --fit: draw accuracy against GFLOPs and params (.png .svg .pdf)")  # fmt: skip
+    p.add_argument("--force", action="store_true", help="let --plot overwrite a file")
     p.add_argument("--format", choices=("md", "csv", "json"), default="md", help="output format (default: md)")
+
+    p = command("fit", cmd_fit)
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("--data", default="digits", metavar="digits|DIR|FILE.npz",
+                   help="the labelled images (default: digits, bundled with scikit-learn)")  # fmt: skip
+    p.add_argument("--size", metavar="N|HxW",
+                   help="input size (default: the data's, rounded up to the spec's total stride)")  # fmt: skip
+    p.add_argument("--val-fraction", type=_fraction, default=0.2,
+                   help="share of each class kept for validation (default: 0.2)")  # fmt: skip
+    p.add_argument("--epochs", type=_positive_int, default=5, help="passes over the training images (default: 5)")
+    p.add_argument("--batch", type=_positive_int, default=64, help="images per step and process (default: 64)")
+    p.add_argument("--lr", type=_positive_float, default=1e-3, help="peak AdamW learning rate (default: 1e-3)")
+    p.add_argument("--wd", type=_non_negative_float, default=0.05, help="AdamW weight decay (default: 0.05)")
+    p.add_argument("--warmup", type=_non_negative_float, default=1.0,
+                   help="epochs of linear learning-rate warm-up (default: 1)")  # fmt: skip
+    p.add_argument("--label-smoothing", type=_unit_float, default=0.0, help="label smoothing (default: 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="seed for the weights, image order and drop-path (default: 0)")
+    p.add_argument("--threads", type=_threads, help="torch CPU threads, at most 1024 (default: torch's choice)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
+    p.add_argument("--amp", action="store_true",
+                   help="bfloat16 autocast (float16 with loss scaling on GPUs without bfloat16)")  # fmt: skip
+    p.add_argument("--save", metavar="PATH", help="write a checkpoint after each epoch (weights, spec, training state)")
+    p.add_argument("--resume", metavar="PATH", help="continue the run a --save checkpoint holds, exactly")
+    p.add_argument("--log", metavar="FILE.jsonl", help="write one JSON line of metrics per epoch")
+    p.add_argument("--force", action="store_true", help="skip the memory budget; let --save and --log overwrite files")
+    p.add_argument("--format", choices=("table", "json"), default="table", help="output format (default: table)")
 
     p = command("bench", cmd_bench)
     p.add_argument("spec", metavar="SPEC")

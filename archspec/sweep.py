@@ -1,7 +1,8 @@
-"""Sweeps: plan (and optionally build and time) every combination of a few overrides.
+"""Sweeps: plan (and optionally build and time, or train) every combination of a few overrides.
 
-Without ``measure`` nothing imports torch. Invalid combinations become rows that carry their error
-instead of stopping the sweep.
+Each spec given is crossed with every combination. Without ``measure`` or ``fit`` nothing imports
+torch. Invalid combinations become rows that carry their error instead of stopping the sweep, and a
+variant whose training diverges is a row with that status.
 """
 
 from __future__ import annotations
@@ -12,12 +13,17 @@ import itertools
 import json
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from archspec.errors import ArchspecError, SpecError
 from archspec.plan import Node, Plan
 from archspec.tables import markdown_table
+
+if TYPE_CHECKING:
+    from archspec.data import Images, Split
+    from archspec.fit import FitConfig
 
 MAX_COMBINATIONS = 10_000
 """Upper bound on the variants one sweep plans, counted before any is made."""
@@ -31,6 +37,42 @@ class Row:
     flops: int | None = None
     activations: int | None = None
     latency_ms: float | None = None
+    spec: str = ""
+    adapted: list[str] = field(default_factory=list)
+    """The overrides that fitted the variant to the training data (``fit`` only)."""
+    val_acc: list[float] = field(default_factory=list)
+    """Final validation accuracy of each seed's run (``fit`` only)."""
+    fit_s: list[float] = field(default_factory=list)
+    """Wall time of each seed's run, in seconds (``fit`` only)."""
+
+    @property
+    def label(self) -> str:
+        return " ".join([Path(self.spec).stem, *self.overrides]) if self.spec else " ".join(self.overrides)
+
+    @property
+    def acc_mean(self) -> float | None:
+        return sum(self.val_acc) / len(self.val_acc) if self.val_acc else None
+
+    @property
+    def acc_std(self) -> float | None:
+        """The sample standard deviation over seeds (0 for one seed)."""
+        mean = self.acc_mean
+        if mean is None:
+            return None
+        count = len(self.val_acc)
+        return math.sqrt(sum((a - mean) ** 2 for a in self.val_acc) / (count - 1)) if count > 1 else 0.0
+
+
+@dataclass(frozen=True)
+class FitSweep:
+    """What ``sweep --fit`` trains every valid variant on, and how: each seed in ``range(seeds)`` once."""
+
+    images: Images
+    split: Split
+    config: FitConfig
+    seeds: int = 1
+    size: tuple[int, int] | None = None
+    device: str = "cpu"
 
 
 def split_values(text: str) -> list[str]:
@@ -91,8 +133,27 @@ def _measure(plan: Plan, batch: int, device: str, repeats: int) -> float:
         return measure(lambda: model(x), torch.device(device), repeats).median * 1e3
 
 
+def _fit_variant(row: Row, planned: Plan, fitting: FitSweep) -> None:
+    """Train ``planned`` once per seed and record each run's final validation accuracy and wall time."""
+    from dataclasses import replace
+
+    from archspec.fit import FitError, fit
+
+    for seed in range(fitting.seeds):
+        try:
+            result = fit(planned, fitting.images, fitting.split, replace(fitting.config, seed=seed), fitting.device)
+        except FitError as exc:
+            row.status = f"diverged with seed {seed}: {exc}"
+            return
+        except (RuntimeError, MemoryError) as exc:
+            row.status = f"failed: {type(exc).__name__}: {str(exc).splitlines()[0]}"
+            return
+        row.val_acc.append(result.final.val_acc)
+        row.fit_s.append(result.wall_s)
+
+
 def run_sweep(
-    spec_path: str | Path,
+    spec_path: str | Path | Sequence[str | Path],
     grids: Sequence[str],
     base_overrides: Sequence[str] = (),
     measure: bool = False,
@@ -100,25 +161,43 @@ def run_sweep(
     device: str = "cpu",
     repeats: int = 3,
     progress: Callable[[int, int, str], None] | None = None,
+    fit: FitSweep | None = None,
 ) -> list[Row]:
-    """Evaluate every combination of ``grids`` on top of ``base_overrides``."""
+    """Evaluate every combination of ``grids`` on top of ``base_overrides``, for each spec given.
+
+    With ``fit``, every valid variant is first fitted to the training data (see
+    :func:`archspec.fit.adapt`; its params and FLOPs are then those of the fitted variant) and
+    trained once per seed.
+    """
     from archspec import load_spec, plan
 
+    paths = [spec_path] if isinstance(spec_path, str | Path) else list(spec_path)
+    many = len(paths) > 1
     rows = []
     combos = combinations(grids)
-    for index, combo in enumerate(combos):
+    variants = [(path, combo) for path in paths for combo in combos]
+    for index, (path, combo) in enumerate(variants):
+        spec = str(path) if many else ""
         if progress is not None:
-            progress(index, len(combos), " ".join(combo))
+            progress(index, len(variants), " ".join([Path(path).stem, *combo]) if many else " ".join(combo))
+        adapted: list[str] = []
         try:
-            planned = plan(load_spec(spec_path, [*base_overrides, *combo]))
+            planned = plan(load_spec(path, [*base_overrides, *combo]))
+            if fit is not None:
+                from archspec.fit import adapt
+
+                adapted = adapt(planned, fit.images, fit.size)
+                planned = plan(load_spec(path, [*base_overrides, *combo, *adapted]))
         except SpecError as exc:
-            rows.append(Row(combo, "invalid: " + "; ".join(exc.lines())))
+            rows.append(Row(combo, "invalid: " + "; ".join(exc.lines()), spec=spec, adapted=adapted))
             continue
         except ArchspecError as exc:
-            rows.append(Row(combo, f"invalid: {exc}"))
+            rows.append(Row(combo, f"invalid: {exc}", spec=spec, adapted=adapted))
             continue
-        row = Row(combo, "ok", planned.params, planned.flops, activation_bytes(planned))
-        if measure:
+        row = Row(combo, "ok", planned.params, planned.flops, activation_bytes(planned), spec=spec, adapted=adapted)
+        if fit is not None:
+            _fit_variant(row, planned, fit)
+        if measure and row.status == "ok":
             from archspec.budget import BudgetError, check_budget
 
             try:
@@ -130,13 +209,24 @@ def run_sweep(
                 row.status = f"failed: {type(exc).__name__}: {str(exc).splitlines()[0]}"
         rows.append(row)
     if progress is not None:
-        progress(len(combos), len(combos), "")
+        progress(len(variants), len(variants), "")
     return rows
 
 
-def _cells(row: Row, measured: bool, grouped: bool = True) -> list[str]:
+def efficiency_ranks(rows: Sequence[Row]) -> dict[int, int]:
+    """Rank (1 = best) of each trained row, by index, on mean validation accuracy per GFLOP."""
+    scored = [
+        (row.acc_mean / (row.flops / 1e9), index)
+        for index, row in enumerate(rows)
+        if row.acc_mean is not None and row.flops and row.status == "ok"
+    ]
+    return {index: rank for rank, (_, index) in enumerate(sorted(scored, key=lambda s: -s[0]), start=1)}
+
+
+def _cells(row: Row, measured: bool, fitted: bool, rank: int | None, grouped: bool = True) -> list[str]:
     """One row's cells; ``grouped`` writes thousands separators (tables for people, not CSV)."""
-    cells = [
+    cells = [(Path(row.spec).stem if grouped else row.spec)] if row.spec else []
+    cells += [
         " ".join(row.overrides),
         (f"{row.params:,}" if grouped else str(row.params)) if row.params is not None else "",
         f"{row.flops / 1e9:.3f}" if row.flops is not None else "",
@@ -144,22 +234,35 @@ def _cells(row: Row, measured: bool, grouped: bool = True) -> list[str]:
     ]
     if measured:
         cells.append(f"{row.latency_ms:.1f}" if row.latency_ms is not None else "")
+    if fitted:
+        mean, std = row.acc_mean, row.acc_std
+        ok = mean is not None and std is not None and row.status == "ok"
+        cells.append(f"{100 * mean:.1f} ± {100 * std:.1f}" if ok else "")  # type: ignore[operator]
+        cells.append(f"{sum(row.fit_s) / len(row.fit_s):.0f}" if ok and row.fit_s else "")
+        cells.append(str(rank) if rank is not None else "")
     return [*cells, row.status]
 
 
-def format_rows(rows: list[Row], fmt: str = "md", measured: bool = False, batch: int = 1) -> str:
+def format_rows(
+    rows: list[Row], fmt: str = "md", measured: bool = False, batch: int = 1, fitted: bool = False, seeds: int = 1
+) -> str:
     """Render sweep rows as ``md``, ``csv`` or ``json``."""
     if fmt == "json":
-        return json.dumps([asdict(row) for row in rows], indent=2)
-    header = ["overrides", "params", "GFLOPs", "activations (MiB)"]
+        return json.dumps([{**asdict(row), "acc_mean": row.acc_mean, "acc_std": row.acc_std} for row in rows], indent=2)
+    header = ["spec"] if any(row.spec for row in rows) else []
+    header += ["overrides", "params", "GFLOPs", "activations (MiB)"]
     if measured:
         header.append(f"latency b{batch} (ms)")
+    if fitted:
+        header += [f"val acc % ({seeds} seed{'s' if seeds > 1 else ''})", "fit time (s)", "acc/GFLOP rank"]
     header.append("status")
-    body = [_cells(row, measured, grouped=fmt != "csv") for row in rows]
+    ranks = efficiency_ranks(rows) if fitted else {}
+    body = [_cells(row, measured, fitted, ranks.get(i), grouped=fmt != "csv") for i, row in enumerate(rows)]
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(header)
         writer.writerows(body)
         return out.getvalue().rstrip("\n")
-    return markdown_table(header, body, right=range(1, len(header) - 1))
+    first = 2 if header[0] == "spec" else 1
+    return markdown_table(header, body, right=range(first, len(header) - 1))

@@ -1,0 +1,83 @@
+"""``sweep --fit --plot``: validation accuracy against GFLOPs and against parameters, one point per variant.
+
+Error bars are the standard deviation over seeds. The Pareto front (no other variant is at least
+as accurate for less cost) is drawn as a line through its points, which are filled; the others are
+hollow. Drawn with matplotlib's Agg backend, so no display is needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from archspec.errors import ArchspecError
+from archspec.output import write_file_atomic
+from archspec.sweep import Row
+
+PLOT_SUFFIXES = (".png", ".svg", ".pdf")
+
+
+def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
+    """Indices of the points no other point beats: lower or equal cost and higher accuracy, or lower cost
+    and equal accuracy. ``points`` are (cost, accuracy); the result is ordered by cost."""
+    front = []
+    for i, (cost, acc) in enumerate(points):
+        beaten = any((c <= cost and a > acc) or (c < cost and a >= acc) for j, (c, a) in enumerate(points) if j != i)
+        if not beaten:
+            front.append(i)
+    return sorted(front, key=lambda i: points[i])
+
+
+def plot_sweep(rows: Sequence[Row], path: str | Path, force: bool = False) -> Path:
+    """Draw the trained rows of a sweep to ``path`` (.png, .svg or .pdf); the file appears whole or not at all."""
+    path = Path(path)
+    if path.suffix.lower() not in PLOT_SUFFIXES:
+        raise ArchspecError(f"--plot {path}: the suffix must be one of {', '.join(PLOT_SUFFIXES)}")
+    trained = [row for row in rows if row.status == "ok" and row.acc_mean is not None]
+    if not trained:
+        raise ArchspecError(f"--plot {path}: no variant was trained successfully, so there is nothing to draw")
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from matplotlib import pyplot, ticker
+    except ImportError:
+        raise ArchspecError("--plot needs matplotlib: pip install 'archspec[fit]'") from None
+
+    figure, axes = pyplot.subplots(1, 2, figsize=(12, 5), sharey=True, layout="constrained")
+    accuracy = [100 * (row.acc_mean or 0.0) for row in trained]
+    spread = [100 * (row.acc_std or 0.0) for row in trained]
+    for axis, (what, costs) in zip(
+        axes,
+        (("GFLOPs per image", [(row.flops or 0) / 1e9 for row in trained]),
+         ("parameters (millions)", [(row.params or 0) / 1e6 for row in trained])),
+        strict=True,
+    ):  # fmt: skip
+        front = pareto_front(list(zip(costs, accuracy, strict=True)))
+        for index, row in enumerate(trained):
+            on_front = index in front
+            axis.errorbar(
+                costs[index], accuracy[index], yerr=spread[index], fmt="o", capsize=3,
+                color=f"C{index % 10}", markerfacecolor=f"C{index % 10}" if on_front else "white",
+                label=row.label,
+            )  # fmt: skip
+            axis.annotate(row.label, (costs[index], accuracy[index]), textcoords="offset points", xytext=(5, 5),
+                          fontsize=8)  # fmt: skip
+        axis.plot([costs[i] for i in front], [accuracy[i] for i in front], "--", color="grey", label="Pareto front")
+        axis.set_xscale("log")
+        axis.xaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
+        axis.xaxis.set_minor_formatter(ticker.FormatStrFormatter("%g"))
+        axis.tick_params(axis="x", which="minor", labelsize=7)
+        axis.set_xlabel(what)
+        axis.grid(True, which="both", alpha=0.3)
+    axes[0].set_ylabel("validation accuracy (%), mean ± std over seeds")
+    handles, labels = axes[0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="outside lower center", ncols=4, fontsize=8)
+
+    def draw(temp: Path) -> None:
+        figure.savefig(temp, format=path.suffix.lower().lstrip("."), dpi=120)
+
+    try:
+        return write_file_atomic(path, draw, force=force, suffix=path.suffix)
+    finally:
+        pyplot.close(figure)
