@@ -7,6 +7,7 @@ as stored (``uint8`` scaled to [0, 1]) and int64 labels from 0. Bad data is refu
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,20 +130,16 @@ def _image_files(folder: Path) -> list[Path]:
 def npz_file(path: Path) -> Images:
     """Arrays ``x`` (N×C×H×W or N×H×W; uint8 is scaled to [0, 1]) and integer ``y``; ``classes`` (names) optional."""
     try:
-        archive = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
-        raise DataError(f"{path}: not a readable .npz file ({type(exc).__name__}: {exc})") from None
-    with archive:
-        keys = set(archive.files)
-        missing = [key for key in ("x", "y") if key not in keys]
-        if missing:
-            found = ", ".join(sorted(keys)) or "none"
-            raise DataError(f"{path}: missing array {' and '.join(missing)} (found: {found}); expected x, y")
-        try:
+        with path.open("rb") as handle, np.load(handle, allow_pickle=False) as archive:
+            keys = set(archive.files)
+            missing = [key for key in ("x", "y") if key not in keys]
+            if missing:
+                found = ", ".join(sorted(keys)) or "none"
+                raise DataError(f"{path}: missing array {' and '.join(missing)} (found: {found}); expected x, y")
             x, y = archive["x"], archive["y"]
             names = archive["classes"] if "classes" in keys else None
-        except (OSError, ValueError, EOFError) as exc:
-            raise DataError(f"{path}: not a readable .npz file ({type(exc).__name__}: {exc})") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise DataError(f"{path}: not a readable .npz file ({type(exc).__name__}: {exc})") from None
     if x.ndim == 3:
         x = x[:, None]
     if x.ndim != 4:

@@ -162,6 +162,18 @@ CATALOGUE: dict[str, ErrorKind] = {
             "export with --dynamic batch; a numeric mismatch is a bug to report",
         ),
         ErrorKind("AS901", "component registry", "a component name is unknown or registered twice"),
+        ErrorKind(
+            "AS1001",
+            "bad training data",
+            "fix the file or folder named: a .npz holds x (N×C×H×W or N×H×W) and integer labels y from 0; a "
+            "folder holds one subfolder of readable, same-sized images per class; at least 2 classes",
+        ),
+        ErrorKind("AS1002", "training diverged", "lower --lr, raise --warmup, or check the variant for a bad value"),
+        ErrorKind(
+            "AS1003",
+            "cannot resume",
+            "resume with the spec, --set values, data and options the checkpoint was saved with (it lists them)",
+        ),
     )
 }
 """Every error code archspec reports. The README's troubleshooting section lists the same table."""

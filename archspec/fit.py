@@ -339,7 +339,7 @@ def _fit(
         sampler.set_epoch(epoch)
         torch.manual_seed(_epoch_seed(config.seed, epoch, world.rank))
         start = time.perf_counter()
-        loss_sum, seen = torch.zeros((), device=world.device), 0
+        totals = torch.zeros(2, dtype=torch.float64, device=world.device)  # summed loss, images
         for step, batch in enumerate(BatchSampler(sampler, config.batch, drop_last=False)):
             index = train_index[torch.tensor(batch, device=world.device)]
             for group in optimizer.param_groups:
@@ -350,24 +350,32 @@ def _fit(
             scaled: Any = scaler.scale(loss)  # torch leaves Tensor.backward untyped
             scaled.backward()
             _check_finite(loss, world, epoch, step)
-            scaler.step(optimizer)
+            try:
+                scaler.step(optimizer)
+            except RuntimeError as exc:  # a learning rate past float32's range, say
+                raise FitError(
+                    f"the optimiser step failed in epoch {epoch + 1}, step {step + 1} ({str(exc).splitlines()[0]}): "
+                    "the run diverged (try a lower --lr)"
+                ) from None
             scaler.update()
-            loss_sum += loss.detach() * len(batch)
-            seen += len(batch)
+            totals += torch.stack([loss.detach().double() * len(batch), torch.tensor(len(batch), device=world.device)])
             if on_step is not None and lead:
                 on_step(epoch, step + 1, steps)
         train_seconds = time.perf_counter() - start
+        if world.size > 1:  # the epoch's loss over every process's images
+            dist.all_reduce(totals)
+        seen = int(totals[1])
         val_loss, val_acc = evaluate(model, x_val, y_val, autocast)
         seconds = time.perf_counter() - start
         clock = {
             "elapsed": clock["elapsed"] + seconds,
             "train_time": clock["train_time"] + train_seconds,
-            "trained": clock["trained"] + seen * world.size,
+            "trained": clock["trained"] + seen,
         }
-        train_loss = float(loss_sum) / seen
+        train_loss = float(totals[0]) / seen
         metrics = EpochMetrics(
             epoch + 1, train_loss, val_loss, val_acc, optimizer.param_groups[0]["lr"], seconds,
-            seen * world.size / max(train_seconds, 1e-9),
+            seen / max(train_seconds, 1e-9),
         )  # fmt: skip
         history.append(metrics)
         if lead:
@@ -393,7 +401,7 @@ def _check_finite(loss: torch.Tensor, world: _World, epoch: int, step: int) -> N
         dist.all_reduce(finite, op=dist.ReduceOp.MIN)
     if not finite:
         raise FitError(
-            f"the training loss became {float(loss):.4g} in epoch {epoch + 1}, step {step + 1}: "
+            f"the training loss became {float(loss.detach()):.4g} in epoch {epoch + 1}, step {step + 1}: "
             "the run diverged (try a lower --lr or a longer warm-up)"
         )
 

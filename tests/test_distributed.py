@@ -106,3 +106,42 @@ def test_the_readme_training_loop_runs_under_ddp(tmp_path):
     assert all(torch.equal(ranks[0][name], ranks[1][name]) for name in initial)  # DDP kept the ranks equal
     changed = [name for name in initial if not torch.equal(ranks[0][name], initial[name])]
     assert "aux_head.weight" in changed and "head.weight" in changed  # both classifiers trained
+
+
+def test_fit_on_two_gloo_processes_equals_one_process_on_the_concatenated_batch(tmp_path):
+    """``torchrun --nproc-per-node 2 -m archspec fit`` with --batch 8 gives the weights one process
+    reaches with --batch 16: the DistributedSampler hands each rank half of every 16-image batch."""
+    import numpy as np
+
+    pytest.importorskip("sklearn", reason="the fit extra is not installed")
+    spec_path = tmp_path / "tiny.yaml"
+    spec_path.write_text(json.dumps(tiny(drop_path_rate=0.0)))  # stochastic depth draws per rank
+    rng = np.random.default_rng(0)
+    y = np.arange(80) % 4  # 64 train images after the split: 4 steps of 16, 8 per rank
+    x = rng.normal(size=(80, 8, 8)).astype(np.float32) + y[:, None, None]
+    np.savez(tmp_path / "data.npz", x=x, y=y)
+    common = [str(spec_path), "--data", str(tmp_path / "data.npz"), "--epochs", "2", "--threads", "1", "-q"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    two = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "archspec",
+           "fit", *common, "--batch", "8", "--save", str(tmp_path / "two.pt"), "--format", "json"]  # fmt: skip
+    one = [sys.executable, "-m", "archspec", "fit", *common, "--batch", "16", "--save", str(tmp_path / "one.pt"),
+           "--format", "json"]  # fmt: skip
+    reports = []
+    for cmd in (two, one):
+        result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr[-3000:]
+        reports.append(json.loads(result.stdout))  # one report: the other rank prints nothing
+    assert (reports[0]["world_size"], reports[1]["world_size"]) == (2, 1)
+    assert reports[0]["train_images"] == 64
+    states = [torch.load(tmp_path / f"{name}.pt", weights_only=True)["state_dict"] for name in ("two", "one")]
+    assert states[0].keys() == states[1].keys()
+    changed = torch.load(tmp_path / "one.pt", weights_only=True)["fit"]["history"]
+    assert len(changed) == 2
+    adapted = archspec.load_spec(spec_path, ["input.channels=1", "input.size=8", "num_classes=4"])
+    initial = archspec.build(archspec.plan(adapted), seed=0).state_dict()
+    for name, tensor in states[1].items():
+        torch.testing.assert_close(states[0][name], tensor, atol=1e-5, rtol=1e-4, msg=name)
+    assert any(not torch.equal(initial[name], tensor) for name, tensor in states[1].items())  # training moved them
+    for a, b in zip(reports[0]["epochs"], reports[1]["epochs"], strict=True):
+        assert a["val_acc"] == b["val_acc"]
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5)

@@ -78,7 +78,7 @@ def test_error_catalogue_is_documented_and_complete():
 
     codes_in_source = set()
     for path in Path(archspec.__file__).parent.rglob("*.py"):
-        codes_in_source |= set(re.findall(r'"(AS\d{3})"', path.read_text()))
+        codes_in_source |= set(re.findall(r'"(AS\d{3,4})"', path.read_text()))
     assert codes_in_source <= set(CATALOGUE), codes_in_source - set(CATALOGUE)
     for kind in CATALOGUE.values():
         assert f"| `{kind.code}` | {kind.title} |" in README
