@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import BatchSampler, DistributedSampler, TensorDataset
 
+from archspec.builder import build
 from archspec.data import Images, Split
 from archspec.errors import ArchspecError
 from archspec.plan import Plan
@@ -272,11 +273,9 @@ def fit(
     Raises:
         FitError: the loss became NaN or infinite (AS1002), or ``resume`` belongs to another run (AS1003).
     """
-    from archspec.builder import build
-
     world = _world(device)
     try:
-        return _fit(plan, images, split, config, world, build, save, resume, log, on_epoch, on_step)
+        return _fit(plan, images, split, config, world, save, resume, log, on_epoch, on_step)
     finally:
         if world.started:
             dist.destroy_process_group()
@@ -288,7 +287,6 @@ def _fit(
     split: Split,
     config: FitConfig,
     world: _World,
-    build: Callable[..., nn.Module],
     save: str | Path | None,
     resume: str | Path | None,
     log: TextIO | None,
@@ -299,7 +297,8 @@ def _fit(
     x, y, stats = _prepared(images, split, plan.input.dims)
     x, y = x.to(world.device), y.to(world.device)
     train_index = torch.from_numpy(split.train).to(world.device)
-    x_val, y_val = x[torch.from_numpy(split.val).to(world.device)], y[torch.from_numpy(split.val).to(world.device)]
+    val_index = torch.from_numpy(split.val).to(world.device)
+    x_val, y_val = x[val_index], y[val_index]
 
     model = build(plan, device=world.device, seed=config.seed)
     optimizer = torch.optim.AdamW(parameter_groups(model, config.weight_decay), lr=config.lr)

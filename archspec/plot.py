@@ -12,7 +12,7 @@ from pathlib import Path
 
 from archspec.errors import ArchspecError
 from archspec.output import write_file_atomic
-from archspec.sweep import Row
+from archspec.sweep import Row, variant_labels
 
 PLOT_SUFFIXES = (".png", ".svg", ".pdf")
 
@@ -33,7 +33,10 @@ def plot_sweep(rows: Sequence[Row], path: str | Path, force: bool = False) -> Pa
     path = Path(path)
     if path.suffix.lower() not in PLOT_SUFFIXES:
         raise ArchspecError(f"--plot {path}: the suffix must be one of {', '.join(PLOT_SUFFIXES)}")
-    trained = [row for row in rows if row.status == "ok" and row.acc_mean is not None]
+    labelled = zip(variant_labels(rows), rows, strict=True)
+    trained_labels = [(label, row) for label, row in labelled if row.status == "ok" and row.acc_mean is not None]
+    trained = [row for _, row in trained_labels]
+    labels = [label for label, _ in trained_labels]
     if not trained:
         raise ArchspecError(f"--plot {path}: no variant was trained successfully, so there is nothing to draw")
     try:
@@ -54,14 +57,14 @@ def plot_sweep(rows: Sequence[Row], path: str | Path, force: bool = False) -> Pa
         strict=True,
     ):  # fmt: skip
         front = pareto_front(list(zip(costs, accuracy, strict=True)))
-        for index, row in enumerate(trained):
+        for index in range(len(trained)):
             on_front = index in front
             axis.errorbar(
                 costs[index], accuracy[index], yerr=spread[index], fmt="o", capsize=3,
                 color=f"C{index % 10}", markerfacecolor=f"C{index % 10}" if on_front else "white",
-                label=row.label,
+                label=labels[index],
             )  # fmt: skip
-            axis.annotate(row.label, (costs[index], accuracy[index]), textcoords="offset points", xytext=(5, 5),
+            axis.annotate(labels[index], (costs[index], accuracy[index]), textcoords="offset points", xytext=(5, 5),
                           fontsize=8)  # fmt: skip
         axis.plot([costs[i] for i in front], [accuracy[i] for i in front], "--", color="grey", label="Pareto front")
         axis.set_xscale("log")

@@ -46,10 +46,6 @@ class Row:
     """Wall time of each seed's run, in seconds (``fit`` only)."""
 
     @property
-    def label(self) -> str:
-        return " ".join([Path(self.spec).stem, *self.overrides]) if self.spec else " ".join(self.overrides)
-
-    @property
     def acc_mean(self) -> float | None:
         return sum(self.val_acc) / len(self.val_acc) if self.val_acc else None
 
@@ -213,6 +209,19 @@ def run_sweep(
     return rows
 
 
+def spec_names(rows: Sequence[Row]) -> list[str]:
+    """Each row's spec as people read it: the file's stem, or the path as given where two stems are equal."""
+    stems = {Path(row.spec).stem for row in rows if row.spec}
+    paths = {row.spec for row in rows if row.spec}
+    unique = len(stems) == len(paths)
+    return [Path(row.spec).stem if unique else row.spec for row in rows]
+
+
+def variant_labels(rows: Sequence[Row]) -> list[str]:
+    """Each row's spec name (see :func:`spec_names`) and overrides, for tables and plots."""
+    return [" ".join(filter(None, [name, *row.overrides])) for name, row in zip(spec_names(rows), rows, strict=True)]
+
+
 def efficiency_ranks(rows: Sequence[Row]) -> dict[int, int]:
     """Rank (1 = best) of each trained row, by index, on mean validation accuracy per GFLOP."""
     scored = [
@@ -223,11 +232,13 @@ def efficiency_ranks(rows: Sequence[Row]) -> dict[int, int]:
     return {index: rank for rank, (_, index) in enumerate(sorted(scored, key=lambda s: -s[0]), start=1)}
 
 
-def _cells(row: Row, measured: bool, fitted: bool, rank: int | None, grouped: bool = True) -> list[str]:
-    """One row's cells; ``grouped`` writes thousands separators (tables for people, not CSV)."""
-    cells = [(Path(row.spec).stem if grouped else row.spec)] if row.spec else []
+def _cells(
+    row: Row, columns: Sequence[str], measured: bool, fitted: bool, rank: int | None, grouped: bool
+) -> list[str]:
+    """One row's cells after the spec and override columns in ``columns``; ``grouped`` writes thousands
+    separators (tables for people, not CSV)."""
+    cells = [*columns]
     cells += [
-        " ".join(row.overrides),
         (f"{row.params:,}" if grouped else str(row.params)) if row.params is not None else "",
         f"{row.flops / 1e9:.3f}" if row.flops is not None else "",
         f"{row.activations / 2**20:.1f}" if row.activations is not None else "",
@@ -249,20 +260,26 @@ def format_rows(
     """Render sweep rows as ``md``, ``csv`` or ``json``."""
     if fmt == "json":
         return json.dumps([{**asdict(row), "acc_mean": row.acc_mean, "acc_std": row.acc_std} for row in rows], indent=2)
-    header = ["spec"] if any(row.spec for row in rows) else []
-    header += ["overrides", "params", "GFLOPs", "activations (MiB)"]
+    with_spec = any(row.spec for row in rows)
+    with_overrides = not with_spec or any(row.overrides for row in rows)
+    names = spec_names(rows) if fmt != "csv" else [row.spec for row in rows]
+    leading = [
+        [*([name] if with_spec else []), *([" ".join(row.overrides)] if with_overrides else [])]
+        for name, row in zip(names, rows, strict=True)
+    ]
+    header = [*(["spec"] if with_spec else []), *(["overrides"] if with_overrides else [])]
+    header += ["params", "GFLOPs", "activations (MiB)"]
     if measured:
         header.append(f"latency b{batch} (ms)")
     if fitted:
         header += [f"val acc % ({seeds} seed{'s' if seeds > 1 else ''})", "fit time (s)", "acc/GFLOP rank"]
     header.append("status")
     ranks = efficiency_ranks(rows) if fitted else {}
-    body = [_cells(row, measured, fitted, ranks.get(i), grouped=fmt != "csv") for i, row in enumerate(rows)]
+    body = [_cells(row, leading[i], measured, fitted, ranks.get(i), grouped=fmt != "csv") for i, row in enumerate(rows)]
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(header)
         writer.writerows(body)
         return out.getvalue().rstrip("\n")
-    first = 2 if header[0] == "spec" else 1
-    return markdown_table(header, body, right=range(first, len(header) - 1))
+    return markdown_table(header, body, right=range(len(leading[0]) if leading else 1, len(header) - 1))

@@ -13,8 +13,10 @@ SPECS = sorted((ROOT / "specs").glob("*.yaml"))
 """The SpectFormer specs at the top of specs/."""
 ZOO = sorted((ROOT / "specs" / "zoo").glob("*.yaml"))
 VARIANTS = sorted((ROOT / "specs" / "variants").glob("*.yaml"))
-SHIPPED = [*SPECS, *ZOO, *VARIANTS]
-"""Every shipped spec: the SpectFormers, the zoo of reference models and the variants."""
+DIGITS = sorted((ROOT / "specs" / "digits").glob("*.yaml"))
+"""SpectFormer scaled to 8×8 digits, with four mixers: the specs of the README's quick-fit table."""
+SHIPPED = [*SPECS, *ZOO, *VARIANTS, *DIGITS]
+"""Every shipped spec: the SpectFormers, the zoo of reference models, the variants and the digits specs."""
 DATA = Path(__file__).resolve().parent / "data"
 
 TINY: dict[str, Any] = {

@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT, tiny
+from conftest import DIGITS, ROOT, tiny
 
+from archspec import build as archspec_build
 from archspec import load_spec, plan
 from archspec.cli import main
 from archspec.data import Images, load_images, split
@@ -253,6 +254,29 @@ def test_training_learns_the_blobs_and_is_deterministic(spec_file, data_file):
     assert _figures(other) != _figures(first)
 
 
+def test_two_processes_with_one_seed_and_thread_count_agree_to_the_last_digit(tmp_path, spec_file, data_file):
+    import os
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "archspec", "fit", str(spec_file), "--data", str(data_file), "--epochs", "2",
+           "--batch", "8", "--threads", "2", "--seed", "3", "--format", "json", "-q"]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    runs = [subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120, check=True) for _ in range(2)]
+    figures = [
+        [(e["train_loss"], e["val_loss"], e["val_acc"]) for e in json.loads(run.stdout)["epochs"]] for run in runs
+    ]
+    assert figures[0] == figures[1]
+
+
+def test_amp_trains_under_bfloat16_autocast(spec_file, data_file, capsys):
+    args = ["fit", str(spec_file), "--data", str(data_file), "--epochs", "1", "--threads", "1", "--amp"]
+    assert main([*args, "--format", "json", "-q"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["amp_dtype"] == "bfloat16"
+    assert math.isfinite(report["final_val_loss"])
+
+
 def test_a_resumed_run_continues_exactly(tmp_path, spec_file, data_file):
     torch.set_num_threads(1)
     images = load_images(data_file)
@@ -422,3 +446,34 @@ def test_plot_needs_fit_and_a_known_suffix(tmp_path, spec_file, data_file, capsy
     assert f"error: --plot {tmp_path / 'a.gif'}: the suffix must be one of .png, .svg, .pdf [AS601]" in (
         capsys.readouterr().err
     )
+
+
+# The digits specs behind the README's table.
+
+DIGITS_PARAMS = {
+    "spectformer-digits-attention": (777_018, 10_811_904),
+    "spectformer-digits-dwconv": (560_698, 7_372_288),
+    "spectformer-digits-pool": (528_698, 6_669_824),
+    "spectformer-digits": (928_186, 17_186_304),
+    "spectformer-digits-spectral": (723_642, 16_338_688),
+}
+"""Params and FLOPs per image of each spec in specs/digits/, fitted to digits (1×32×32, 10 classes)."""
+
+
+def test_every_digits_spec_is_listed():
+    assert sorted(p.stem for p in DIGITS) == sorted(DIGITS_PARAMS)
+
+
+@pytest.mark.parametrize("path", DIGITS, ids=lambda p: p.stem)
+def test_a_digits_spec_fits_digits_builds_and_takes_a_training_step(path):
+    digits = load_images("digits")
+    adapted = adapt(plan(load_spec(path)), digits)
+    assert adapted == ["input.channels=1", "input.size=32", "num_classes=10"]
+    planned = plan(load_spec(path, adapted))
+    assert (planned.params, planned.flops) == DIGITS_PARAMS[path.stem]
+    model = archspec_build(planned, seed=0).train()
+    assert sum(p.numel() for p in model.parameters()) == planned.params
+    x = torch.from_numpy(digits.x[:4]).repeat_interleave(4, dim=2).repeat_interleave(4, dim=3)
+    loss = torch.nn.functional.cross_entropy(model(x), torch.from_numpy(digits.y[:4]))
+    loss.backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
