@@ -486,4 +486,4 @@ def format_result(plan: Plan, result: FitResult) -> str:
         rows.append(("processes", str(result.world_size)))
     if result.amp_dtype is not None:
         rows.append(("autocast", result.amp_dtype))
-    return text_table(("", "value"), rows)
+    return text_table(("figure", "value"), rows)

@@ -1,8 +1,9 @@
 """``sweep --fit --plot``: validation accuracy against GFLOPs and against parameters, one point per variant.
 
-Error bars are the standard deviation over seeds. The Pareto front (no other variant is at least
-as accurate for less cost) is drawn as a line through its points, which are filled; the others are
-hollow. Drawn with matplotlib's Agg backend, so no display is needed.
+Error bars are the standard deviation over seeds; each variant has its colour, named in the legend.
+The Pareto front (no other variant is at least as accurate for less cost) is drawn as a line through
+its points, which are filled; the others are hollow. Drawn with matplotlib's Agg backend, so no
+display is needed.
 """
 
 from __future__ import annotations
@@ -64,18 +65,16 @@ def plot_sweep(rows: Sequence[Row], path: str | Path, force: bool = False) -> Pa
                 color=f"C{index % 10}", markerfacecolor=f"C{index % 10}" if on_front else "white",
                 label=labels[index],
             )  # fmt: skip
-            axis.annotate(labels[index], (costs[index], accuracy[index]), textcoords="offset points", xytext=(5, 5),
-                          fontsize=8)  # fmt: skip
         axis.plot([costs[i] for i in front], [accuracy[i] for i in front], "--", color="grey", label="Pareto front")
         axis.set_xscale("log")
+        axis.xaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
         axis.xaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
-        axis.xaxis.set_minor_formatter(ticker.FormatStrFormatter("%g"))
-        axis.tick_params(axis="x", which="minor", labelsize=7)
+        axis.xaxis.set_minor_formatter(ticker.NullFormatter())
         axis.set_xlabel(what)
         axis.grid(True, which="both", alpha=0.3)
     axes[0].set_ylabel("validation accuracy (%), mean ± std over seeds")
     handles, labels = axes[0].get_legend_handles_labels()
-    figure.legend(handles, labels, loc="outside lower center", ncols=4, fontsize=8)
+    figure.legend(handles, labels, loc="outside lower center", ncols=3, fontsize=9)
 
     def draw(temp: Path) -> None:
         figure.savefig(temp, format=path.suffix.lower().lstrip("."), dpi=120)
