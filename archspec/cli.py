@@ -702,32 +702,19 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0 or not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text}")
-    return value
+def _float_between(low: float, high: float = math.inf, low_included: bool = True) -> Callable[[str], float]:
+    """An argparse type: a finite number from ``low`` (or above it) up to, not including, ``high``."""
 
+    def number(text: str) -> float:
+        value = float(text)
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+        if not ((value >= low if low_included else value > low) and value < high):
+            bounds = f"{'at least' if low_included else 'above'} {low:g}" + (f" and below {high:g}" * (high < math.inf))
+            raise argparse.ArgumentTypeError(f"must be {bounds}, got {text}")
+        return value
 
-def _non_negative_float(text: str) -> float:
-    value = float(text)
-    if not value >= 0 or not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a finite number of at least 0, got {text}")
-    return value
-
-
-def _unit_float(text: str) -> float:
-    value = float(text)
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, got {text}")
-    return value
-
-
-def _fraction(text: str) -> float:
-    value = float(text)
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
-    return value
+    return number  # argparse names the type in its message: "invalid number value: 'x'"
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -870,15 +857,16 @@ def _parser() -> argparse.ArgumentParser:
                    help="the labelled images (default: digits, bundled with scikit-learn)")  # fmt: skip
     p.add_argument("--size", metavar="N|HxW",
                    help="input size (default: the data's, rounded up to the spec's total stride)")  # fmt: skip
-    p.add_argument("--val-fraction", type=_fraction, default=0.2,
+    p.add_argument("--val-fraction", type=_float_between(0, 1, low_included=False), default=0.2,
                    help="share of each class kept for validation (default: 0.2)")  # fmt: skip
     p.add_argument("--epochs", type=_positive_int, default=5, help="passes over the training images (default: 5)")
     p.add_argument("--batch", type=_positive_int, default=64, help="images per step and process (default: 64)")
-    p.add_argument("--lr", type=_positive_float, default=1e-3, help="peak AdamW learning rate (default: 1e-3)")
-    p.add_argument("--wd", type=_non_negative_float, default=0.05, help="AdamW weight decay (default: 0.05)")
-    p.add_argument("--warmup", type=_non_negative_float, default=1.0,
+    p.add_argument("--lr", type=_float_between(0, low_included=False), default=1e-3,
+                   help="peak AdamW learning rate (default: 1e-3)")  # fmt: skip
+    p.add_argument("--wd", type=_float_between(0), default=0.05, help="AdamW weight decay (default: 0.05)")
+    p.add_argument("--warmup", type=_float_between(0), default=1.0,
                    help="epochs of linear learning-rate warm-up (default: 1)")  # fmt: skip
-    p.add_argument("--label-smoothing", type=_unit_float, default=0.0, help="label smoothing (default: 0)")
+    p.add_argument("--label-smoothing", type=_float_between(0, 1), default=0.0, help="label smoothing (default: 0)")
     p.add_argument("--seed", type=_seed, default=0, help="seed for the weights, image order and drop-path (default: 0)")
     p.add_argument("--threads", type=_threads, help="torch CPU threads, at most 1024 (default: torch's choice)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")

@@ -199,6 +199,29 @@ def test_a_missing_data_path_says_what_data_takes(tmp_path, spec_file, capsys):
     )
 
 
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ("--lr=0", "argument --lr: must be above 0, got 0"),
+        ("--lr=nan", "argument --lr: must be a finite number, got nan"),
+        ("--lr=fast", "argument --lr: invalid number value: 'fast'"),
+        ("--wd=-1", "argument --wd: must be at least 0, got -1"),
+        ("--val-fraction=1", "argument --val-fraction: must be above 0 and below 1, got 1"),
+        ("--label-smoothing=1", "argument --label-smoothing: must be at least 0 and below 1, got 1"),
+    ],
+)
+def test_bad_training_options_are_usage_errors(spec_file, capsys, option, message):
+    with pytest.raises(SystemExit) as exit_:
+        main(["fit", str(spec_file), option])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == f"archspec fit: error: {message}"
+
+
+def test_a_bad_size_is_a_usage_error(spec_file, capsys):
+    assert main(["fit", str(spec_file), "--size", "0"]) == 2
+    assert capsys.readouterr().err.splitlines()[0] == "error: --size 0: expected N or HxW, e.g. 32 or 32x48 [AS601]"
+
+
 # Adaptation.
 
 
