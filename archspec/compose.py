@@ -22,6 +22,7 @@ belong to, never by scanning every recorded position.
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
@@ -94,6 +95,28 @@ def parse_override(text: str) -> Override:
     path = tuple(int(p) if p.isdigit() else p for p in parts)
     value = parse_yaml(raw, f"--set {text}")[0] if raw.strip() else None
     return Override(path, value, text)
+
+
+@dataclass(frozen=True)
+class Document:
+    """A spec file read once, with its bases merged in; :meth:`with_overrides` gives copies to change."""
+
+    data: Any
+    positions: dict[KeyPath, Position]
+
+    def with_overrides(self, overrides: Sequence[Override]) -> tuple[Any, dict[KeyPath, Position]]:
+        """A copy of the data and positions with ``overrides`` applied; this document stays as read."""
+        data, positions = copy.deepcopy(self.data), dict(self.positions)
+        for override in overrides:
+            if not isinstance(data, dict):
+                break
+            _apply(data, positions, override)
+        return data, positions
+
+
+def read_document(path: str | Path, keys: Collection[str] | None = None) -> Document:
+    """Read a spec with its bases merged in, to apply many sets of overrides to (a sweep's variants)."""
+    return Document(*_load(Path(path), (), ReadBudget(), keys))
 
 
 def load_document(

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Union
 from pydantic import Field, ValidationError, field_validator
 
 from archspec import registry
-from archspec.compose import Override, load_document, parse_override, shipped_path
+from archspec.compose import Override, load_document, parse_override, read_document, shipped_path
 from archspec.errors import KeyPath, Problem, SourceMap, SpecError, did_you_mean
 from archspec.specbase import (
     BlockSpec,
@@ -150,6 +150,21 @@ def validate(data: Any, source: SourceMap | None = None) -> ModelSpec:
 def _line_column(source: SourceMap, path: KeyPath) -> tuple[int, int]:
     where = source.locate(path)
     return where.line, where.column
+
+
+class SpecFile:
+    """A spec file read and merged with its bases once; :meth:`load` applies overrides to a copy and
+    validates it, as :func:`load_spec` does. A sweep reads each file once this way."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = shipped_path(path)
+        self.document = read_document(self.path, keys={*ModelSpec.model_fields, "extends"})
+
+    def load(self, overrides: Sequence[str | Override] = ()) -> LoadedSpec:
+        parsed = [o if isinstance(o, Override) else parse_override(o) for o in overrides]
+        data, positions = self.document.with_overrides(parsed)
+        source = SourceMap(str(self.path), positions)
+        return LoadedSpec(validate(data, source), source)
 
 
 def load_spec(path: str | Path, overrides: Sequence[str | Override] = ()) -> LoadedSpec:

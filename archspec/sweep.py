@@ -24,6 +24,7 @@ from archspec.tables import markdown_table
 if TYPE_CHECKING:
     from archspec.data import Images, Split
     from archspec.fit import FitConfig
+    from archspec.spec import SpecFile
 
 MAX_COMBINATIONS = 10_000
 """Upper bound on the variants one sweep plans, counted before any is made."""
@@ -148,6 +149,21 @@ def _fit_variant(row: Row, planned: Plan, fitting: FitSweep) -> None:
         row.fit_s.append(result.wall_s)
 
 
+def _read(path: str | Path, files: dict[str | Path, SpecFile | ArchspecError]) -> SpecFile:
+    """Each spec file is read once per sweep (a file that cannot be read fails each of its variants alike)."""
+    from archspec.spec import SpecFile
+
+    if path not in files:
+        try:
+            files[path] = SpecFile(path)
+        except ArchspecError as exc:
+            files[path] = exc
+    found = files[path]
+    if isinstance(found, ArchspecError):
+        raise found
+    return found
+
+
 def run_sweep(
     spec_path: str | Path | Sequence[str | Path],
     grids: Sequence[str],
@@ -165,25 +181,27 @@ def run_sweep(
     :func:`archspec.fit.adapt`; its params and FLOPs are then those of the fitted variant) and
     trained once per seed.
     """
-    from archspec import load_spec, plan
+    from archspec import plan
 
     paths = [spec_path] if isinstance(spec_path, str | Path) else list(spec_path)
     many = len(paths) > 1
     rows = []
     combos = combinations(grids)
     variants = [(path, combo) for path in paths for combo in combos]
+    files: dict[str | Path, SpecFile | ArchspecError] = {}
     for index, (path, combo) in enumerate(variants):
         spec = str(path) if many else ""
         if progress is not None:
             progress(index, len(variants), " ".join([Path(path).stem, *combo]) if many else " ".join(combo))
         adapted: list[str] = []
         try:
-            planned = plan(load_spec(path, [*base_overrides, *combo]))
+            source = _read(path, files)
+            planned = plan(source.load([*base_overrides, *combo]))
             if fit is not None:
                 from archspec.fit import adapt
 
                 adapted = adapt(planned, fit.images, fit.size)
-                planned = plan(load_spec(path, [*base_overrides, *combo, *adapted]))
+                planned = plan(source.load([*base_overrides, *combo, *adapted]))
         except SpecError as exc:
             rows.append(Row(combo, "invalid: " + "; ".join(exc.lines()), spec=spec, adapted=adapted))
             continue

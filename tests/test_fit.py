@@ -500,3 +500,17 @@ def test_a_digits_spec_fits_digits_builds_and_takes_a_training_step(path):
     loss = torch.nn.functional.cross_entropy(model(x), torch.from_numpy(digits.y[:4]))
     loss.backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+def test_a_sweep_variant_that_diverges_is_a_row_with_its_status(spec_file, data_file):
+    from archspec.sweep import FitSweep, run_sweep
+
+    images = load_images(data_file)
+    fitting = FitSweep(images, split(images), FitConfig(epochs=2, lr=1e10, warmup_epochs=0), seeds=2)
+    torch.set_num_threads(1)
+    rows = run_sweep(spec_file, ["num_classes=3"], fit=fitting)
+    assert rows[0].status == (
+        "diverged with seed 0: the training loss became nan in epoch 2, step 1: the run diverged (try a lower --lr "
+        "or a longer warm-up)"
+    )
+    assert rows[0].val_acc == []
