@@ -23,7 +23,7 @@ import resource
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -88,7 +88,6 @@ class FitResult:
     amp_dtype: str | None
     world_size: int
     device: str = "cpu"
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def final(self) -> EpochMetrics:
@@ -110,7 +109,6 @@ class FitResult:
             "amp_dtype": self.amp_dtype,
             "world_size": self.world_size,
             "epochs": [asdict(m) for m in self.history],
-            **self.extra,
         }
 
 
