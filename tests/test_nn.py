@@ -94,3 +94,22 @@ def test_a_model_names_what_is_wrong_with_its_input(shape, message):
 def test_an_input_of_another_size_still_runs():
     model = archspec.build(archspec.plan(archspec.validate(tiny()))).eval()
     assert tuple(model(torch.randn(2, 3, 48, 40)).shape) == (2, 5)
+
+
+def test_token_group_norm_equals_group_norm_and_keeps_tokens_contiguous():
+    """The norm before PoolFormer's pooling: its output must stay contiguous tokens, so that the pooled
+    grid view is channels-last (the fast path, about 9× faster than a channels-first pool here)."""
+    from archspec.nn.norm import TokenGroupNorm
+
+    norm = TokenGroupNorm(1, 8, eps=1e-6, bias=False)
+    torch.nn.init.normal_(norm.weight)
+    reference = torch.nn.GroupNorm(1, 8, eps=1e-6)
+    reference.weight.data.copy_(norm.weight.data)
+    torch.nn.init.zeros_(reference.bias)
+    tokens = torch.randn(2, 12, 8)
+    out = norm(tokens)
+    assert out.is_contiguous()
+    torch.testing.assert_close(out, reference(tokens.transpose(1, 2)).transpose(1, 2))
+    pooled = torch.randn(3, 8)
+    torch.testing.assert_close(norm(pooled), reference(pooled))
+    assert "bias=False" in repr(norm) and repr(norm).count("bias=False") == 1

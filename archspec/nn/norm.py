@@ -45,7 +45,8 @@ class GroupNorm(nn.GroupNorm):
             self.bias = None  # type: ignore[assignment]
 
     def extra_repr(self) -> str:
-        return super().extra_repr() + ("" if self.bias is not None else ", bias=False")
+        shown = super().extra_repr()  # newer torch releases name the missing bias themselves
+        return shown + ("" if self.bias is not None or "bias=" in shown else ", bias=False")
 
 
 class TokenGroupNorm(GroupNorm):
@@ -53,5 +54,8 @@ class TokenGroupNorm(GroupNorm):
     pooled (B, C) vector is normalised as it is."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # (B, N, C) goes through (B, C, N); a (B, C) vector is left as it is: no branch on the rank, so FX traces it.
-        return super().forward(x.movedim(-1, 1)).movedim(1, -1)
+        # (B, N, C) is seen as a (B, C, 1, N) grid that is channels-last in memory, where torch's CPU
+        # kernel reads and writes it in place of a copy to (B, C, N) and back: the tokens come out
+        # contiguous, and the pooling or conv after them stays on its channels-last path. A (B, C)
+        # vector goes through (B, C, 1). No branch on the rank, so FX traces it.
+        return super().forward(x.unsqueeze(1).movedim(-1, 1)).movedim(1, -1).squeeze(1)
