@@ -146,12 +146,15 @@ def _step(model: nn.Module, x: torch.Tensor, train: bool, optimizer: torch.optim
     optimizer.zero_grad(set_to_none=True)
 
 
-def run(plan: Plan, label: str, batch: int, device: str = "cpu", **options: Any) -> Result:
+def run(
+    plan: Plan, label: str, batch: int, device: str = "cpu", retain_memory: bool = True, **options: Any
+) -> Result:
     """Build what ``plan``'s spec declares (a backbone when it has ``features:``) and measure one
-    configuration; ``options`` are :func:`time_model`'s."""
+    configuration; ``retain_memory`` is :func:`archspec.builder.build`'s, ``options`` are
+    :func:`time_model`'s."""
     from archspec.models import build_declared, declared_cost
 
-    model = build_declared(plan, device=device)
+    model = build_declared(plan, device=device, retain_memory=retain_memory)
     return time_model(model, plan.input.dims, declared_cost(plan)[1], label, batch, device, **options)
 
 

@@ -13,6 +13,7 @@ from archspec.errors import CheckError
 from archspec.nn import Body
 from archspec.plan import Plan
 from archspec.registry import build_node
+from archspec.runtime import retain_freed_memory
 
 if TYPE_CHECKING:
     from archspec.specbase import HeadSpec
@@ -70,6 +71,7 @@ def build(
     device: str | torch.device = "cpu",
     dtype: torch.dtype | None = None,
     seed: int | None = 0,
+    retain_memory: bool = True,
 ) -> nn.Module:
     """Build the model a plan describes.
 
@@ -78,7 +80,13 @@ def build(
         device: where parameters are allocated (``"cpu"``, ``"cuda"``, ``"meta"``, ...).
         dtype: parameter dtype; None keeps float32.
         seed: seeds torch's RNG so the same spec and seed give the same weights; None leaves it alone.
+        retain_memory: for a model on the CPU, call :func:`archspec.runtime.retain_freed_memory`:
+            from then on the whole process (on glibc) keeps freed memory for reuse instead of
+            handing it back to the OS, so forward passes stop faulting in fresh pages; the resident
+            set stays at its peak. False leaves the allocator as it is (it cannot be undone later).
     """
+    if retain_memory and torch.device(device).type == "cpu":
+        retain_freed_memory()
     if seed is not None:
         torch.manual_seed(seed)
     with torch.device(device):

@@ -479,10 +479,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         check_budget(plan, args.dtype, max(batches) * (3 if args.train else 1))
     from archspec import bench
-    from archspec.runtime import retain_freed_memory
 
-    if not args.system_malloc:
-        retain_freed_memory()
     results = []
     label = _label(args.spec, args.set)
     modes = (False, True) if args.compile == "both" else (args.compile == "yes",)
@@ -494,8 +491,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
             bar.set_postfix_str(for_terminal(what))
             _say(f"timing {what}", VERBOSE)
             results.append(
-                bench.run(plan, label, batch, args.device, dtype=args.dtype, threads=args.threads,
-                          compile=compiled, train=args.train, warmup=args.warmup, repeats=args.repeats)
+                bench.run(plan, label, batch, args.device, retain_memory=not args.system_malloc,
+                          dtype=args.dtype, threads=args.threads, compile=compiled, train=args.train,
+                          warmup=args.warmup, repeats=args.repeats)
             )  # fmt: skip
             bar.update()
     if args.format == "json":

@@ -3,7 +3,7 @@
 The stock counter knows matrix products, convolutions and the CUDA attention kernels. This module
 adds the real and inverse FFTs, complex element-wise products and the CPU attention kernel, using
 the same formulas as the planner (:mod:`archspec.flops`), so counted and planned FLOPs are
-comparable exactly. (Under any counter, :func:`archspec.nn.linear.linear` calls the module itself.)
+comparable exactly.
 """
 
 from __future__ import annotations

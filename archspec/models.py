@@ -40,6 +40,7 @@ def create_model(
     seed: int | None = 0,
     check_memory: bool = True,
     allow_nonfinite: bool = False,
+    retain_memory: bool = True,
 ) -> Any:
     """Build a model from a shipped spec name or a spec file.
 
@@ -60,6 +61,9 @@ def create_model(
         check_memory: refuse (:class:`~archspec.budget.BudgetError`) a model whose weights and
             activations at batch 1 would not fit half of the memory available, before allocating it.
         allow_nonfinite: let ``pretrained`` hold NaN or infinite values, which are otherwise refused.
+        retain_memory: on the CPU, keep freed memory in the process for reuse (glibc's ``mallopt``,
+            process-wide and lasting); see :func:`archspec.builder.build`. False keeps the allocator's
+            defaults.
 
     Returns:
         The ``nn.Module``; with ``features_only``, a :class:`~archspec.nn.FeatureExtractor` returning an
@@ -77,7 +81,7 @@ def create_model(
     planned = plan(loaded)
     if check_memory and device != "meta":
         check_budget(planned, remedy="pass check_memory=False")
-    model = build(planned, device=device, seed=seed)
+    model = build(planned, device=device, seed=seed, retain_memory=retain_memory)
     if pretrained is not None:
         # A new class count keeps the checkpoint's everything but its classifier, which starts afresh.
         reinit = ("head", "aux_head") if num_classes is not None else ()
@@ -119,7 +123,7 @@ def output_tensors(value: Any) -> list[Any]:
 def build_declared(planned: Plan, **options: Any) -> Any:
     """The module a spec declares: its classifier, or its backbone when it has ``features:``.
 
-    ``options`` are :func:`archspec.builder.build`'s (device, dtype, seed).
+    ``options`` are :func:`archspec.builder.build`'s (device, dtype, seed, retain_memory).
     """
     from archspec.builder import build
 

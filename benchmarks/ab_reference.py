@@ -3,9 +3,7 @@
     python benchmarks/ab_reference.py --threads 2
 
 Steps of the two models alternate (ABAB...), so both see the same machine load; the table gives the
-median time of each and the ratio plain ÷ archspec (above 1: archspec is faster). A third arm runs the
-same archspec model with the fused-bias linear path of :mod:`archspec.nn.linear` switched off, so the
-"unfused ÷ archspec" column is what that path buys (it only acts in inference). Stochastic depth is
+median time of each and the ratio plain ÷ archspec (above 1: archspec is faster). Stochastic depth is
 off in both, as the plain model has none. Freed memory is retained
 (:func:`archspec.runtime.retain_freed_memory`) unless ``--system-malloc`` is given.
 """
@@ -20,10 +18,8 @@ import reference  # benchmarks/reference.py: scripts run from their own folder s
 import torch
 
 import archspec
-import archspec.nn.linear as fused_linear
 from archspec.runtime import retain_freed_memory
 
-KERNEL = fused_linear._fused
 PLAIN = {"spectformer": reference.documented_spectformer, "spectformer-h-s": reference.spectformer_h_s}
 
 
@@ -49,8 +45,8 @@ def main() -> None:
     if not args.system_malloc:
         retain_freed_memory()
     torch.set_num_threads(args.threads)
-    print("| spec | case | archspec (ms) | unfused (ms) | plain (ms) | unfused ÷ archspec | plain ÷ archspec |")
-    print("|---|---|---:|---:|---:|---:|---:|")
+    print("| spec | case | archspec (ms) | plain (ms) | plain ÷ archspec |")
+    print("|---|---|---:|---:|---:|")
     for name in args.spec or sorted(PLAIN):
         compare(name, args.rounds)
 
@@ -62,20 +58,17 @@ def compare(name: str, rounds: int) -> None:
     for label, batch, train in (("inference, batch 1", 1, False), ("inference, batch 8", 8, False),
                                 ("training step, batch 8", 8, True)):  # fmt: skip
         x = torch.randn(batch, 3, 224, 224)
-        models = [ours.train(train), ours, plain.train(train)]
+        models = [ours.train(train), plain.train(train)]
         optimizers = [torch.optim.SGD(m.parameters(), lr=1e-4) if train else None for m in models]
-        kernels = [KERNEL, None, KERNEL]  # the middle arm is archspec without the fused kernel
-        times: list[list[float]] = [[], [], []]
+        times: list[list[float]] = [[], []]
         for round_ in range(rounds + 1):
             for i, (model, optimizer) in enumerate(zip(models, optimizers, strict=True)):
-                fused_linear._fused = kernels[i]
                 start = time.perf_counter()
                 _step(model, x, optimizer)
                 if round_:  # the first round warms up
                     times[i].append(time.perf_counter() - start)
-        fused_linear._fused = KERNEL
-        a, u, b = (statistics.median(t) * 1e3 for t in times)
-        print(f"| `{name}` | {label} | {a:.0f} | {u:.0f} | {b:.0f} | {u / a:.2f} | {b / a:.2f} |")
+        a, b = (statistics.median(t) * 1e3 for t in times)
+        print(f"| `{name}` | {label} | {a:.0f} | {b:.0f} | {b / a:.2f} |")
 
 
 if __name__ == "__main__":

@@ -47,22 +47,22 @@ def main() -> None:
     for setting in args.malloc.split(","):
         if setting == "retain":
             retain_freed_memory()
-        results += run_set(args)
+        results += run_set(args, retain=setting == "retain")
     print(f"torch {torch.__version__}, {platform.machine()}, {args.threads} threads, median over --repeats "
           f"{args.repeats} (5 for training) after warm-up; see archspec.bench.measure\n")  # fmt: skip
     print(bench.table(results))
 
 
-def run_set(args: argparse.Namespace) -> list[bench.Result]:
+def run_set(args: argparse.Namespace, retain: bool) -> list[bench.Result]:
     batches = [int(b) for b in args.batch.split(",")]
     results = []
     for path, make_plain in PAIRS.items():
         plan = archspec.plan(archspec.load_spec(ROOT / path))
         for batch in batches:
             common = {"threads": args.threads, "repeats": args.repeats}
-            results.append(bench.run(plan, path, batch, **common))
+            results.append(bench.run(plan, path, batch, retain_memory=retain, **common))
             if not args.no_compile:
-                results.append(bench.run(plan, path, batch, compile=True, **common))
+                results.append(bench.run(plan, path, batch, retain_memory=retain, compile=True, **common))
             plain = make_plain()
             results.append(bench.time_model(plain, plan.input.dims, plan.flops, f"plain {Path(path).stem}", batch,
                                             **common))  # fmt: skip
@@ -71,7 +71,7 @@ def run_set(args: argparse.Namespace) -> list[bench.Result]:
         # The plain model has no stochastic depth, so compare training steps without it.
         plan = archspec.plan(archspec.load_spec(ROOT / path, ["drop_path_rate=0"]))
         label = f"{path} --set drop_path_rate=0"
-        results.append(bench.run(plan, label, 8, threads=args.threads, train=True, repeats=5))
+        results.append(bench.run(plan, label, 8, threads=args.threads, train=True, repeats=5, retain_memory=retain))
         plain = reference.spectformer_h_s()
         results.append(bench.time_model(plain, plan.input.dims, plan.flops, "plain spectformer-h-s", 8,
                                         threads=args.threads, train=True, repeats=5))  # fmt: skip

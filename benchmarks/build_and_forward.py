@@ -29,10 +29,10 @@ def _median_seconds(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
-def measure(path: str, batches: list[int], repeats: int) -> dict[str, object]:
+def measure(path: str, batches: list[int], repeats: int, retain: bool) -> dict[str, object]:
     plan = archspec.plan(archspec.load_spec(path))
-    build_s = _median_seconds(lambda: archspec.build(plan), repeats)
-    model = archspec.build(plan).eval()
+    build_s = _median_seconds(lambda: archspec.build(plan, retain_memory=retain), repeats)
+    model = archspec.build(plan, retain_memory=retain).eval()
     row: dict[str, object] = {
         "spec": path,
         "params": plan.params,
@@ -71,7 +71,7 @@ def main() -> None:
     print("| " + " | ".join(header) + " |")
     print("|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|")
     for path in args.specs:
-        r = measure(path, batches, args.repeats)
+        r = measure(path, batches, args.repeats, not args.system_malloc)
         cells = [f"`{path}`", f"{r['params']:,}", f"{r['gflops']:.2f}", f"{r['build_ms']:.0f}"]
         cells += [f"{r[f'b{b}_ms']:.0f}" for b in batches]
         cells += [f"{r[f'b{b}_img_s']:.1f}" for b in batches]

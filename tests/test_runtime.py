@@ -65,3 +65,25 @@ print(peak[0])
 """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert float(done.stdout) < 512  # MiB: the 512 MiB block was handed back before the reset
+
+
+BUILD = """
+import json, sys
+import archspec
+from archspec.runtime import freed_memory_retained
+before = freed_memory_retained()
+archspec.create_model(sys.argv[1], device=sys.argv[2], retain_memory=sys.argv[3] == "default")
+print(json.dumps([before, freed_memory_retained()]))
+"""
+
+
+@pytest.mark.parametrize(
+    "device, mode, after",
+    [("cpu", "default", True), ("cpu", "off", False), ("meta", "default", False)],
+)
+def test_building_on_the_cpu_retains_freed_memory_unless_told_not_to(tmp_path, device, mode, after):
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(json.dumps(tiny()))
+    done = subprocess.run([sys.executable, "-c", BUILD, str(spec), device, mode], capture_output=True, text=True,
+                          check=True)  # fmt: skip
+    assert json.loads(done.stdout) == [False, after]

@@ -6,8 +6,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from archspec.nn.linear import linear
-
 
 class ClassAttention(nn.Module):
     """Attention with the query taken from the class token (position 0) only.
@@ -27,12 +25,10 @@ class ClassAttention(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, 1 + N, C) → (B, 1, C)
         batch, tokens, dim = x.shape
         head_dim = dim // self.heads
-        kv = (
-            linear(self.kv, x).reshape(batch, tokens, 2, self.heads, head_dim).permute(2, 0, 3, 1, 4)
-        )  # (2, B, h, 1+N, d)
-        q = linear(self.q, x[:, :1]).reshape(batch, 1, self.heads, head_dim).transpose(1, 2)  # (B, h, 1, d)
+        kv = self.kv(x).reshape(batch, tokens, 2, self.heads, head_dim).permute(2, 0, 3, 1, 4)  # (2, B, h, 1+N, d)
+        q = self.q(x[:, :1]).reshape(batch, 1, self.heads, head_dim).transpose(1, 2)  # (B, h, 1, d)
         cls = F.scaled_dot_product_attention(q, kv[0], kv[1])  # (B, h, 1, d)
-        return linear(self.proj, cls.transpose(1, 2).reshape(batch, 1, dim))
+        return self.proj(cls.transpose(1, 2).reshape(batch, 1, dim))
 
 
 class ClassBlock(nn.Module):

@@ -7,7 +7,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from archspec.nn.layout import grid_to_tokens, tokens_to_grid
-from archspec.nn.linear import linear
 
 
 class FFN(nn.Module):
@@ -34,8 +33,8 @@ class FFN(nn.Module):
         return f"drop={self.drop}" if self.drop else ""
 
     def forward(self, x: torch.Tensor, hw: tuple[int, int] | None = None) -> torch.Tensor:
-        x = F.dropout(self.act(linear(self.fc1, x)), self.drop, self.training)
-        return F.dropout(linear(self.fc2, x), self.drop, self.training)
+        x = F.dropout(self.act(self.fc1(x)), self.drop, self.training)
+        return F.dropout(self.fc2(x), self.drop, self.training)
 
 
 class DWConv(nn.Module):
@@ -69,5 +68,5 @@ class PVT2FFN(nn.Module):
         return f"drop={self.drop}" if self.drop else ""
 
     def forward(self, x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
-        x = F.dropout(self.act(self.dwconv(linear(self.fc1, x), hw)), self.drop, self.training)
-        return F.dropout(linear(self.fc2, x), self.drop, self.training)
+        x = F.dropout(self.act(self.dwconv(self.fc1(x), hw)), self.drop, self.training)
+        return F.dropout(self.fc2(x), self.drop, self.training)
