@@ -1,14 +1,17 @@
-"""Side-by-side speed of archspec's zoo models against timm's own implementations, same weights.
+"""Side-by-side speed of archspec's zoo models against their reference implementations, same weights.
 
-    /tmp/refvenv/bin/python benchmarks/zoo_speed.py --threads 2          # needs timm (see zoo_reference.py)
-    /tmp/refvenv/bin/python benchmarks/zoo_speed.py --only resnet18 deit_tiny_patch16_224
+    python benchmarks/zoo_speed.py --threads 2          # needs timm (see zoo_reference.py)
+    python benchmarks/zoo_speed.py --only resnet18 deit_tiny_patch16_224
+    python benchmarks/zoo_speed.py --gfnet-code /tmp/gfnet   # the GFNet models too, against gfnet.py
 
-For each timm model of ``specs/zoo/`` both models are built at 224×224 with 1000 classes; timm's
-weights are loaded into archspec's model (converted by its checkpoint layout) and the logits are
+For each model of ``specs/zoo/`` both models are built at 224×224 with 1000 classes: timm's, or the
+official GFNet code's when ``--gfnet-code`` names the folder holding its ``gfnet.py`` (see
+zoo_reference.py; without it the GFNet models are skipped). The reference's weights are loaded into
+archspec's model (converted by its checkpoint layout) and the logits are
 checked to agree. Then three workloads are timed, each alternating the two models step by step
 (ABAB...) so that both see the same machine load: inference at batch 1 and at batch 8
 (``inference_mode``), and a training step at batch 8 (forward, backward, SGD step; drop-path off in
-both). The table gives the median time of each and the ratio timm ÷ archspec (above 1: archspec is
+both). The table gives the median time of each and the ratio reference ÷ archspec (above 1: archspec is
 faster); "logit diff" is the largest difference between the two models' logits. Freed memory is
 retained (:func:`archspec.runtime.retain_freed_memory`) for both.
 """
@@ -16,6 +19,8 @@ retained (:func:`archspec.runtime.retain_freed_memory`) for both.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import statistics
 import time
 from collections.abc import Callable
@@ -23,6 +28,7 @@ from pathlib import Path
 
 import timm
 import torch
+import zoo_reference  # benchmarks/zoo_reference.py: scripts run from their own folder see it
 
 import archspec
 from archspec.checkpoint import load_state
@@ -53,8 +59,25 @@ def _timed(step: Callable[[], None]) -> float:
     return time.perf_counter() - start
 
 
-def compare(name: str, rounds: int) -> list[str]:
-    reference = timm.create_model(name, num_classes=1000, drop_path_rate=0.0).eval()
+def gfnet(code: Path, name: str) -> torch.nn.Module:
+    """The official GFNet model ``name`` as main_gfnet.py builds it, with stochastic depth off."""
+    from functools import partial
+
+    cls_name, kwargs, _ = zoo_reference.GFNET_MODELS[name]
+    module = zoo_reference.import_gfnet(code)
+    with contextlib.redirect_stdout(io.StringIO()):  # the constructors print their drop-path setting
+        built: torch.nn.Module = getattr(module, cls_name)(
+            **{**kwargs, "drop_path_rate": 0.0}, norm_layer=partial(torch.nn.LayerNorm, eps=1e-6)
+        )
+    return built
+
+
+def compare(name: str, rounds: int, gfnet_code: Path | None) -> list[str]:
+    if name in zoo_reference.GFNET_MODELS:
+        assert gfnet_code is not None
+        reference = gfnet(gfnet_code, name).eval()
+    else:
+        reference = timm.create_model(name, num_classes=1000, drop_path_rate=0.0).eval()
     ours = archspec.create_model(name, overrides={"drop_path_rate": 0.0}).eval()
     load_state(ours, reference.state_dict())
     x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
@@ -85,17 +108,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=6, help="timed steps per model and workload (default: 6)")
-    parser.add_argument("--only", nargs="+", metavar="NAME", help="zoo models to compare (default: every timm one)")
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="zoo models to compare (default: all)")
+    parser.add_argument("--gfnet-code", type=Path, metavar="DIR", help="folder holding the official gfnet.py")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     retain_freed_memory()
-    names = args.only or sorted(p.stem for p in ZOO.glob("*.yaml") if not p.stem.startswith("gfnet"))
+    names = args.only or sorted(p.stem for p in ZOO.glob("*.yaml"))
+    if args.gfnet_code is None:
+        skipped = [name for name in names if name in zoo_reference.GFNET_MODELS]
+        if skipped:
+            print(f"skipping {', '.join(skipped)}: no --gfnet-code given")
+        names = [name for name in names if name not in skipped]
     header = ["model", "logit diff"]
     for label, _, _ in WORKLOADS:
-        header += [f"{label} timm ms", f"{label} archspec ms", f"{label} ratio"]
+        header += [f"{label} ref ms", f"{label} archspec ms", f"{label} ratio"]
     rows = []
     for name in names:
-        rows.append(compare(name, args.rounds))
+        rows.append(compare(name, args.rounds, args.gfnet_code and args.gfnet_code.resolve()))
         print(" | ".join(rows[-1]), flush=True)
     print()
     print(f"torch {torch.__version__}, timm {timm.__version__}, {args.threads} threads, {args.rounds} rounds")
