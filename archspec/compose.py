@@ -279,7 +279,7 @@ def _apply(data: dict[str, Any], positions: dict[KeyPath, Position], override: O
     if isinstance(node, list):
         if not isinstance(last, int) or last >= len(node):
             raise OverrideError(f"--set {override.text}: {format_path(override.path)} is not an item of the list")
-        node[last] = override.value
+        node[last] = _fresh(override.value)
     elif isinstance(node, dict):
         key = str(last)
         if override.value is None:
@@ -287,11 +287,17 @@ def _apply(data: dict[str, Any], positions: dict[KeyPath, Position], override: O
         elif key == "type" and node.get("type") not in (None, override.value):
             _retype(node, positions, path[:-1], override)
         else:
-            node[key] = override.value
+            node[key] = _fresh(override.value)
     else:
         raise OverrideError(f"--set {override.text}: {format_path(override.path[:-1])} holds no keys to set")
     _drop(positions, path, old)
     positions[path] = override.position
+
+
+def _fresh(value: Any) -> Any:
+    """A value to place in the data: a mapping or list is copied, since a parsed override may be
+    applied to many documents (a sweep parses each of its settings once)."""
+    return copy.deepcopy(value) if isinstance(value, dict | list) else value
 
 
 def _retype(node: dict[str, Any], positions: dict[KeyPath, Position], prefix: KeyPath, override: Override) -> None:

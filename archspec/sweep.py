@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from archspec.compose import Override, parse_override
 from archspec.errors import ArchspecError, SpecError
 from archspec.plan import Node, Plan
 from archspec.tables import markdown_table
@@ -164,6 +165,12 @@ def _read(path: str | Path, files: dict[str | Path, SpecFile | ArchspecError]) -
     return found
 
 
+def _parsed(text: str, parsed: dict[str, Override]) -> Override:
+    if text not in parsed:
+        parsed[text] = parse_override(text)
+    return parsed[text]
+
+
 def run_sweep(
     spec_path: str | Path | Sequence[str | Path],
     grids: Sequence[str],
@@ -188,6 +195,7 @@ def run_sweep(
     rows = []
     combos = combinations(grids)
     variants = [(path, combo) for path in paths for combo in combos]
+    parsed: dict[str, Override] = {}  # each setting is parsed once, however many variants it is in
     files: dict[str | Path, SpecFile | ArchspecError] = {}
     for index, (path, combo) in enumerate(variants):
         spec = str(path) if many else ""
@@ -196,7 +204,8 @@ def run_sweep(
         adapted: list[str] = []
         try:
             source = _read(path, files)
-            planned = plan(source.load([*base_overrides, *combo]))
+            settings = [_parsed(text, parsed) for text in [*base_overrides, *combo]]
+            planned = plan(source.load(settings))
             if fit is not None:
                 from archspec.fit import adapt
 
