@@ -146,9 +146,7 @@ def _step(model: nn.Module, x: torch.Tensor, train: bool, optimizer: torch.optim
     optimizer.zero_grad(set_to_none=True)
 
 
-def run(
-    plan: Plan, label: str, batch: int, device: str = "cpu", retain_memory: bool = True, **options: Any
-) -> Result:
+def run(plan: Plan, label: str, batch: int, device: str = "cpu", retain_memory: bool = True, **options: Any) -> Result:
     """Build what ``plan``'s spec declares (a backbone when it has ``features:``) and measure one
     configuration; ``retain_memory`` is :func:`archspec.builder.build`'s, ``options`` are
     :func:`time_model`'s."""

@@ -396,9 +396,11 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
         check_budget(plan, "float32", args.batch * 3, remedy="lower --batch or pass --force")
     from archspec import fit
-    from archspec.runtime import retain_freed_memory
+    from archspec.runtime import bfloat16_warning, retain_freed_memory
 
     retain_freed_memory()
+    if args.amp and (warning := bfloat16_warning(args.device)):
+        _say(f"warning: {warning}")
     config = fit.FitConfig(
         epochs=args.epochs, batch=args.batch, lr=args.lr, weight_decay=args.wd, warmup_epochs=args.warmup,
         label_smoothing=args.label_smoothing, seed=args.seed, amp=args.amp,
@@ -479,7 +481,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         check_budget(plan, args.dtype, max(batches) * (3 if args.train else 1))
     from archspec import bench
+    from archspec.runtime import bfloat16_warning
 
+    if args.dtype == "bfloat16" and (warning := bfloat16_warning(args.device)):
+        _say(f"warning: {warning}")
     results = []
     label = _label(args.spec, args.set)
     modes = (False, True) if args.compile == "both" else (args.compile == "yes",)
