@@ -20,6 +20,8 @@ import torch
 import archspec
 from archspec.runtime import retain_freed_memory
 
+CASES = (("inference, batch 1", 1, False), ("inference, batch 8", 8, False), ("training step, batch 8", 8, True),
+         ("training step, batch 32", 32, True))  # fmt: skip
 PLAIN = {"spectformer": reference.documented_spectformer, "spectformer-h-s": reference.spectformer_h_s}
 
 
@@ -55,8 +57,7 @@ def compare(name: str, rounds: int) -> None:
     ours = archspec.create_model(name, overrides=["drop_path_rate=0"])
     plain = PLAIN[name]()
     plain.load_state_dict(reference.from_archspec(ours.state_dict()))
-    for label, batch, train in (("inference, batch 1", 1, False), ("inference, batch 8", 8, False),
-                                ("training step, batch 8", 8, True)):  # fmt: skip
+    for label, batch, train in CASES:
         x = torch.randn(batch, 3, 224, 224)
         models = [ours.train(train), plain.train(train)]
         optimizers = [torch.optim.SGD(m.parameters(), lr=1e-4) if train else None for m in models]
