@@ -146,13 +146,23 @@ def _step(model: nn.Module, x: torch.Tensor, train: bool, optimizer: torch.optim
     optimizer.zero_grad(set_to_none=True)
 
 
-def run(plan: Plan, label: str, batch: int, device: str = "cpu", retain_memory: bool = True, **options: Any) -> Result:
+def run(
+    plan: Plan,
+    label: str,
+    batch: int,
+    device: str = "cpu",
+    retain_memory: bool = True,
+    grad_checkpointing: bool = False,
+    **options: Any,
+) -> Result:
     """Build what ``plan``'s spec declares (a backbone when it has ``features:``) and measure one
-    configuration; ``retain_memory`` is :func:`archspec.builder.build`'s, ``options`` are
-    :func:`time_model`'s."""
+    configuration; ``retain_memory`` is :func:`archspec.builder.build`'s, ``grad_checkpointing``
+    calls the model's ``set_grad_checkpointing``, and ``options`` are :func:`time_model`'s."""
     from archspec.models import build_declared, declared_cost
 
     model = build_declared(plan, device=device, retain_memory=retain_memory)
+    if grad_checkpointing:
+        model.set_grad_checkpointing(True)
     return time_model(model, plan.input.dims, declared_cost(plan)[1], label, batch, device, **options)
 
 
@@ -202,7 +212,9 @@ def time_model(
     return Result(
         spec=label,
         batch=batch,
-        mode=("compiled" if compile else "eager") + (" train" if train else ""),
+        mode=("compiled" if compile else "eager")
+        + (" train" if train else "")
+        + (" checkpointed" if train and getattr(model, "grad_checkpointing", False) else ""),
         device=str(dev),
         dtype=dtype,
         threads=torch.get_num_threads(),

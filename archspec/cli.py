@@ -464,11 +464,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     about 10 ms) for --repeats times that step's length, and at least 0.2 s. Reports median, min and
     max time per step over the measurements, images/s, achieved GFLOP/s and the efficiency against a
     1024×1024 matmul measured in the same process, plus peak memory. Non-float32 dtypes run under
-    torch.autocast. --train times forward + backward + an SGD step. Freed memory is kept for reuse
+    torch.autocast. --train times forward + backward + an SGD step, and --grad-checkpointing makes it
+    recompute each block's activations in the backward pass (less memory, more time). Freed memory is kept for reuse
     (archspec.runtime.retain_freed_memory) unless --system-malloc is given.
 
     Example: archspec bench specs/spectformer-h-s.yaml --batch 1,8 --threads 2
     """
+    if args.grad_checkpointing and not args.train:
+        raise UsageError("--grad-checkpointing recomputes activations in the backward pass: it needs --train")
     _, plan = _load_and_plan(args.spec, args.set)
     torch = _import_torch()
     _device(torch, args.device, timed=True)
@@ -491,14 +494,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
     runs = [(batch, compiled) for batch in batches for compiled in modes]
     with _progress(len(runs)) as bar:
         for batch, compiled in runs:
-            extras = [name for name, on in (("compiled", compiled), ("train", args.train)) if on]
+            flags = (("compiled", compiled), ("train", args.train), ("checkpointed", args.grad_checkpointing))
+            extras = [name for name, on in flags if on]
             what = f"{plan.name} at batch {batch}" + "".join(f", {extra}" for extra in extras)
             bar.set_postfix_str(for_terminal(what))
             _say(f"timing {what}", VERBOSE)
             results.append(
                 bench.run(plan, label, batch, args.device, retain_memory=not args.system_malloc,
                           dtype=args.dtype, threads=args.threads, compile=compiled, train=args.train,
-                          warmup=args.warmup, repeats=args.repeats)
+                          grad_checkpointing=args.grad_checkpointing, warmup=args.warmup, repeats=args.repeats)
             )  # fmt: skip
             bar.update()
     if args.format == "json":
@@ -891,6 +895,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--compile", choices=("no", "yes", "both"), default="no",
                    help="time eager, torch.compile'd, or both (default: no)")  # fmt: skip
     p.add_argument("--train", action="store_true", help="time forward + backward + optimizer step")
+    p.add_argument("--grad-checkpointing", action="store_true",
+                   help="with --train: recompute each block's activations in the backward pass")  # fmt: skip
     p.add_argument("--warmup", type=_positive_int, default=3, help="untimed runs first (default: 3)")
     p.add_argument("--repeats", type=_positive_int, default=10, help="time for about N runs (default: 10)")
     p.add_argument("--system-malloc", action="store_true",

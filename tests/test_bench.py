@@ -42,3 +42,14 @@ def test_bench_command_json(tmp_path, capsys):
     rows = json.loads(capsys.readouterr().out)
     assert [(r["batch"], r["mode"]) for r in rows] == [(1, "eager"), (2, "eager")]
     assert main(["bench", str(spec), "--batch", "x"]) == 2
+
+
+def test_bench_times_a_checkpointed_training_step(tmp_path, capsys):
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(json.dumps(tiny()))
+    command = ["bench", str(spec), "--batch", "2", "--repeats", "1", "--warmup", "1", "--format", "json"]
+    assert main([*command, "--train", "--grad-checkpointing"]) == 0
+    assert [(r["batch"], r["mode"]) for r in json.loads(capsys.readouterr().out)] == [(2, "eager train checkpointed")]
+    assert main([*command, "--grad-checkpointing"]) == 2
+    message = "error: --grad-checkpointing recomputes activations in the backward pass: it needs --train [AS601]"
+    assert message in capsys.readouterr().err
