@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from archspec.nn.conv_act import conv_gelu
 from archspec.nn.layout import grid_to_tokens, tokens_to_grid
 
 
@@ -68,5 +69,7 @@ class PVT2FFN(nn.Module):
         return f"drop={self.drop}" if self.drop else ""
 
     def forward(self, x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
-        x = F.dropout(self.act(self.dwconv(self.fc1(x), hw)), self.drop, self.training)
+        # The conv and its activation run as one kernel in CPU inference (archspec.nn.conv_act).
+        x = grid_to_tokens(conv_gelu(self.dwconv.dwconv, self.act, tokens_to_grid(self.fc1(x), hw)))
+        x = F.dropout(x, self.drop, self.training)
         return F.dropout(self.fc2(x), self.drop, self.training)
