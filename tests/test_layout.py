@@ -35,3 +35,32 @@ def test_depthwise_conv_keeps_channels_last(batch):
         grid = conv.dwconv(tokens_to_grid(torch.randn(batch, 16, 8), (4, 4)))
         assert grid.is_contiguous(memory_format=torch.channels_last)  # so the tokens after it are a view
         assert conv(torch.randn(batch, 16, 8), (4, 4)).is_contiguous()
+
+
+# Every shipped model whose blocks take tokens; ResNet's blocks take the conv grid as it is.
+TOKEN_MODELS = ["spectformer", "spectformer-h-s", "poolformer_s12", "poolformerv2_s12", "convformer_s18",
+                "caformer_s18", "convnext_atto", "pvt_v2_b0", "gfnet-h-ti"]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", TOKEN_MODELS)
+def test_every_block_of_a_model_fed_an_ordinary_image_gets_contiguous_tokens(name):
+    import archspec
+
+    model = archspec.create_model(name, overrides=["input.size=64"]).eval()
+    blocks = [module for path, module in model.named_modules() if path.count(".") == 1 and path.startswith("block")]
+    layouts = []
+    for block in blocks:
+        block.register_forward_pre_hook(lambda module, args: layouts.append(args[0].is_contiguous()))
+    with torch.inference_mode():
+        model(torch.randn(2, 3, 64, 64))  # NCHW, as an image batch usually is
+    assert len(layouts) == len(blocks) > 0 and all(layouts), layouts
+
+
+def test_dense_tokens_copy_only_a_grid_that_is_not_channels_last():
+    from archspec.nn.layout import dense_tokens
+
+    nchw = torch.randn(2, 6, 4, 5)
+    tokens = dense_tokens(nchw)
+    assert tokens.is_contiguous() and tokens.data_ptr() != nchw.data_ptr() and torch.equal(tokens, grid_to_tokens(nchw))
+    channels_last = nchw.to(memory_format=torch.channels_last)
+    assert dense_tokens(channels_last).data_ptr() == channels_last.data_ptr()

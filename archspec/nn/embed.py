@@ -7,7 +7,7 @@ import torch.fx
 import torch.nn.functional as F
 from torch import nn
 
-from archspec.nn.layout import grid_to_tokens, known_equal, tokens_to_grid
+from archspec.nn.layout import dense_tokens, grid_to_tokens, known_equal, tokens_to_grid
 
 
 class DownSamples(nn.Module):
@@ -27,10 +27,10 @@ class DownSamples(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
         if self.norm_first:
             x = self.proj(self.norm(x))  # (B, C, H, W)
-            return grid_to_tokens(x), (x.shape[-2], x.shape[-1])
+            return dense_tokens(x), (x.shape[-2], x.shape[-1])
         x = self.proj(x)  # (B, C, H, W)
         height, width = x.shape[-2:]
-        return self.norm(grid_to_tokens(x)), (height, width)
+        return self.norm(dense_tokens(x)), (height, width)
 
 
 class PatchEmbed(DownSamples):
@@ -124,7 +124,7 @@ class Stem(nn.Module):
         if self.proj is not None:
             x = self.proj(x)
         height, width = x.shape[-2:]
-        return self.norm(grid_to_tokens(x)), (height, width)
+        return self.norm(dense_tokens(x)), (height, width)
 
 
 class PoolDownsample(nn.Module):
@@ -141,7 +141,7 @@ class PoolDownsample(nn.Module):
         if self.proj is not None:
             x = self.proj(x)
         height, width = x.shape[-2:]
-        return self.norm(grid_to_tokens(x)), (height, width)
+        return self.norm(dense_tokens(x)), (height, width)
 
 
 class Passthrough(nn.Module):

@@ -22,6 +22,13 @@ def grid_to_tokens(x: torch.Tensor) -> torch.Tensor:
     return x.permute(0, 2, 3, 1).reshape(batch, -1, dim)
 
 
+def dense_tokens(x: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) grid → (B, N, C) tokens that are contiguous: a view of a channels-last grid, a copy
+    of any other. Stems and downsamples hand their blocks these, so that a conv fed a channels-first
+    image does not leave every later layer of the stage (and every stage after it) strided."""
+    return grid_to_tokens(x).contiguous()
+
+
 def grid_tokens(x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
     """The tokens of the grid cells, without the class token(s) in front.
 
