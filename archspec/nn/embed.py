@@ -124,7 +124,7 @@ class Stem(nn.Module):
         if self.proj is not None:
             x = self.proj(x)
         height, width = x.shape[-2:]
-        return self.norm(dense_tokens(x)), (height, width)
+        return self.norm(grid_to_tokens(x)), (height, width)
 
 
 class PoolDownsample(nn.Module):
