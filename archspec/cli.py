@@ -329,13 +329,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.fit:
         from archspec.data import load_images, split
         from archspec.fit import FitConfig
-        from archspec.runtime import retain_freed_memory
 
         images = load_images(args.fit)
         parts = split(images, 0.2, seed=0)
         _say(images.describe())
         _say(parts.describe())
-        retain_freed_memory()
         size = _size(args.size) if args.size else None
         fitting = FitSweep(images, parts, FitConfig(epochs=args.epochs), args.seeds, size, args.device)
     with _progress(len(args.specs) * len(combinations(args.grid))) as bar, _torch_threads(args.threads):
@@ -396,9 +394,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
         check_budget(plan, "float32", args.batch * 3, remedy="lower --batch or pass --force")
     from archspec import fit
-    from archspec.runtime import bfloat16_warning, retain_freed_memory
+    from archspec.runtime import bfloat16_warning
 
-    retain_freed_memory()
     if args.amp and (warning := bfloat16_warning(args.device)):
         _say(f"warning: {warning}")
     config = fit.FitConfig(
