@@ -86,3 +86,19 @@ def test_a_built_pvt_v2_model_gives_the_same_logits_with_and_without_the_kernel(
         monkeypatch.setattr(conv_act, "_pointwise", None)
         plain = model(x)
     torch.testing.assert_close(fused, plain, rtol=0, atol=1e-5)
+
+
+def test_a_hook_on_the_ffn_s_conv_wrapper_still_fires_with_the_two_step_output():
+    from archspec.nn.ffn import PVT2FFN
+
+    ffn = PVT2FFN(8, 16).eval()
+    x = torch.randn(2, 4 * 5, 8)
+    seen = []
+    ffn.dwconv.register_forward_hook(lambda module, args, out: seen.append(out))
+    with torch.inference_mode():
+        got = ffn(x, (4, 5))
+        want = ffn.fc2(
+            ffn.act(ffn.dwconv.dwconv(ffn.fc1(x).reshape(2, 4, 5, 16).permute(0, 3, 1, 2)).flatten(2).transpose(1, 2))
+        )
+    assert len(seen) == 1 and seen[0].shape == (2, 20, 16)
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-6)

@@ -28,7 +28,7 @@ _pointwise = (
 )
 
 
-def _plain(layer: nn.Module, kind: type[nn.Module]) -> bool:
+def plain_module(layer: nn.Module, kind: type[nn.Module]) -> bool:
     """Exactly ``kind``, with its class's own forward and no hook of its own or a global one."""
     return (
         type(layer) is kind
@@ -58,8 +58,8 @@ def _unwatched(x: torch.Tensor) -> bool:
 def _fusable(conv: nn.Module, act: nn.Module, x: torch.Tensor) -> bool:
     return (
         _pointwise is not None
-        and _plain(conv, nn.Conv2d)
-        and _plain(act, nn.GELU)
+        and plain_module(conv, nn.Conv2d)
+        and plain_module(act, nn.GELU)
         and _unwatched(x)
         and x.dim() == 4
         and x.shape[1] == conv.in_channels

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from archspec.nn.conv_act import conv_gelu
+from archspec.nn.conv_act import conv_gelu, plain_module
 from archspec.nn.layout import grid_to_tokens, tokens_to_grid
 
 
@@ -69,7 +69,12 @@ class PVT2FFN(nn.Module):
         return f"drop={self.drop}" if self.drop else ""
 
     def forward(self, x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
-        # The conv and its activation run as one kernel in CPU inference (archspec.nn.conv_act).
-        x = grid_to_tokens(conv_gelu(self.dwconv.dwconv, self.act, tokens_to_grid(self.fc1(x), hw)))
+        x = self.fc1(x)
+        if plain_module(self.dwconv, DWConv):
+            # Nothing watches the wrapper, so its conv and the activation may run as one kernel in
+            # CPU inference (archspec.nn.conv_act); a hooked DWConv is called as a module.
+            x = grid_to_tokens(conv_gelu(self.dwconv.dwconv, self.act, tokens_to_grid(x, hw)))
+        else:
+            x = self.act(self.dwconv(x, hw))
         x = F.dropout(x, self.drop, self.training)
         return F.dropout(self.fc2(x), self.drop, self.training)
