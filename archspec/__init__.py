@@ -9,7 +9,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from archspec.errors import ArchspecError, SpecError, SpecFileError
-from archspec.plan import Plan, resolve
+from archspec.plan import Plan, PlanCache, resolve
 
 if TYPE_CHECKING:
     from torch import nn
@@ -36,16 +36,19 @@ def __dir__() -> list[str]:
     return sorted({*__all__, "__version__"})
 
 
-def plan(spec: ModelSpec | LoadedSpec) -> Plan:
-    """Resolve a spec into its :class:`Plan`; problems are located in the spec's file when known."""
+def plan(spec: ModelSpec | LoadedSpec, cache: PlanCache | None = None) -> Plan:
+    """Resolve a spec into its :class:`Plan`; problems are located in the spec's file when known.
+
+    A :class:`~archspec.plan.PlanCache` given to many calls plans each distinct block once.
+    """
     from archspec.spec import LoadedSpec
 
     if isinstance(spec, LoadedSpec):
         try:
-            return resolve(spec.spec)
+            return resolve(spec.spec, cache)
         except SpecError as exc:
             raise exc.with_source(spec.source) from None
-    return resolve(spec)
+    return resolve(spec, cache)
 
 
 def build(spec_or_plan: ModelSpec | LoadedSpec | Plan, **kwargs: Any) -> nn.Module:
@@ -82,6 +85,7 @@ __all__ = [
     "LoadedSpec",
     "ModelSpec",
     "Plan",
+    "PlanCache",
     "SpecError",
     "SpecFileError",
     "build",

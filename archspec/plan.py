@@ -7,6 +7,7 @@ drop-path rates, module names) and collects every contradiction it meets as a lo
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -16,7 +17,7 @@ from archspec.errors import KeyPath, Problem, SpecError
 
 if TYPE_CHECKING:
     from archspec.spec import ModelSpec, StageSpec
-    from archspec.specbase import MixerSpec
+    from archspec.specbase import BlockSpec, FfnSpec, MixerSpec
 
 
 @dataclass(frozen=True)
@@ -224,21 +225,61 @@ class Plan:
 
 @dataclass(frozen=True)
 class BlockInput:
-    """What a block plans from: its input, the stage it sits in and where it is.
+    """What a block plans from: its input, its stage's width, its parts' specs and where it is.
 
     ``first`` marks the stage's first block, where a block that changes width or resolution does
     so. ``mixer`` (None where the stage names none) and ``ffn`` are the stage's choices for this
-    block, with the key paths they were written at.
+    block, ``mixer_path`` the key path the mixer was written at.
+
+    A block's plan is a function of these values alone (and of the block's own spec), so equal
+    inputs give equal plans: :class:`PlanCache` relies on it. The block's stochastic-depth rate is
+    the model's schedule, not the block's: the planner sets ``args["drop_path"]`` on the node.
     """
 
     tokens: Shape
     dim: int
     first: bool
-    stage: StageSpec
+    ffn: FfnSpec
     mixer: MixerSpec | None
     mixer_path: KeyPath
-    drop_path: float
     site: Site
+
+
+class PlanCache:
+    """Block plans kept for the next plan that meets the same block at the same place.
+
+    The variants of a sweep share most of their blocks: the blocks before the first overridden
+    stage, and in every stage the blocks an override leaves alike. Passing one cache to each
+    :func:`resolve` plans each distinct block once. Plans are immutable, so the nodes are shared.
+    At most ``size`` blocks are kept, the least recently used dropped first.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._blocks: OrderedDict[tuple[BlockSpec, BlockInput], Node] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def block(
+        self, block: BlockSpec, given: BlockInput, plan: Callable[[BlockSpec, BlockInput], Node | None]
+    ) -> Node | None:
+        """The plan of ``block`` fed ``given``: the kept one, or ``plan(block, given)``'s (kept unless None)."""
+        key = (block, given)
+        found = self._blocks.get(key)
+        if found is not None:
+            self._blocks.move_to_end(key)
+            self.hits += 1
+            return found
+        self.misses += 1
+        node = plan(block, given)
+        if node is not None:
+            self._blocks[key] = node
+            if len(self._blocks) > self.size:
+                self._blocks.popitem(last=False)
+        return node
+
+    def __len__(self) -> int:
+        return len(self._blocks)
 
 
 class PlanProblem(Exception):
@@ -325,8 +366,9 @@ def expand_mixers(mixers: tuple[MixerSpec, ...], depth: int, path: KeyPath) -> l
 
 
 class _Planner:
-    def __init__(self, spec: ModelSpec) -> None:
+    def __init__(self, spec: ModelSpec, cache: PlanCache | None) -> None:
         self.spec = spec
+        self.cache = cache
         self.problems: list[Problem] = []
 
     def attempt(self, spec_path: KeyPath, make: Any, *args: Any) -> Any:
@@ -408,17 +450,25 @@ class _Planner:
         blocks: list[Node] = []
         for j, ((mixer, mixer_path), rate) in enumerate(zip(mixers, rates, strict=True)):
             site = Site((*path, "block"), f"block{path[1] + 1}.{j}")  # type: ignore[operator]
-            given = BlockInput(tokens, stage.dim, j == 0, stage, mixer, mixer_path, rate, site)
-            node = self.attempt((), block.plan, given)
-            if node is not None and mixer is not None:
-                node = replace(node, spec_path=mixer_path)  # a block is known by the key that chose its mixer
+            given = BlockInput(tokens, stage.dim, j == 0, stage.ffn, mixer, mixer_path, site)
+            node = self.block(block, given) if self.cache is None else self.cache.block(block, given, self.block)
             if node is not None:
-                blocks.append(node)
+                blocks.append(replace(node, args={**node.args, "drop_path": rate}))
                 tokens = node.out_shape
             # else: later blocks are still checked, as if this one had kept the shape
         return blocks
 
+    def block(self, block: BlockSpec, given: BlockInput) -> Node | None:
+        node: Node | None = self.attempt((), block.plan, given)
+        if node is not None and given.mixer is not None:
+            node = replace(node, spec_path=given.mixer_path)  # a block is known by the key that chose its mixer
+        return node
 
-def resolve(spec: ModelSpec) -> Plan:
-    """Plan a validated spec. Raises :class:`SpecError` listing every contradiction found."""
-    return _Planner(spec).run()
+
+def resolve(spec: ModelSpec, cache: PlanCache | None = None) -> Plan:
+    """Plan a validated spec. Raises :class:`SpecError` listing every contradiction found.
+
+    ``cache`` keeps block plans for later calls (see :class:`PlanCache`): a sweep passes one to
+    every variant's.
+    """
+    return _Planner(spec, cache).run()

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from archspec.compose import Override, parse_override
 from archspec.errors import ArchspecError, SpecError
-from archspec.plan import Node, Plan
+from archspec.plan import Node, Plan, PlanCache
 from archspec.tables import markdown_table
 
 if TYPE_CHECKING:
@@ -197,6 +197,7 @@ def run_sweep(
     variants = [(path, combo) for path in paths for combo in combos]
     parsed: dict[str, Override] = {}  # each setting is parsed once, however many variants it is in
     files: dict[str | Path, SpecFile | ArchspecError] = {}
+    cache = PlanCache()  # variants share most of their blocks: each distinct one is planned once
     for index, (path, combo) in enumerate(variants):
         spec = str(path) if many else ""
         if progress is not None:
@@ -205,12 +206,12 @@ def run_sweep(
         try:
             source = _read(path, files)
             settings = [_parsed(text, parsed) for text in [*base_overrides, *combo]]
-            planned = plan(source.load(settings))
+            planned = plan(source.load(settings), cache)
             if fit is not None:
                 from archspec.fit import adapt
 
                 adapted = adapt(planned, fit.images, fit.size)
-                planned = plan(source.load([*base_overrides, *combo, *adapted]))
+                planned = plan(source.load([*base_overrides, *combo, *adapted]), cache)
         except SpecError as exc:
             rows.append(Row(combo, "invalid: " + "; ".join(exc.lines()), spec=spec, adapted=adapted))
             continue

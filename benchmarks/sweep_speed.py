@@ -1,12 +1,14 @@
-"""How long `archspec sweep` takes per variant without --measure: the file read once, against once per variant.
+"""How long `archspec sweep` takes per variant without --measure, against planning each variant alone.
 
     python benchmarks/sweep_speed.py [--spec specs/spectformer.yaml] [--rounds 5]
 
-The grid is 10 × 5 × 10 = 500 variants of stage depths and class count. Each round times both arms,
-in alternating order: ``sweep`` is :func:`archspec.sweep.run_sweep` as the command runs it (each
-spec file read and merged with its bases once, then copied per variant), ``re-read`` loads the file
-again for every variant (``plan(load_spec(path, overrides))``), as the sweep did before. Reported:
-the median milliseconds per variant over the rounds and their ratio. Nothing imports torch.
+The grid is 10 × 5 × 10 = 500 variants of stage depths and class count. Each round times three
+arms, in rotating order: ``sweep`` is :func:`archspec.sweep.run_sweep` as the command runs it (each
+spec file read and merged with its bases once, each setting parsed once, and every distinct block
+planned once through a :class:`~archspec.plan.PlanCache`); ``no cache`` reads and parses once but
+plans every block of every variant; ``re-read`` loads the file again for every variant
+(``plan(load_spec(path, overrides))``). Reported: the median milliseconds per variant over the
+rounds and the ratios to ``sweep``. Nothing imports torch.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import statistics
 import time
 
 from archspec import load_spec, plan
+from archspec.compose import parse_override
+from archspec.spec import SpecFile
 from archspec.sweep import combinations, run_sweep
 
 GRID = ["stages.2.depth=" + ",".join(map(str, range(1, 11))), "stages.3.depth=1,2,3,4,5",
@@ -26,6 +30,14 @@ def sweep(spec: str) -> float:
     start = time.perf_counter()
     rows = run_sweep(spec, GRID)
     assert all(row.status == "ok" for row in rows), [row.status for row in rows if row.status != "ok"][:3]
+    return time.perf_counter() - start
+
+
+def no_cache(spec: str) -> float:
+    start = time.perf_counter()
+    source, parsed = SpecFile(spec), {}
+    for combo in combinations(GRID):
+        plan(source.load([parsed.setdefault(text, parse_override(text)) for text in combo]))
     return time.perf_counter() - start
 
 
@@ -43,16 +55,17 @@ def main() -> None:
     args = parser.parse_args()
     count = len(combinations(GRID))
     sweep(args.spec)  # warm-up: imports, pydantic's validators, the registry
-    times: dict[str, list[float]] = {"sweep": [], "re-read": []}
+    arms = [("sweep", sweep), ("no cache", no_cache), ("re-read", reread)]
+    times: dict[str, list[float]] = {name: [] for name, _ in arms}
     for round_ in range(args.rounds):
-        arms = [("sweep", sweep), ("re-read", reread)]
-        for name, arm in arms if round_ % 2 == 0 else arms[::-1]:
+        for name, arm in arms[round_ % 3 :] + arms[: round_ % 3]:
             times[name].append(arm(args.spec) / count * 1e3)
     medians = {name: statistics.median(values) for name, values in times.items()}
     print(f"{count} variants of {args.spec}, {args.rounds} rounds, median ms per variant:")
     for name, value in medians.items():
         print(f"  {name:8s} {value:.2f}  (min {min(times[name]):.2f}, max {max(times[name]):.2f})")
-    print(f"  re-read / sweep = {medians['re-read'] / medians['sweep']:.2f}")
+    for name in ("no cache", "re-read"):
+        print(f"  {name} / sweep = {medians[name] / medians['sweep']:.2f}")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from conftest import ROOT, tiny
 import archspec
 from archspec.cli import main
 from archspec.diff import diff_plans, format_diff
-from archspec.sweep import combinations, split_values
+from archspec.sweep import activation_bytes, combinations, run_sweep, split_values
 
 SPEC = str(ROOT / "specs" / "spectformer.yaml")
 
@@ -243,6 +243,23 @@ def test_sweep_table(capsys):
         "| stages.2.depth=8 stages.1.mixer.type=spectral  | 15,424,934 |    7.498 |                32.9 | ok       |",
         "| stages.2.depth=8 stages.1.mixer.type=attention | 14,078,374 |    7.296 |                32.9 | ok       |",
     ]
+
+
+def test_a_sweep_plans_every_variant_as_planning_it_alone_does():
+    """The sweep's block cache is invisible: each row is what a fresh plan of its variant gives."""
+    grid = ["stages.1.depth=1,4", "stages.2.mixer.heads=3,5,10", "drop_path_rate=0,0.3", "stages.3.dim=448,224"]
+    rows = run_sweep(SPEC, grid)
+    assert len(rows) == 24
+    for row in rows:
+        try:
+            alone = _plan(*row.overrides)
+        except archspec.SpecError as exc:
+            assert row.status == "invalid: " + "; ".join(exc.lines())
+            continue
+        assert (row.status, row.params, row.flops, row.activations) == (
+            "ok", alone.params, alone.flops, activation_bytes(alone)
+        )  # fmt: skip
+    assert sum(row.status == "ok" for row in rows) == 16  # 3 heads do not divide 320
 
 
 def test_invalid_rows_do_not_stop_the_sweep(capsys):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from conftest import tiny
+import pytest
+from conftest import ROOT, SHIPPED, tiny
 
 import archspec
-from archspec.plan import drop_path_rates
+from archspec.errors import SpecError
+from archspec.plan import PlanCache, drop_path_rates
 
 
 def test_drop_path_is_a_global_linspace():
@@ -58,3 +60,51 @@ def test_names_and_shapes():
         "5",
     ]
     assert plan.params == 7_141  # stem 408 + stage 1 968 + stage 2 5,680 + head 85
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_a_plan_through_a_warm_cache_equals_a_plan_without_one(path):
+    spec = archspec.load_spec(path)
+    cache = PlanCache()
+    cold = archspec.plan(spec, cache)
+    warm = archspec.plan(spec, cache)
+    blocks = sum(len(stage.blocks) for stage in cold.stages)
+    assert (cache.misses, cache.hits) == (blocks, blocks)
+    assert cold == warm == archspec.plan(spec)
+
+
+def test_variants_sharing_a_cache_get_their_own_drop_path_ramp_and_names():
+    cache = PlanCache()
+    base = tiny(drop_path_rate=0.2)
+    depths = [1, 3, 2]
+    for depth in depths:
+        spec = {**base, "stages": [base["stages"][0], {**base["stages"][1], "depth": depth}]}
+        fresh = archspec.plan(archspec.validate(spec))
+        cached = archspec.plan(archspec.validate(spec), cache)
+        assert cached == fresh
+        rates = [block.args["drop_path"] for stage in cached.stages for block in stage.blocks]
+        assert rates == drop_path_rates(1 + depth, 0.2)
+        assert [block.module_path for block in cached.stages[1].blocks] == [f"block2.{j}" for j in range(depth)]
+    # stage 1's block and stage 2's first three are planned once each; the rest come from the cache
+    assert (cache.misses, cache.hits) == (4, 1 + 1 + 1 + 2)
+
+
+def test_the_cache_keeps_at_most_its_size_dropping_the_least_recently_used():
+    cache = PlanCache(size=2)
+    spec = archspec.validate(tiny())  # three blocks: block1.0, block2.0, block2.1
+    archspec.plan(spec, cache)
+    assert (cache.misses, cache.hits) == (3, 0)
+    archspec.plan(spec, cache)  # block1.0 was dropped, which drops block2.0, which drops block2.1
+    assert (cache.misses, cache.hits) == (6, 0)
+    assert len(cache) == 2
+
+
+def test_a_block_that_cannot_be_planned_is_reported_by_every_plan_that_meets_it():
+    cache = PlanCache()
+    bad = tiny()
+    bad["stages"][1]["mixer"] = {"type": "attention", "heads": 5}  # 16 channels do not split into 5 heads
+    for _ in range(2):
+        with pytest.raises(SpecError) as raised:
+            archspec.plan(archspec.validate(bad), cache)
+        assert [problem.path for problem in raised.value.problems] == [("stages", 1, "mixer", "heads")]
+    assert cache.hits == 1  # only block1.0, which is valid, was kept

@@ -37,7 +37,7 @@ def plan_parts(given: BlockInput, norm: NormSpec, names: Sequence[str]) -> list[
         if name == "m":
             parts.append(within(given.mixer_path, given.mixer.plan, tokens, Site(given.mixer_path, at)))
         elif name == "mlp":
-            parts.append(within(ffn_path, given.stage.ffn.plan, tokens, Site(ffn_path, at)))
+            parts.append(within(ffn_path, given.ffn.plan, tokens, Site(ffn_path, at)))
         else:
             parts.append(within(norm_path, norm.plan, tokens, Site(norm_path, at)))
     return parts
@@ -77,9 +77,8 @@ def block_node(block: BlockSpec, given: BlockInput, parts: list[Node], flow: lis
         tokens,
         children=parts,
         flow=flow,
-        drop_path=given.drop_path,
         mixer=given.mixer.type,
-        ffn=given.stage.ffn.type,
+        ffn=given.ffn.type,
         **args,
     )
 

@@ -105,7 +105,6 @@ class ResNetBlockSpec(BlockSpec):
             flow=flow,
             cin=given.tokens.channels,
             dim=out.channels,
-            drop_path=given.drop_path,
             _zero_init_last=self.zero_init_last,  # initialisation, not structure
             **args,
         )
