@@ -31,6 +31,36 @@ def test_class_attention_matches_explicit_softmax():
     torch.testing.assert_close(attn(x), expected)
 
 
+def _backward_nodes(out: torch.Tensor) -> list[str]:
+    """The names of every node of ``out``'s autograd graph."""
+    names, stack, seen = [], [out.grad_fn], set()
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        names.append(type(node).__name__)
+        stack.extend(parent for parent, _ in node.next_functions)
+    return names
+
+
+ATTENTIONS = {
+    "fused": lambda x: Attention(16, 2, fused=True)(x),
+    "separate": lambda x: Attention(16, 2)(x),
+    "reduced": lambda x: Attention(16, 2, sr_ratio=2, sr_norm=torch.nn.LayerNorm(16))(x[:, 1:], (4, 4)),
+    "class": lambda x: ClassAttention(16, 2)(x),
+}
+
+
+@pytest.mark.parametrize("name", ATTENTIONS)
+def test_attention_splits_its_projections_with_one_unbind(name):
+    """Indexing q, k and v out of one projection would give the backward a zero-filled tensor of the
+    projection's whole size per index, and additions to merge them; one unbind writes them in place."""
+    nodes = _backward_nodes(ATTENTIONS[name](torch.randn(2, 17, 16, requires_grad=True)))
+    assert "SelectBackward0" not in nodes
+    assert nodes.count("UnbindBackward0") == 1
+
+
 def test_spectral_filter_is_a_circular_convolution():
     """With an all-ones filter the gating is the identity; the grid must match the filter."""
     mixer = SpectralGatingNetwork(dim=4, height=6, width=5, resize="strict")

@@ -67,15 +67,17 @@ class Attention(nn.Module):
         head_dim = dim // self.heads
         drop = self.attn_drop if self.training else 0.0
         if self.fused:
-            qkv = self.qkv(x).reshape(batch, tokens, 3, self.heads, head_dim).permute(2, 0, 3, 1, 4)  # (3, B, h, N, d)
-            x = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], dropout_p=drop)  # (B, h, N, d)
+            # unbind, not indexing: its backward writes the three gradients into one tensor, where
+            # each index's backward would fill a zero tensor of the whole size and add them up.
+            q, k, v = self.qkv(x).reshape(batch, tokens, 3, self.heads, head_dim).permute(2, 0, 3, 1, 4).unbind(0)
+            x = F.scaled_dot_product_attention(q, k, v, dropout_p=drop)  # (B, h, N, d)
         else:
             q = self.q(x).reshape(batch, tokens, self.heads, head_dim).transpose(1, 2)  # (B, h, N, d)
             source = x
             if self.sr_ratio > 1:
                 assert hw is not None
                 source = self.norm(grid_to_tokens(self.sr(tokens_to_grid(x, hw))))  # (B, M, C)
-            kv = self.kv(source).reshape(batch, -1, 2, self.heads, head_dim).permute(2, 0, 3, 1, 4)  # (2, B, h, M, d)
-            x = F.scaled_dot_product_attention(q, kv[0], kv[1], dropout_p=drop)  # (B, h, N, d)
+            k, v = self.kv(source).reshape(batch, -1, 2, self.heads, head_dim).permute(2, 0, 3, 1, 4).unbind(0)
+            x = F.scaled_dot_product_attention(q, k, v, dropout_p=drop)  # (B, h, N, d)
         x = x.transpose(1, 2).reshape(batch, tokens, dim)  # (B, N, C)
         return F.dropout(self.proj(x), self.proj_drop, self.training)

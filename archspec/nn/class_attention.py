@@ -26,8 +26,9 @@ class ClassAttention(nn.Module):
         batch, tokens, dim = x.shape
         head_dim = dim // self.heads
         kv = self.kv(x).reshape(batch, tokens, 2, self.heads, head_dim).permute(2, 0, 3, 1, 4)  # (2, B, h, 1+N, d)
+        k, v = kv.unbind(0)  # unbind's backward fills one gradient tensor; indexing's would fill one per index
         q = self.q(x[:, :1]).reshape(batch, 1, self.heads, head_dim).transpose(1, 2)  # (B, h, 1, d)
-        cls = F.scaled_dot_product_attention(q, kv[0], kv[1])  # (B, h, 1, d)
+        cls = F.scaled_dot_product_attention(q, k, v)  # (B, h, 1, d)
         return self.proj(cls.transpose(1, 2).reshape(batch, 1, dim))
 
 
