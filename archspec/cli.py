@@ -309,8 +309,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     does (this imports torch). --fit DATA trains every valid variant as `archspec fit` does, after
     fitting it to the data, once per seed (--seeds K: seeds 0 to K-1), and adds the mean ± standard
     deviation of the final validation accuracy, the mean wall time of a run and the rank by accuracy
-    per GFLOP; --plot draws accuracy against GFLOPs and parameters. A progress bar is drawn when
-    stderr is a terminal.
+    per GFLOP; --plot draws accuracy against GFLOPs and parameters; --amp trains under bfloat16
+    autocast. A progress bar is drawn when stderr is a terminal.
 
     Example:
       archspec sweep specs/spectformer.yaml \\
@@ -320,6 +320,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     if args.plot and not args.fit:
         raise UsageError("--plot draws the accuracies of --fit: give --fit too")
+    if args.amp and not args.fit:
+        raise UsageError("--amp sets how --fit trains: give --fit too")
     if args.plot:
         check_destination(args.plot, args.force)
     if args.measure or args.fit:
@@ -329,13 +331,17 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.fit:
         from archspec.data import load_images, split
         from archspec.fit import FitConfig
+        from archspec.runtime import bfloat16_warning
 
         images = load_images(args.fit)
         parts = split(images, 0.2, seed=0)
         _say(images.describe())
         _say(parts.describe())
         size = _size(args.size) if args.size else None
-        fitting = FitSweep(images, parts, FitConfig(epochs=args.epochs), args.seeds, size, args.device)
+        if args.amp and (warning := bfloat16_warning(args.device)):
+            _say(warning)
+        config = FitConfig(epochs=args.epochs, amp=args.amp)
+        fitting = FitSweep(images, parts, config, args.seeds, size, args.device)
     with _progress(len(args.specs) * len(combinations(args.grid))) as bar, _torch_threads(args.threads):
         rows = run_sweep(
             args.specs, args.grid, args.set, measure=args.measure, batch=args.batch, device=args.device,
@@ -849,6 +855,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=_positive_int, default=5, help="epochs per --fit run (default: 5)")
     p.add_argument("--seeds", type=_positive_int, default=1, help="--fit runs per variant, seeds 0..K-1 (default: 1)")
     p.add_argument("--size", metavar="N|HxW", help="--fit input size (default: as fit chooses it)")
+    p.add_argument("--amp", action="store_true", help="--fit under bfloat16 autocast, as fit --amp trains")
     p.add_argument("--threads", type=_threads, help="torch CPU threads, at most 1024 (default: torch's choice)")
     p.add_argument("--plot", metavar="FILE.png",
                    help="with --fit: draw accuracy against GFLOPs and params (.png .svg .pdf)")  # fmt: skip

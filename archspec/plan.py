@@ -265,7 +265,11 @@ class PlanCache:
     ) -> Node | None:
         """The plan of ``block`` fed ``given``: the kept one, or ``plan(block, given)``'s (kept unless None)."""
         key = (block, given)
-        found = self._blocks.get(key)
+        try:
+            found = self._blocks.get(key)
+        except TypeError:  # a spec holding an unhashable value (a plugin's dict field): plan it each time
+            self.misses += 1
+            return plan(block, given)
         if found is not None:
             self._blocks.move_to_end(key)
             self.hits += 1

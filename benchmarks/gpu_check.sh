@@ -7,7 +7,8 @@
 # 3. every zoo model and shipped SpectFormer, float32 against bfloat16 autocast at batch 32, with the
 #    logit difference and top-1 agreement (benchmarks/precision.py);
 # 4. eager against compiled for three zoo models of different families at batch 64;
-# 5. the accuracy difference in training: the digits SpectFormer fitted in float32 and with --amp.
+# 5. the accuracy difference in training: four models fitted to digits in float32 and as fit --amp
+#    trains, two seeds each (benchmarks/amp_accuracy.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -c "import torch; assert torch.cuda.is_available(), 'no CUDA device'; print(torch.cuda.get_device_name())"
@@ -21,6 +22,4 @@ python3 benchmarks/precision.py --device cuda --batch 32 --rounds 10
 for model in resnet50 deit_small_patch16_224 convnext_tiny; do
   archspec bench "$model" --device cuda --batch 64 --compile both --repeats 20
 done
-for amp in "" --amp; do
-  archspec fit specs/digits/spectformer-digits.yaml --data digits --device cuda --format json $amp
-done
+python3 benchmarks/amp_accuracy.py --device cuda --seeds 2 --only spectformer resnet50 deit_small_patch16_224 convnext_tiny

@@ -446,6 +446,20 @@ def test_sweep_fit_trains_each_variant_per_seed_and_ranks_accuracy_per_gflop(tmp
     assert cells[1][5:8] == ["", "", ""]
 
 
+def test_sweep_fit_amp_trains_as_fit_amp_does(spec_file, data_file, capsys):
+    args = ["sweep", str(spec_file), "--fit", str(data_file), "--epochs", "1", "--threads", "1", "--format", "json"]
+    assert main([*args, "--amp"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    images = load_images(data_file)
+    planned = plan(load_spec(spec_file, row["adapted"]))
+    torch.set_num_threads(1)
+    under_amp = fit(planned, images, split(images), FitConfig(epochs=1, amp=True))
+    assert under_amp.amp_dtype == "bfloat16"
+    assert row["val_acc"] == [under_amp.final.val_acc]
+    assert main(["sweep", str(spec_file), "--amp"]) == 2
+    assert "error: --amp sets how --fit trains: give --fit too [AS601]" in capsys.readouterr().err
+
+
 def test_the_pareto_front_keeps_what_nothing_beats():
     from archspec.plot import pareto_front
 

@@ -7,7 +7,7 @@ from conftest import ROOT, SHIPPED, tiny
 
 import archspec
 from archspec.errors import SpecError
-from archspec.plan import PlanCache, drop_path_rates
+from archspec.plan import BlockInput, PlanCache, Shape, Site, drop_path_rates
 
 
 def test_drop_path_is_a_global_linspace():
@@ -108,3 +108,16 @@ def test_a_block_that_cannot_be_planned_is_reported_by_every_plan_that_meets_it(
             archspec.plan(archspec.validate(bad), cache)
         assert [problem.path for problem in raised.value.problems] == [("stages", 1, "mixer", "heads")]
     assert cache.hits == 1  # only block1.0, which is valid, was kept
+
+
+def test_a_block_whose_spec_cannot_be_hashed_is_planned_every_time():
+    class Unhashable:
+        __hash__ = None  # as a model with a dict field is
+
+    planned = archspec.plan(archspec.validate(tiny()))
+    given = BlockInput(Shape(8, (8, 8), tokens=True), 8, True, None, None, (), Site((), "block1.0"))  # type: ignore[arg-type]
+    cache, calls = PlanCache(), []
+    for _ in range(2):
+        node = cache.block(Unhashable(), given, lambda block, given: calls.append(block) or planned.head)  # type: ignore[arg-type]
+        assert node is planned.head
+    assert (len(calls), cache.misses, cache.hits, len(cache)) == (2, 2, 0, 0)
