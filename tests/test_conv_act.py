@@ -10,7 +10,7 @@ from torch.utils.flop_counter import FlopCounterMode
 import archspec.nn.conv_act as conv_act
 from archspec.nn.conv_act import conv_gelu
 
-needs_kernel = pytest.mark.skipif(conv_act._pointwise is None, reason="this torch has no oneDNN conv kernel")
+needs_kernel = pytest.mark.skipif(conv_act.pointwise is None, reason="this torch has no oneDNN conv kernel")
 
 
 def _two_steps(conv: nn.Conv2d, act: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -83,7 +83,7 @@ def test_a_built_pvt_v2_model_gives_the_same_logits_with_and_without_the_kernel(
     x = torch.randn(2, 3, 64, 64)
     with torch.inference_mode():
         fused = model(x)
-        monkeypatch.setattr(conv_act, "_pointwise", None)
+        monkeypatch.setattr(conv_act, "pointwise", None)
         plain = model(x)
     torch.testing.assert_close(fused, plain, rtol=0, atol=1e-5)
 

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.nn.modules import module as _module
 
-_pointwise = (
+pointwise = (
     getattr(torch.ops.mkldnn, "_convolution_pointwise", None)
     if torch.backends.mkldnn.is_available()  # type: ignore[no-untyped-call]
     else None
@@ -40,7 +40,7 @@ def plain_module(layer: nn.Module, kind: type[nn.Module]) -> bool:
     )
 
 
-def _unwatched(x: torch.Tensor) -> bool:
+def unwatched(x: torch.Tensor) -> bool:
     """A plain float32 CPU tensor in inference mode, with nothing recording or transforming the ops."""
     return (
         not torch.compiler.is_compiling()  # first: the compiler then reads no further
@@ -57,10 +57,10 @@ def _unwatched(x: torch.Tensor) -> bool:
 
 def _fusable(conv: nn.Module, act: nn.Module, x: torch.Tensor) -> bool:
     return (
-        _pointwise is not None
+        pointwise is not None
         and plain_module(conv, nn.Conv2d)
         and plain_module(act, nn.GELU)
-        and _unwatched(x)
+        and unwatched(x)
         and x.dim() == 4
         and x.shape[1] == conv.in_channels
         and conv.padding_mode == "zeros"
@@ -75,6 +75,6 @@ def conv_gelu(conv: nn.Conv2d, act: nn.Module, x: torch.Tensor) -> torch.Tensor:
     if not _fusable(conv, act, x):
         return act(conv(x))
     assert isinstance(act, nn.GELU)
-    return _pointwise(  # type: ignore[misc]
+    return pointwise(  # type: ignore[misc]
         x, conv.weight, conv.bias, conv.padding, conv.stride, conv.dilation, conv.groups, "gelu", [], act.approximate
     )

@@ -8,6 +8,7 @@ from torch import nn
 
 from archspec.nn.conv_act import conv_gelu, plain_module
 from archspec.nn.layout import grid_to_tokens, tokens_to_grid
+from archspec.nn.token_linear import token_linear
 
 
 class FFN(nn.Module):
@@ -34,8 +35,8 @@ class FFN(nn.Module):
         return f"drop={self.drop}" if self.drop else ""
 
     def forward(self, x: torch.Tensor, hw: tuple[int, int] | None = None) -> torch.Tensor:
-        x = F.dropout(self.act(self.fc1(x)), self.drop, self.training)
-        return F.dropout(self.fc2(x), self.drop, self.training)
+        x = F.dropout(self.act(token_linear(self.fc1, x)), self.drop, self.training)
+        return F.dropout(token_linear(self.fc2, x), self.drop, self.training)
 
 
 class DWConv(nn.Module):
@@ -69,7 +70,7 @@ class PVT2FFN(nn.Module):
         return f"drop={self.drop}" if self.drop else ""
 
     def forward(self, x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
-        x = self.fc1(x)
+        x = token_linear(self.fc1, x)
         if plain_module(self.dwconv, DWConv):
             # Nothing watches the wrapper, so its conv and the activation may run as one kernel in
             # CPU inference (archspec.nn.conv_act); a hooked DWConv is called as a module.
@@ -77,4 +78,4 @@ class PVT2FFN(nn.Module):
         else:
             x = self.act(self.dwconv(x, hw))
         x = F.dropout(x, self.drop, self.training)
-        return F.dropout(self.fc2(x), self.drop, self.training)
+        return F.dropout(token_linear(self.fc2, x), self.drop, self.training)

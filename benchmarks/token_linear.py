@@ -1,0 +1,71 @@
+"""Whole-model effect of choosing each token Linear's kernel by timing (archspec.nn.token_linear).
+
+    python benchmarks/token_linear.py --threads 2
+    python benchmarks/token_linear.py --threads 2 --only convnext_atto pvt_v2_b0 --batch 8
+
+For each model and batch size, inference steps alternate (ABAB..., each arm first in every other
+round) between the choice on, with every shape already measured in a warm-up step, and off, where
+every token Linear is MKL's product. The table gives the median step of each arm, the median over
+rounds of the ratio off ÷ on (above 1: the choice pays), how many of the model's token-Linear
+shapes went to oneDNN, and the largest logit difference between the two arms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+import archspec
+from archspec.nn import token_linear
+from archspec.tables import markdown_table
+
+MODELS = ["spectformer-h-s", "convnext_atto", "convnext_tiny", "convformer_s18", "caformer_s18", "pvt_v2_b0",
+          "pvt_v2_b2", "poolformerv2_s12", "deit_small_patch16_224"]  # fmt: skip
+
+
+def compare(name: str, batch: int, rounds: int) -> list[str]:
+    model = archspec.create_model(name).eval()
+    x = torch.randn(batch, *model.pretrained_cfg["input_size"])
+
+    def step(enabled: bool) -> tuple[float, torch.Tensor]:
+        token_linear.set_autotune(enabled)
+        start = time.perf_counter()
+        with torch.inference_mode():
+            out = model(x)
+        return time.perf_counter() - start, out
+
+    token_linear._faster.clear()
+    _, plain = step(False)
+    step(True)  # the warm-up measures every shape
+    _, chosen = step(True)
+    shapes = token_linear._faster.values()
+    times: dict[bool, list[float]] = {False: [], True: []}
+    for round_ in range(rounds):
+        for enabled in (False, True) if round_ % 2 == 0 else (True, False):
+            times[enabled].append(step(enabled)[0])
+    token_linear.set_autotune(True)
+    ratio = statistics.median(off / on for off, on in zip(times[False], times[True], strict=True))
+    return [name, str(batch), f"{statistics.median(times[False]) * 1e3:.1f}",
+            f"{statistics.median(times[True]) * 1e3:.1f}", f"{ratio:.3f}", f"{sum(shapes)} of {len(shapes)}",
+            f"{(chosen - plain).abs().max().item():.1e}"]  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
+    parser.add_argument("--batch", default="1,8", help="comma-separated batch sizes (default: 1,8)")
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="models (default: a set from every family with MLPs)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    rows = [compare(name, int(batch), args.rounds) for name in args.only or MODELS for batch in args.batch.split(",")]
+    header = ["model", "batch", "MKL only ms", "chosen ms", "MKL only ÷ chosen", "shapes to oneDNN", "logit diff"]
+    print(markdown_table(header, rows, right=range(1, len(header))))
+
+
+if __name__ == "__main__":
+    main()
