@@ -55,6 +55,12 @@ def unwatched(x: torch.Tensor) -> bool:
     )
 
 
+def plain_weight(layer: nn.Module) -> bool:
+    """A float32 weight that is an ordinary parameter or tensor (not a subclass such as a quantised or sharded one)."""
+    weight = layer.weight
+    return type(weight) in (nn.Parameter, torch.Tensor) and weight.dtype == torch.float32
+
+
 def _fusable(conv: nn.Module, act: nn.Module, x: torch.Tensor) -> bool:
     return (
         pointwise is not None
@@ -65,8 +71,7 @@ def _fusable(conv: nn.Module, act: nn.Module, x: torch.Tensor) -> bool:
         and x.shape[1] == conv.in_channels
         and conv.padding_mode == "zeros"
         and not isinstance(conv.padding, str)  # "same" and "valid" are resolved by Conv2d itself
-        and conv.weight.dtype == torch.float32
-        and type(conv.weight) in (nn.Parameter, torch.Tensor)
+        and plain_weight(conv)
     )
 
 

@@ -23,10 +23,13 @@ import time
 import torch
 from torch import nn
 
-from archspec.nn.conv_act import plain_module, pointwise, unwatched
+from archspec.nn.conv_act import plain_module, plain_weight, pointwise, unwatched
 
 MIN_MACS = 1 << 22
 """Products smaller than this (4M multiply-adds, well under a millisecond) always go to MKL."""
+
+MARGIN = 0.95
+"""oneDNN's convolution serves a shape only if its best time is under this fraction of MKL's."""
 
 _enabled = True
 _faster: dict[tuple[int, int, int, bool], bool] = {}
@@ -48,10 +51,6 @@ def _as_conv(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
     return out.permute(0, 2, 3, 1).reshape(batch, tokens, layer.out_features)
 
 
-MARGIN = 0.95
-"""oneDNN's convolution serves a shape only if its best time is under this fraction of MKL's."""
-
-
 def _conv_is_faster(layer: nn.Linear, x: torch.Tensor) -> bool:
     best = {False: float("inf"), True: float("inf")}
     for _ in range(5):
@@ -70,8 +69,7 @@ def _eligible(layer: nn.Linear, x: torch.Tensor) -> bool:
         and x.is_contiguous()
         and x.shape[2] == layer.in_features
         and x.shape[0] * x.shape[1] * layer.in_features * layer.out_features >= MIN_MACS
-        and layer.weight.dtype == torch.float32
-        and type(layer.weight) in (nn.Parameter, torch.Tensor)
+        and plain_weight(layer)
         and layer.weight.is_contiguous()
     )
 
