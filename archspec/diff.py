@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from archspec.graph import _unchanged_option, spec_defaults
+from archspec.plan import LAYER_INPUT as IN
 from archspec.plan import Node, Plan, StagePlan
 from archspec.tables import markdown_table, text_table
 
@@ -64,7 +65,12 @@ def _shown(node: Node, skip: tuple[str, ...] = ()) -> dict[str, object]:
 
 
 def _key(node: Node, skip: tuple[str, ...] = ()) -> str:
-    return node.component + repr(sorted((k, v) for k, v in node.args.items() if k not in (*_DERIVED, *skip)))
+    """What a node is, derived numbers left out: its type, its arguments and, nested, its components'."""
+    own = node.component + repr(sorted((k, v) for k, v in node.args.items() if k not in (*_DERIVED, *skip)))
+    if node.kind == "block":
+        return own + flow_text(node)
+    nested = [f"{child.name}={_key(child)}" for child in node.children if child.kind != "layer"]
+    return own + (f"[{', '.join(nested)}]" if nested else "")
 
 
 def _args(node: Node, skip: tuple[str, ...] = ()) -> str:
@@ -118,7 +124,34 @@ def _change(old: Node, new: Node, skip: tuple[str, ...] = ()) -> str | None:
         return f"{a} → {b}" if a != b else None
     keep = [key for key in dict.fromkeys([*old.args, *new.args]) if key not in (*_UNSHOWN, *skip)]
     moved = _moved({k: old.args.get(k) for k in keep}, {k: new.args.get(k) for k in keep})
+    if old.kind != "block":  # a component's own components (an FFN's activation, a norm's) by name
+        news = {child.name: child for child in new.children if child.kind != "layer"}
+        for child in old.children:
+            other = news.get(child.name)
+            if child.kind != "layer" and other is not None and (inner := _change(child, other)) is not None:
+                moved.append(f"{child.name}: {inner}")
     return f"{old.component} " + ", ".join(moved) if moved else None
+
+
+def flow_text(block: Node) -> str:
+    """A block's flow in one line: ``norm1 → m → drop_path → +x → norm2 → mlp → drop_path → +x``.
+
+    ``+x`` adds the running value (the block's input, then each sum); ``+name`` adds another step's
+    output (a shortcut through a part, a parallel branch); ``concat(a, b)`` joins branches.
+    """
+    words, x = [], IN
+    for step in block.flow:
+        if step.add:
+            if step.drop_path:
+                words.append("drop_path")
+            words.append("+x" if step.residual == x else f"+{step.residual}")
+            if step.residual == x or step.residual in (s.name for s in block.flow if s.after == (x,)):
+                x = step.name
+        elif step.concat:
+            words.append(f"concat({', '.join(step.after or ())})")
+        else:
+            words.append(step.name)
+    return " → ".join(words)
 
 
 def _span(start: int, stop: int) -> str:
@@ -130,8 +163,8 @@ def _parts(block: Node) -> dict[str, Node]:
     return {child.kind if child.kind in ("mixer", "ffn") else child.name: child for child in block.children}
 
 
-_BLOCK_PARTS = ("drop_path", "mixer", "ffn")
-"""Block arguments reported on their own: the drop-path rate, and the types of its parts."""
+_BLOCK_PARTS = ("drop_path", "mixer", "ffn", "form", "parts")
+"""Block arguments reported on their own: the drop-path rate, the types of its parts, and its form (its flow)."""
 
 
 def _runs(pairs: list[tuple[Node | None, Node | None]], key: Any) -> list[tuple[int, int, Node | None, Node | None]]:
@@ -153,6 +186,8 @@ def _block_changes(a: StagePlan, b: StagePlan) -> list[str]:
             continue
         if (what := _change(old, new, _BLOCK_PARTS)) is not None:
             lines.append(f"{_span(start, stop)} block: {what}")
+        if (flow := flow_text(old)) != (other := flow_text(new)):
+            lines.append(f"{_span(start, stop)} flow: {flow} ⇒ {other}")
     roles = list(dict.fromkeys(role for block in (*a.blocks, *b.blocks) for role in _parts(block)))
     for role in roles:
         if role.startswith(("norm", "ls", "res_scale", "downsample")) and role not in ("norm1", "norm"):

@@ -13,12 +13,12 @@ from typing import Any
 
 from torch import nn
 
-from archspec.nn import Block, ClassBlock
+from archspec.nn import ClassBlock, FlowBlock
 
 
 def fsdp_policy(model: nn.Module) -> list[nn.Module]:
-    """The modules to wrap one by one with FSDP2's ``fully_shard``: every Block and ClassBlock, in order."""
-    return [module for module in model.modules() if isinstance(module, Block | ClassBlock)]
+    """The modules to wrap one by one with FSDP2's ``fully_shard``: every block and ClassBlock, in order."""
+    return [module for module in model.modules() if isinstance(module, FlowBlock | ClassBlock)]
 
 
 def fully_shard_model(model: nn.Module, **kwargs: Any) -> nn.Module:

@@ -280,9 +280,13 @@ def _block_parts(block: Node, depth: int) -> list[Part]:
             residual = local.get(step.residual, step.residual) if step.residual else None
             add = Part(step.name, "add", "+", block.out_shape.dims, owner="block", spec_path=spec_path)
             parts.append(replace(add, after=after, residual=residual))
+        elif step.concat:
+            join = Part(step.name, "concat", "concat", (), owner="block", spec_path=spec_path)
+            parts.append(replace(join, after=after))
         else:
-            child = block.child(step.name)
-            name = local[step.name]
+            assert step.child is not None
+            child = block.child(step.child)
+            name = local[step.name] if step.name == step.child else step.name
             title = f"{child.kind}: {child.component}" if child.kind in ("mixer", "ffn") else name
             source = after[0] if after else previous
             opened = _opened(name, child, title, depth, source)

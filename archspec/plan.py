@@ -17,7 +17,7 @@ from archspec.errors import KeyPath, Problem, SpecError
 
 if TYPE_CHECKING:
     from archspec.spec import ModelSpec, StageSpec
-    from archspec.specbase import BlockSpec, FfnSpec, MixerSpec
+    from archspec.specbase import ActSpec, BlockSpec, FfnSpec, MixerSpec, NormSpec
 
 
 @dataclass(frozen=True)
@@ -78,16 +78,28 @@ class Site:
 
 @dataclass(frozen=True)
 class Step:
-    """One step of a block's forward pass: run the child ``name``, or (``add``) add two tensors.
+    """One step of a block's forward pass: run a child, add two values, or join several along channels.
 
     ``after`` names the steps whose outputs it reads (:data:`LAYER_INPUT` for the block's input);
-    None means the step just before. An addition adds ``residual``'s output to its input.
+    None means the step just before. A plain step runs the child ``part`` (by default the child
+    called ``name``: a child without parameters, such as an activation, may run at several steps).
+    An addition (``add``) adds ``residual``'s output to its input, which passes through the block's
+    stochastic depth first when ``drop_path`` is set. A join (``concat``) concatenates the outputs of
+    every step in ``after`` along channels.
     """
 
     name: str
     after: tuple[str, ...] | None = None
     add: bool = False
     residual: str | None = None
+    part: str | None = None
+    drop_path: bool = False
+    concat: bool = False
+
+    @property
+    def child(self) -> str | None:
+        """The child this step runs, or None for an addition or a join."""
+        return None if self.add or self.concat else (self.part or self.name)
 
 
 @dataclass(frozen=True)
@@ -243,6 +255,24 @@ class BlockInput:
     mixer: MixerSpec | None
     mixer_path: KeyPath
     site: Site
+
+
+@dataclass(frozen=True)
+class PartInput:
+    """What a part of a block's flow plans from: the tensor it reads, where it is, and its block's choices.
+
+    ``site`` has the part's module path and the key path it was written at. ``block`` is what the
+    block plans from (the stage's mixer and FFN among it). ``norm`` and ``act`` are the block's own
+    choices, written at ``norm_path`` and ``act_path``, for parts that take the block's.
+    """
+
+    shape: Shape
+    site: Site
+    block: BlockInput
+    norm: NormSpec
+    norm_path: KeyPath
+    act: ActSpec
+    act_path: KeyPath
 
 
 class PlanCache:

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from archspec.plan import Node
     from archspec.specbase import ComponentSpec
 
-KINDS = ("stem", "downsample", "block", "mixer", "ffn", "norm", "act", "head")
+KINDS = ("stem", "downsample", "block", "part", "mixer", "ffn", "norm", "act", "head")
 """Every kind of component, roughly in the order a model runs them."""
 
 ENTRY_POINT_GROUP = "archspec.components"

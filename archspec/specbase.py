@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from archspec.nn.backbone import Body
-    from archspec.plan import BlockInput, HeadSteps, Node, Shape, Site, Step
+    from archspec.plan import BlockInput, HeadSteps, Node, PartInput, Shape, Site, Step
 
 
 class StrictModel(BaseModel):
@@ -41,8 +41,13 @@ class StrictModel(BaseModel):
     @classmethod
     def _lists_as_tuples(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            return {key: tuple(value) if isinstance(value, list) else value for key, value in data.items()}
+            return {key: _tuples(value) if isinstance(value, list) else value for key, value in data.items()}
         return data
+
+
+def _tuples(items: list[Any]) -> tuple[Any, ...]:
+    """A list as a tuple, and the lists directly inside it too (a flow's lines)."""
+    return tuple(_tuples(item) if isinstance(item, list) else item for item in items)
 
 
 class ComponentSpec(StrictModel):
@@ -54,6 +59,8 @@ class ComponentSpec(StrictModel):
 
     kind: ClassVar[str]
     colour: ClassVar[str | None] = None
+    takes_hw: ClassVar[bool] = False
+    """Whether the built module is called as ``module(x, hw)`` with the grid size, rather than ``module(x)``."""
     example: ClassVar[dict[str, Any]] = {}
     """``--set`` style changes (``{"stem.cls_token": True}``) that the registry-generated tests make to
     their tiny spec so that it can hold this component; most components need none."""
@@ -214,6 +221,7 @@ class MixerSpec(ComponentSpec):
     """
 
     kind: ClassVar[str] = "mixer"
+    takes_hw: ClassVar[bool] = True
     blocks: int | None = Field(None, ge=1, le=1_000)
 
     def plan(self, tokens: Shape, site: Site) -> Node:
@@ -224,6 +232,7 @@ class FfnSpec(ComponentSpec):
     """Mixes channels within each token; keeps the (N, C) shape."""
 
     kind: ClassVar[str] = "ffn"
+    takes_hw: ClassVar[bool] = True
 
     def plan(self, tokens: Shape, site: Site) -> Node:
         raise NotImplementedError
@@ -265,6 +274,19 @@ class BlockSpec(ComponentSpec):
     uses_ffn: ClassVar[bool] = True
 
     def plan(self, given: BlockInput) -> Node:
+        raise NotImplementedError
+
+
+class PartSpec(ComponentSpec):
+    """A named part of a block's flow: the stage's mixer or FFN, a norm, an activation, a layer scale,
+    squeeze-excitation, a linear projection... (see :mod:`archspec.flow`).
+
+    Its plan returns the node of what it holds: the mixer's own node for ``mixer``, a layer for ``scale``.
+    """
+
+    kind: ClassVar[str] = "part"
+
+    def plan(self, given: PartInput) -> Node:
         raise NotImplementedError
 
 

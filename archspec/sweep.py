@@ -115,7 +115,7 @@ def activation_bytes(plan: Plan, bytes_per_value: int = 4) -> int:
         return node.out_shape.channels * (grid[0] * grid[1] if grid else 1)
 
     nodes = [part for node in plan.nodes for part in (node, *(node.children if node.kind == "block" else ()))]
-    return bytes_per_value * sum(size(node) for node in nodes if node.kind != "layer")
+    return bytes_per_value * sum(size(node) for node in nodes if node.kind not in ("layer", "part"))
 
 
 def _measure(plan: Plan, batch: int, device: str, repeats: int) -> float:

@@ -13,7 +13,7 @@ from helpers import assert_flops_match, assert_params_match
 
 import archspec
 from archspec import registry
-from archspec.plan import LAYER_INPUT, Plan, Shape, Site
+from archspec.plan import LAYER_INPUT, Node, Plan, Shape, Site
 
 
 def _set(spec: dict[str, Any], dotted: str, value: Any) -> None:
@@ -56,6 +56,14 @@ def _with_component(kind: str, name: str) -> dict[str, Any]:
 ALL = [(cls.kind, cls.type_name()) for cls in registry.components()]
 
 
+def _found(plan: Plan, kind: str, name: str) -> list[Node]:
+    """The nodes of component ``name``; for a part, which is planned as what it holds (the stage's mixer,
+    a norm), the blocks whose flow names it."""
+    if kind == "part":
+        return [node for node in plan.walk() if name in {t for _, t in node.args.get("parts", ())}]
+    return [node for node in plan.walk() if (node.kind, node.component) == (kind, name)]
+
+
 def test_registry_has_every_kind():
     assert {kind for kind, _ in ALL} == set(registry.KINDS)
 
@@ -63,7 +71,7 @@ def test_registry_has_every_kind():
 @pytest.mark.parametrize(("kind", "name"), ALL, ids=[f"{k}-{n}" for k, n in ALL])
 def test_component_plan_matches_module(kind, name):
     plan = archspec.plan(archspec.validate(_with_component(kind, name)))
-    assert any(node.kind == kind and node.component == name for node in plan.walk())
+    assert _found(plan, kind, name)
     model = archspec.build(plan)
     assert_params_match(plan, model)
     assert_flops_match(plan, model, batch=2)
@@ -94,14 +102,15 @@ def test_component_plans_its_parts(kind, name):
     """Every component's node is made of parts (layers, norms, activations, or component nodes) with
     unique names, wired among themselves; a block's flow runs over its parts."""
     plan = archspec.plan(archspec.validate(_with_component(kind, name)))
-    found = [node for node in plan.walk() if (node.kind, node.component) == (kind, name)]
+    found = _found(plan, kind, name)
     assert found
     for node in found:
         names = [part.name for part in node.children]
         assert len(set(names)) == len(names) and all(names)
         assert all(set(part.args.get("after", ())) <= {LAYER_INPUT, *names} for part in node.children)
         steps = {step.name for step in node.flow}
-        assert {step.name for step in node.flow if not step.add} <= set(names)
+        assert {step.child for step in node.flow if step.child} <= set(names)
+        assert all(set(step.after or ()) <= {LAYER_INPUT, *steps} for step in node.flow)
         assert all(step.residual in {LAYER_INPUT, *steps} for step in node.flow if step.add)
 
 

@@ -115,11 +115,30 @@ PHRASES = {
     ),
     "block type": (
         {"stages": _stages(0, block={"type": "convnext"}, mixer={"type": "dwconv"})},
-        [("stage 1", ["block 0 block: prenorm → convnext", "block 0 mixer: spectral → dwconv(kernel=7)"], -256)],
+        [
+            (
+                "stage 1",
+                [
+                    "block 0 block: prenorm → convnext",
+                    "block 0 flow: norm1 → m → drop_path → +x → norm2 → mlp → drop_path → +x ⇒ m → norm → mlp → drop_path → +x",
+                    "block 0 mixer: spectral → dwconv(kernel=7)",
+                ],
+                -256,
+            )
+        ],
     ),
     "block field": (
         {"stages": _stages(0, block={"type": "prenorm", "layer_scale": 1e-5})},
-        [("stage 1", ["block 0 block: prenorm layer_scale None → 1e-05"], 16)],
+        [
+            (
+                "stage 1",
+                [
+                    "block 0 block: prenorm layer_scale None → 1e-05",
+                    "block 0 flow: norm1 → m → drop_path → +x → norm2 → mlp → drop_path → +x ⇒ norm1 → m → ls1 → drop_path → +x → norm2 → mlp → ls2 → drop_path → +x",
+                ],
+                16,
+            )
+        ],
     ),
     "block norm": (
         {"stages": _stages(0, block={"type": "prenorm", "norm": {"type": "layernorm", "eps": 1e-5}})},

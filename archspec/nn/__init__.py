@@ -2,7 +2,7 @@
 
 from archspec.nn.attention import Attention
 from archspec.nn.backbone import Backbone, Body
-from archspec.nn.block import Block
+from archspec.nn.flow_block import FlowBlock
 from archspec.nn.class_attention import ClassAttention, ClassBlock
 from archspec.nn.drop import DropPath
 from archspec.nn.embed import DownSamples, Passthrough, PatchEmbed, PoolDownsample, Stem
@@ -18,7 +18,7 @@ __all__ = [
     "PVT2FFN",
     "Attention",
     "Backbone",
-    "Block",
+    "FlowBlock",
     "Body",
     "ClassAttention",
     "ClassAttentionModel",

@@ -1,0 +1,75 @@
+"""Block ``flow``: a block written out in the spec as named parts and the lines of its flow."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, field_validator
+
+from archspec.flow import DROP_PATH, Combine, FlowBlockSpec, Form, Line
+from archspec.plan import BlockInput
+from archspec.registry import register
+from archspec.specbase import ActSpec, NormSpec, PartSpec, Slot, default_component
+
+RESERVED = frozenset({"add", "sum", "concat", "forward", "training", "program", "form"})
+"""Names a part cannot take: the flow's own words and the block module's attributes."""
+
+
+def _default_parts() -> dict[str, Any]:
+    from archspec import registry
+
+    kinds = (("m", "mixer"), ("norm1", "norm"), ("norm2", "norm"), ("mlp", "ffn"), ("drop_path", "drop_path"))
+    return {name: registry.default("part", kind) for name, kind in kinds}
+
+
+@register
+class FlowSpec(FlowBlockSpec):
+    """``parts`` names the block's parts in the order the module registers (and prints) them; ``flow``
+    is its forward pass, one line per residual branch (see the README's "Blocks as flows"). The
+    defaults are the pre-norm transformer block. Parts written ``norm`` or ``act`` take the block's
+    ``norm`` and ``act``."""
+
+    type: Literal["flow"] = "flow"
+    example: ClassVar[dict[str, Any]] = {
+        "stages.0.block": {
+            "type": "flow",
+            "parts": {"m": "mixer", "norm": "norm", "mlp": "ffn"},
+            "flow": [["m", "drop_path", "add", "norm"], ["mlp", "drop_path", "add"]],
+        }
+    }
+    norm: Slot[NormSpec] = Field(default_factory=default_component("norm", "layernorm"))
+    act: Slot[ActSpec] = Field(default_factory=default_component("act", "gelu"))
+    parts: dict[str, Slot[PartSpec]] = Field(default_factory=_default_parts, min_length=1, max_length=64)
+    flow: tuple[Line, ...] = Field(
+        (("norm1", "m", "drop_path", "add"), ("norm2", "mlp", "drop_path", "add")), min_length=1, max_length=64
+    )
+
+    @field_validator("parts")
+    @classmethod
+    def _names(cls, parts: dict[str, PartSpec]) -> dict[str, PartSpec]:
+        for name, spec in parts.items():
+            if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,63}", name) or name in RESERVED:
+                raise ValueError(
+                    f"part name {name!r} must be a word of letters, digits and '_' starting with a letter, "
+                    f"other than {', '.join(sorted(RESERVED))}"
+                )
+            if (name == DROP_PATH) != (spec.type == DROP_PATH):
+                raise ValueError(f"the name {DROP_PATH!r} is kept for the part of type {DROP_PATH!r}, and only for it")
+        return parts
+
+    @property
+    def uses_mixer(self) -> bool:  # type: ignore[override]
+        return any(spec.type == "mixer" and getattr(spec, "mixer", None) is None for spec in self.parts.values())
+
+    @property
+    def uses_ffn(self) -> bool:  # type: ignore[override]
+        return any(spec.type == "ffn" and getattr(spec, "ffn", None) is None for spec in self.parts.values())
+
+    def form(self, given: BlockInput) -> Form:
+        here = given.site.spec_path
+        parts = {name: (spec, (*here, "parts", name)) for name, spec in self.parts.items()}
+        return Form("Block", parts, self.flow, (*here, "flow"))
+
+
+__all__ = ["Combine", "FlowSpec"]

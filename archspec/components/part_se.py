@@ -1,0 +1,67 @@
+"""Part ``se``: squeeze-excitation, gating each channel by a function of the mean over the image."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from pydantic import Field, model_validator
+
+from archspec.components._common import conv_layer
+from archspec.plan import Node, PartInput, PlanProblem, Shape, Site, layer, within
+from archspec.registry import build_node, register
+from archspec.specbase import ActSpec, PartSpec, Slot, default_component
+
+if TYPE_CHECKING:
+    from torch import nn
+
+
+@register
+class SePartSpec(PartSpec):
+    """The squeezed width is ``channels`` if given, else ``dim × ratio`` rounded (at least 1). ``act``
+    runs between the two 1×1 convs; ``gate`` is ``sigmoid`` or ``hard_sigmoid``."""
+
+    type: Literal["se"] = "se"
+    example: ClassVar[dict[str, Any]] = {
+        "stages.0.block": {
+            "type": "flow",
+            "parts": {"m": "mixer", "se": "se", "mlp": "ffn"},
+            "flow": [["m", "se", "drop_path", "add"], ["mlp", "add"]],
+        }
+    }
+    ratio: float = Field(0.25, gt=0, le=16, description="squeezed width / input width")
+    channels: int | None = Field(None, ge=1, le=1 << 16, description="squeezed width, instead of ratio")
+    act: Slot[ActSpec] = Field(default_factory=default_component("act", "relu"))
+    gate: Literal["sigmoid", "hard_sigmoid"] = "sigmoid"
+
+    @model_validator(mode="after")
+    def _one_width(self) -> SePartSpec:
+        if self.channels is not None and "ratio" in self.model_fields_set:
+            raise ValueError("give the squeezed width as ratio or as channels, not both")
+        return self
+
+    def plan(self, given: PartInput) -> Node:
+        shape, site = given.shape, given.site
+        if shape.grid is None or shape.explicit_dims is not None:
+            raise PlanProblem(site.spec_path, f"squeeze-excitation needs tokens or a grid, got {shape}")
+        dim = shape.channels
+        hidden = self.channels if self.channels is not None else max(1, round(dim * self.ratio))
+        squeezed = Shape(hidden, (1, 1))
+        reduce = conv_layer(site, "conv_reduce", Shape(dim, (1, 1)), squeezed, 1, detail=f"mean, 1×1 conv {dim}→{hidden}")
+        act_site = Site((*site.spec_path, "act"), site.sub("act"))
+        act = within(act_site.spec_path, self.act.plan, squeezed, act_site)
+        expand = conv_layer(site, "conv_expand", squeezed, Shape(dim, (1, 1)), 1, detail=f"1×1 conv {hidden}→{dim}")
+        gate = layer(site, "gate", "gate", shape, shape, detail=f"× {self.gate}")
+        return self.node(
+            site, shape, shape, children=(reduce, act, expand, gate), dim=dim, hidden=hidden, gate=self.gate,
+            _grid=not shape.tokens,
+        )
+
+    @staticmethod
+    def build(node: Node) -> nn.Module:
+        from torch import nn
+
+        from archspec.nn.se import SqueezeExcite
+
+        a = node.args
+        gate = nn.Sigmoid() if a["gate"] == "sigmoid" else nn.Hardsigmoid()
+        return SqueezeExcite(a["dim"], a["hidden"], build_node(node.child("act")), gate, a["_grid"])

@@ -1,0 +1,89 @@
+"""One block module for every block form: it runs a program of steps over its named parts.
+
+A block's form (pre-norm, post-norm, GFNet's single branch, a ResNet bottleneck, parallel mixers) is
+data: a sequence of :class:`Op` s that call a part, add two earlier values (optionally through the
+block's stochastic depth), or concatenate several along channels. The planner writes that sequence
+(the plan's ``flow``), drawings read it, and this module runs it, so what is drawn is what runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from archspec.nn.layout import grid_to_tokens, tokens_to_grid
+
+CALL, ADD, CONCAT = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class Op:
+    """One step of a block's program, reading and writing numbered values (0 is the block's input).
+
+    ``code`` is :data:`CALL` (run part ``part`` on value ``sources[0]``; ``with_hw`` parts also get
+    the grid size, as mixers and FFNs do), :data:`ADD` (``sources[0] + sources[1]``, the first
+    passed through ``drop_path`` when ``drop`` is set) or :data:`CONCAT` (``sources`` joined along
+    channels). ``grid`` says whether the step works on a (B, C, H, W) grid rather than (B, N, C)
+    tokens; values are converted between the two where a step needs the other.
+    """
+
+    code: int
+    sources: tuple[int, ...]
+    part: str = ""
+    with_hw: bool = False
+    drop: bool = False
+    grid: bool = False
+
+
+class FlowBlock(nn.Module):
+    """Runs ``program`` over ``parts`` on tokens (B, N, C) of an H×W grid: ``block(x, hw) -> (x, hw)``.
+
+    Args:
+        parts: the block's parts in the order they are registered (and printed); None leaves a name
+            unregistered, for a part that is the identity in this block (a shortcut that needs no
+            projection).
+        program: the steps, in order; the last one's value is the block's output.
+        name: what the block prints as (``Block``, ``GFNetBlock``, ...): the form's name.
+    """
+
+    def __init__(self, parts: dict[str, nn.Module | None], program: tuple[Op, ...], name: str = "FlowBlock") -> None:
+        super().__init__()
+        for part, module in parts.items():
+            setattr(self, part, module)
+        self.program = program
+        self.form = name
+
+    def _get_name(self) -> str:
+        return self.form
+
+    def forward(self, x: torch.Tensor, hw: tuple[int, int]) -> tuple[torch.Tensor, tuple[int, int]]:  # (B, N, C)
+        values = [x]
+        grids = [False]  # whether each value is a (B, C, H, W) grid rather than (B, N, C) tokens
+        sizes = [hw]  # each value's grid size: a strided conv shrinks it
+        for op in self.program:
+            operands = [
+                values[s] if grids[s] == op.grid else _convert(values[s], sizes[s], op.grid) for s in op.sources
+            ]
+            size = sizes[op.sources[0]]
+            if op.code == CALL:
+                module = self._modules[op.part]
+                out = module(operands[0], size) if op.with_hw else module(operands[0])  # type: ignore[misc]
+                if op.grid:
+                    size = (out.shape[-2], out.shape[-1])
+            elif op.code == ADD:
+                branch, residual = operands
+                out = residual + (self.drop_path(branch) if op.drop else branch)
+            else:
+                out = torch.cat(operands, dim=1 if op.grid else -1)
+            values.append(out)
+            grids.append(op.grid)
+            sizes.append(size)
+        out = grid_to_tokens(values[-1]) if grids[-1] else values[-1]
+        return out, sizes[-1]
+
+
+def _convert(x: torch.Tensor, hw: tuple[int, int], to_grid: bool) -> torch.Tensor:
+    """Tokens (B, N, C) as a (B, C, H, W) grid or back, as views."""
+    return tokens_to_grid(x, hw) if to_grid else grid_to_tokens(x)
