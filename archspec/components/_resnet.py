@@ -96,7 +96,7 @@ class ResNetBlockSpec(BlockSpec):
             flow.append(Step("shortcut", after=(LAYER_INPUT,)))
         parts.append(self._act(given, act, out))
         residual = LAYER_INPUT if shortcut is None else "shortcut"
-        flow += [Step("add", after=(last,), add=True, residual=residual), Step(act)]
+        flow += [Step("add", after=(last,), add=True, residual=residual, drop_path=True), Step(act)]
         return self.node(
             given.site,
             given.tokens,
