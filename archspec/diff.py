@@ -125,11 +125,16 @@ def _change(old: Node, new: Node, skip: tuple[str, ...] = ()) -> str | None:
     keep = [key for key in dict.fromkeys([*old.args, *new.args]) if key not in (*_UNSHOWN, *skip)]
     moved = _moved({k: old.args.get(k) for k in keep}, {k: new.args.get(k) for k in keep})
     if old.kind != "block":  # a component's own components (an FFN's activation, a norm's) by name
+        olds = {child.name: child for child in old.children if child.kind != "layer"}
         news = {child.name: child for child in new.children if child.kind != "layer"}
-        for child in old.children:
-            other = news.get(child.name)
-            if child.kind != "layer" and other is not None and (inner := _change(child, other)) is not None:
-                moved.append(f"{child.name}: {inner}")
+        for name in dict.fromkeys([*olds, *news]):
+            a, b = olds.get(name), news.get(name)
+            if a is None and b is not None:
+                moved.append(f"{name}: added {_args(b)}")
+            elif b is None and a is not None:
+                moved.append(f"{name}: removed")
+            elif a is not None and b is not None and (inner := _change(a, b)) is not None:
+                moved.append(f"{name}: {inner}")
     return f"{old.component} " + ", ".join(moved) if moved else None
 
 

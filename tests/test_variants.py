@@ -19,6 +19,11 @@ EXPECTED = {
     "spectformer-h-s-gfnet-layout": (24_375_760, ["stage 1", "stage 2", "stage 3", "stage 4", "head"]),
     "spectformer-pool-head": (11_769_062, ["head"]),
     "spectformer-pool-mixer": (13_338_150, ["stage 1"]),
+    "spectformer-postnorm": (14_183_334, ["stage 1", "stage 2", "stage 3", "stage 4"]),
+    "spectformer-sandwich": (14_199_206, ["stage 1", "stage 2", "stage 3", "stage 4"]),
+    "spectformer-parallel": (25_676_454, ["stage 3"]),
+    "spectformer-se-ffn": (14_835_462, ["stage 1", "stage 2", "stage 3", "stage 4"]),
+    "spectformer-afno": (11_769_126, ["stage 1", "stage 2"]),
 }
 
 

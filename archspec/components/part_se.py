@@ -40,7 +40,10 @@ class SePartSpec(PartSpec):
         return self
 
     def plan(self, given: PartInput) -> Node:
-        shape, site = given.shape, given.site
+        return self.plan_on(given.shape, given.site)
+
+    def plan_on(self, shape: Shape, site: Site) -> Node:
+        """Plan it on ``shape`` at ``site`` (also for components that hold one: the ``pvt2`` FFN's ``se``)."""
         if shape.grid is None or shape.explicit_dims is not None:
             raise PlanProblem(site.spec_path, f"squeeze-excitation needs tokens or a grid, got {shape}")
         dim = shape.channels
@@ -52,8 +55,7 @@ class SePartSpec(PartSpec):
         expand = conv_layer(site, "conv_expand", squeezed, Shape(dim, (1, 1)), 1, detail=f"1×1 conv {hidden}→{dim}")
         gate = layer(site, "gate", "gate", shape, shape, detail=f"× {self.gate}")
         return self.node(
-            site, shape, shape, children=(reduce, act, expand, gate), dim=dim, hidden=hidden, gate=self.gate,
-            _grid=not shape.tokens,
+            site, shape, shape, children=(reduce, act, expand, gate), dim=dim, hidden=hidden, gate=self.gate
         )
 
     @staticmethod
@@ -64,4 +66,4 @@ class SePartSpec(PartSpec):
 
         a = node.args
         gate = nn.Sigmoid() if a["gate"] == "sigmoid" else nn.Hardsigmoid()
-        return SqueezeExcite(a["dim"], a["hidden"], build_node(node.child("act")), gate, a["_grid"])
+        return SqueezeExcite(a["dim"], a["hidden"], build_node(node.child("act")), gate, not node.in_shape.tokens)

@@ -53,16 +53,23 @@ class DWConv(nn.Module):
 class PVT2FFN(nn.Module):
     """fc1 → 3×3 depthwise conv → act → dropout → fc2 → dropout (PVT-v2): an MLP with some local context.
 
-    Args as for :class:`FFN`.
+    Args as for :class:`FFN`, and ``se``: a squeeze-excitation of the hidden tokens before fc2, or None.
     """
 
     def __init__(
-        self, dim: int, hidden: int, act: nn.Module | None = None, bias: bool = True, drop: float = 0.0
+        self,
+        dim: int,
+        hidden: int,
+        act: nn.Module | None = None,
+        bias: bool = True,
+        drop: float = 0.0,
+        se: nn.Module | None = None,
     ) -> None:
         super().__init__()
         self.fc1 = nn.Linear(dim, hidden, bias=bias)
         self.dwconv = DWConv(hidden)
         self.act = act if act is not None else nn.GELU()
+        self.se = se
         self.fc2 = nn.Linear(hidden, dim, bias=bias)
         self.drop = drop
 
@@ -77,5 +84,7 @@ class PVT2FFN(nn.Module):
             x = grid_to_tokens(conv_gelu(self.dwconv.dwconv, self.act, tokens_to_grid(x, hw)))
         else:
             x = self.act(self.dwconv(x, hw))
+        if self.se is not None:
+            x = self.se(x)
         x = F.dropout(x, self.drop, self.training)
         return F.dropout(token_linear(self.fc2, x), self.drop, self.training)
