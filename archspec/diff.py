@@ -141,17 +141,16 @@ def _change(old: Node, new: Node, skip: tuple[str, ...] = ()) -> str | None:
 def flow_text(block: Node) -> str:
     """A block's flow in one line: ``norm1 → m → drop_path → +x → norm2 → mlp → drop_path → +x``.
 
-    ``+x`` adds the running value (the block's input, then each sum); ``+name`` adds another step's
-    output (a shortcut through a part, a parallel branch); ``concat(a, b)`` joins branches.
+    ``+x`` adds the block's input or an earlier sum; ``+name`` adds another step's output (a shortcut
+    through a part, a post-norm, a parallel branch); ``concat(a, b)`` joins branches.
     """
-    words, x = [], IN
+    words, sums = [], {IN}
     for step in block.flow:
         if step.add:
             if step.drop_path:
                 words.append("drop_path")
-            words.append("+x" if step.residual == x else f"+{step.residual}")
-            if step.residual == x or step.residual in (s.name for s in block.flow if s.after == (x,)):
-                x = step.name
+            words.append("+x" if step.residual in sums else f"+{step.residual}")
+            sums.add(step.name)
         elif step.concat:
             words.append(f"concat({', '.join(step.after or ())})")
         else:

@@ -25,7 +25,7 @@ turns those same steps into the program :class:`archspec.nn.flow_block.FlowBlock
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Any, Union
 
 from pydantic import Field, model_validator
 
@@ -134,17 +134,16 @@ class _FormPlanner:
         given, out = self.given, self.shapes[x]
         mixer = next((n.component for n in children if n.kind == "mixer"), None)
         ffn = next((n.component for n in children if n.kind == "ffn"), None)
-        extra = {key: value for key, value in (("mixer", mixer), ("ffn", ffn)) if value is not None}
+        args: dict[str, Any] = {"form": self.form.name, "parts": order}  # parts: (name, type), registration order
+        args |= {key: value for key, value in (("mixer", mixer), ("ffn", ffn)) if value is not None}
+        args |= _fields(self.block)
         return self.block.node(
             given.site,
             given.tokens,
             out.as_tokens() if out.grid is not None else out,
             children=children,
             flow=self.steps,
-            form=self.form.name,
-            parts=order,  # (name, part type) in the order the module registers them
-            **extra,
-            **_fields(self.block),
+            **args,
         )
 
     def line(self, line: Line, x: str, path: KeyPath, main: bool) -> str:
@@ -185,7 +184,9 @@ class _FormPlanner:
         """Run part ``name`` on ``source``'s value; return the step's name."""
         if name not in self.form.parts:
             known = [*self.form.parts, DROP_PATH, "add"]
-            raise PlanProblem(at, f"no part named {name!r}{did_you_mean(name, known)} (parts: {', '.join(self.form.parts)})")
+            raise PlanProblem(
+                at, f"no part named {name!r}{did_you_mean(name, known)} (parts: {', '.join(self.form.parts)})"
+            )
         spec, written = self.form.parts[name]
         shape = self.shapes[source]
         step = name
@@ -246,7 +247,8 @@ class _FormPlanner:
         spec, written = self.form.parts.get(DROP_PATH, (registry.default("part", DROP_PATH), self.given.site.spec_path))
         site = Site(written, self.given.site.sub(DROP_PATH))
         part = PartInput(self.given.tokens, site, self.given, self.norm, self.norm_path, self.act, self.act_path)
-        return spec.plan(part)
+        node: Node = spec.plan(part)
+        return node
 
 
 def _fields(block: FlowBlockSpec) -> dict[str, object]:

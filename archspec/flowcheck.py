@@ -53,7 +53,9 @@ def check_flow(node: Node, module: nn.Module, x: torch.Tensor, hw: tuple[int, in
     _replay(node, calls, x, out)
 
 
-def _replay(node: Node, calls: list[tuple[str, torch.Tensor, torch.Tensor]], x: torch.Tensor, out: torch.Tensor) -> None:
+def _replay(
+    node: Node, calls: list[tuple[str, torch.Tensor, torch.Tensor]], x: torch.Tensor, out: torch.Tensor
+) -> None:
     values = {LAYER_INPUT: x}
     pending = iter(calls)
     previous = LAYER_INPUT

@@ -182,7 +182,6 @@ def test_build_refuses_a_component_whose_module_drifts_from_its_plan():
     from typing import Literal
 
     from archspec.errors import CheckError
-    from archspec.plan import Node
     from archspec.specbase import MixerSpec
 
     class DriftingMixer(MixerSpec):

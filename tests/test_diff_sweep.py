@@ -120,7 +120,8 @@ PHRASES = {
                 "stage 1",
                 [
                     "block 0 block: prenorm → convnext",
-                    "block 0 flow: norm1 → m → drop_path → +x → norm2 → mlp → drop_path → +x ⇒ m → norm → mlp → drop_path → +x",
+                    "block 0 flow: norm1 → m → drop_path → +x → norm2 → mlp → drop_path → +x"
+                    " ⇒ m → norm → mlp → drop_path → +x",
                     "block 0 mixer: spectral → dwconv(kernel=7)",
                 ],
                 -256,
@@ -134,7 +135,8 @@ PHRASES = {
                 "stage 1",
                 [
                     "block 0 block: prenorm layer_scale None → 1e-05",
-                    "block 0 flow: norm1 → m → drop_path → +x → norm2 → mlp → drop_path → +x ⇒ norm1 → m → ls1 → drop_path → +x → norm2 → mlp → ls2 → drop_path → +x",
+                    "block 0 flow: norm1 → m → drop_path → +x → norm2 → mlp → drop_path → +x"
+                    " ⇒ norm1 → m → ls1 → drop_path → +x → norm2 → mlp → ls2 → drop_path → +x",
                 ],
                 16,
             )

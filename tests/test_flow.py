@@ -32,7 +32,12 @@ def _distinct_blocks(plan: Plan) -> list[Node]:
     seen: dict[tuple[object, ...], Node] = {}
     for stage in plan.stages:
         for block in stage.blocks:
-            key = (block.component, block.flow, block.in_shape, tuple(c.args.items().__repr__() for c in block.children))
+            key = (
+                block.component,
+                block.flow,
+                block.in_shape,
+                tuple(c.args.items().__repr__() for c in block.children),
+            )
             seen.setdefault(key, block)
     return list(seen.values())
 
@@ -55,7 +60,11 @@ def test_every_block_runs_its_planned_flow(case):
 
 def _tiny_block(flow: list[list[object]]) -> Node:
     spec = _with_component("block", "flow")
-    spec["stages"][0]["block"] = {"type": "flow", "parts": {"m": "mixer", "norm1": "norm", "norm2": "norm", "mlp": "ffn"}, "flow": flow}
+    spec["stages"][0]["block"] = {
+        "type": "flow",
+        "parts": {"m": "mixer", "norm1": "norm", "norm2": "norm", "mlp": "ffn"},
+        "flow": flow,
+    }
     return archspec.plan(archspec.validate(spec)).stages[0].blocks[0]
 
 

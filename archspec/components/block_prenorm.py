@@ -41,4 +41,3 @@ class PrenormBlockSpec(FlowBlockSpec):
                 parts[f"res_scale{index}"] = part("scale", (*here, "res_scale"), init=1.0)
             lines = [(*line[:-1], Combine(add=f"res_scale{index}")) for index, line in enumerate(lines, 1)]
         return Form("Block", parts, tuple(lines), here)
-

@@ -50,7 +50,13 @@ class AfnoSpec(MixerSpec):
             layer(site, "fft", "ifft", spectrum, tokens, 0, fft, detail="ortho, + input", title="irfft2"),
         ]
         return self.node(
-            site, tokens, tokens, children=layers, dim=dim, num_blocks=self.num_blocks, hidden_factor=self.hidden_factor,
+            site,
+            tokens,
+            tokens,
+            children=layers,
+            dim=dim,
+            num_blocks=self.num_blocks,
+            hidden_factor=self.hidden_factor,
             sparsity=self.sparsity,
         )
 

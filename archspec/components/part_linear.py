@@ -38,7 +38,17 @@ class LinearPartSpec(PartSpec):
         flops = linear_flops(shape.dims[0], cin, cout)
         detail = f"Linear {cin}→{cout}"
         params = cin * cout + cout * self.bias
-        return self.node(given.site, shape, shape.with_channels(cout), params, flops, cin=cin, cout=cout, bias=self.bias, _detail=detail)
+        return self.node(
+            given.site,
+            shape,
+            shape.with_channels(cout),
+            params,
+            flops,
+            cin=cin,
+            cout=cout,
+            bias=self.bias,
+            _detail=detail,
+        )
 
     @staticmethod
     def build(node: Node) -> nn.Module:

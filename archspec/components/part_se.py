@@ -49,7 +49,9 @@ class SePartSpec(PartSpec):
         dim = shape.channels
         hidden = self.channels if self.channels is not None else max(1, round(dim * self.ratio))
         squeezed = Shape(hidden, (1, 1))
-        reduce = conv_layer(site, "conv_reduce", Shape(dim, (1, 1)), squeezed, 1, detail=f"mean, 1×1 conv {dim}→{hidden}")
+        reduce = conv_layer(
+            site, "conv_reduce", Shape(dim, (1, 1)), squeezed, 1, detail=f"mean, 1×1 conv {dim}→{hidden}"
+        )
         act_site = Site((*site.spec_path, "act"), site.sub("act"))
         act = within(act_site.spec_path, self.act.plan, squeezed, act_site)
         expand = conv_layer(site, "conv_expand", squeezed, Shape(dim, (1, 1)), 1, detail=f"1×1 conv {hidden}→{dim}")

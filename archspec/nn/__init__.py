@@ -2,13 +2,13 @@
 
 from archspec.nn.attention import Attention
 from archspec.nn.backbone import Backbone, Body
-from archspec.nn.flow_block import FlowBlock
 from archspec.nn.class_attention import ClassAttention, ClassBlock
 from archspec.nn.drop import DropPath
 from archspec.nn.embed import DownSamples, Passthrough, PatchEmbed, PoolDownsample, Stem
 from archspec.nn.feature_info import FeatureInfo
 from archspec.nn.features import FeatureExtractor, Stage
 from archspec.nn.ffn import FFN, PVT2FFN, DWConv
+from archspec.nn.flow_block import FlowBlock
 from archspec.nn.heads import ClassAttentionModel, MlpHead, PoolModel, TokenModel
 from archspec.nn.spectral import SpectralGatingNetwork
 from archspec.nn.token_labelling import TokenLabelling
@@ -18,7 +18,6 @@ __all__ = [
     "PVT2FFN",
     "Attention",
     "Backbone",
-    "FlowBlock",
     "Body",
     "ClassAttention",
     "ClassAttentionModel",
@@ -28,6 +27,7 @@ __all__ = [
     "DropPath",
     "FeatureExtractor",
     "FeatureInfo",
+    "FlowBlock",
     "MlpHead",
     "Passthrough",
     "PatchEmbed",

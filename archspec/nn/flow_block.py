@@ -74,7 +74,7 @@ class FlowBlock(nn.Module):
                     size = (out.shape[-2], out.shape[-1])
             elif op.code == ADD:
                 branch, residual = operands
-                out = residual + (self.drop_path(branch) if op.drop else branch)
+                out = residual + (self._modules["drop_path"](branch) if op.drop else branch)  # type: ignore[misc]
             else:
                 out = torch.cat(operands, dim=1 if op.grid else -1)
             values.append(out)

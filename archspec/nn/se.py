@@ -29,9 +29,7 @@ class SqueezeExcite(nn.Module):
         self.gate = gate
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.grid:
-            squeezed = x.mean((2, 3), keepdim=True)  # (B, C, 1, 1)
-        else:
-            squeezed = x.mean(1)[:, :, None, None]  # (B, C, 1, 1) from (B, N, C)
+        # (B, C, 1, 1), from a grid or from tokens (B, N, C)
+        squeezed = x.mean((2, 3), keepdim=True) if self.grid else x.mean(1)[:, :, None, None]
         weights = self.gate(self.conv_expand(self.act(self.conv_reduce(squeezed))))
         return x * (weights if self.grid else weights.flatten(1)[:, None, :])
