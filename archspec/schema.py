@@ -148,6 +148,8 @@ class _Partial:
                 # Partial members can overlap where complete ones did not: anyOf, never oneOf.
                 rest = {k: v for k, v in core.items() if k != key}
                 return _one_of_these([self.schema(member) for member in core[key]], {**notes, **rest})
+        if isinstance(core.get("additionalProperties"), dict):  # a mapping of named entries (a flow's parts)
+            return {**notes, **core, "additionalProperties": self.schema(core["additionalProperties"])}
         if "allOf" in core:
             return {**notes, **core, "allOf": [self.schema(member) for member in core["allOf"]]}
         return node
