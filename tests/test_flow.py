@@ -3,12 +3,10 @@ every shipped spec, each distinct block is built, run with hooks on its parts, a
 
 from __future__ import annotations
 
-import functools
-
 import pytest
 import torch
 from conftest import SHIPPED
-from test_components import ALL, _with_component
+from test_components import ALL, _plan, _with_component
 
 import archspec
 from archspec import registry
@@ -16,15 +14,6 @@ from archspec.flowcheck import FlowMismatch, check_flow
 from archspec.plan import Node, Plan
 
 CASES = [f"{kind}-{name}" for kind, name in ALL if kind in ("block", "part")] + [path.name for path in SHIPPED]
-
-
-@functools.cache
-def _plan(case: str) -> Plan:
-    for path in SHIPPED:
-        if path.name == case:
-            return archspec.plan(archspec.load_spec(path))
-    kind, name = case.split("-", 1)
-    return archspec.plan(archspec.validate(_with_component(kind, name)))
 
 
 def _distinct_blocks(plan: Plan) -> list[Node]:

@@ -58,6 +58,10 @@ class FlowSpec(FlowBlockSpec):
                 raise ValueError(f"the name {DROP_PATH!r} is kept for the part of type {DROP_PATH!r}, and only for it")
         return parts
 
+    def __hash__(self) -> int:
+        # Frozen specs hash by value so that plans can be cached; the parts mapping is hashed as its items.
+        return hash((self.type, self.norm, self.act, tuple(self.parts.items()), self.flow))
+
     @property
     def uses_mixer(self) -> bool:  # type: ignore[override]
         return any(spec.type == "mixer" and getattr(spec, "mixer", None) is None for spec in self.parts.values())

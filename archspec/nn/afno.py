@@ -6,8 +6,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from archspec.nn.layout import grid_tokens
-
 
 class AFNOMixer(nn.Module):
     """``x + irfft2(softshrink(W2 · relu(W1 · rfft2(x) + b1) + b2))`` with block-diagonal complex ``W1``, ``W2``.
@@ -36,9 +34,8 @@ class AFNOMixer(nn.Module):
     def forward(self, x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:  # (B, N, C)
         batch, _, dim = x.shape
         height, width = hw
-        grid = grid_tokens(x, hw).reshape(batch, height, width, dim).float()  # (B, H, W, C)
+        grid = x.reshape(batch, height, width, dim).float()  # (B, H, W, C); FFTs stay in float32
         spectrum = torch.fft.rfft2(grid, dim=(1, 2), norm="ortho")  # (B, H, W//2+1, C) complex
-        bins = spectrum.shape[:3]
         # (k, B·H·F, s): one batched product per diagonal block
         blocked = spectrum.reshape(-1, self.blocks, self.size).transpose(0, 1)
         real, imag = blocked.real, blocked.imag
@@ -48,6 +45,6 @@ class AFNOMixer(nn.Module):
         out_real = torch.bmm(hidden_real, w2[0]) - torch.bmm(hidden_imag, w2[1]) + b2[0]
         out_imag = torch.bmm(hidden_imag, w2[0]) + torch.bmm(hidden_real, w2[1]) + b2[1]
         mixed = F.softshrink(torch.stack((out_real, out_imag), dim=-1), lambd=self.sparsity)  # (k, B·H·F, s, 2)
-        mixed = torch.view_as_complex(mixed.transpose(0, 1).contiguous()).reshape(*bins, dim)  # (B, H, F, C)
+        mixed = torch.view_as_complex(mixed.transpose(0, 1).contiguous()).reshape(batch, height, width // 2 + 1, dim)
         out = torch.fft.irfft2(mixed, s=(height, width), dim=(1, 2), norm="ortho").to(x.dtype)
         return x + out.reshape(batch, height * width, dim)  # (B, N, C), AFNO's own residual
