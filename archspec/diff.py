@@ -12,9 +12,11 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from archspec.graph import _unchanged_option, spec_defaults
+from pydantic import BaseModel
+
 from archspec.plan import LAYER_INPUT as IN
 from archspec.plan import Node, Plan, StagePlan
+from archspec.specbase import ComponentSpec
 from archspec.tables import markdown_table, text_table
 
 
@@ -41,101 +43,93 @@ class Diff:
         return self.b.flops - self.a.flops
 
 
-_DERIVED = ("dim", "height", "width", "cin", "num_classes")
-"""Arguments that follow from the stage (width, grid) rather than from the component's own choice."""
-_UNSHOWN = (*_DERIVED, "after", "detail", "_detail", "name", "title")
-"""Arguments never shown: the derived ones, and a layer's wiring and description (compared as a whole)."""
-
-
-def _short(value: object) -> object:
-    # Nested arguments (a conv stem's layer list) are compared in full but shown only by size.
-    if isinstance(value, list | tuple):
+def _value_text(value: object) -> str:
+    if isinstance(value, ComponentSpec):
+        return _text(value)
+    if isinstance(value, tuple | list):
         return f"[{len(value)} item{'' if len(value) == 1 else 's'}]"
-    return "{…}" if isinstance(value, dict) else value
+    if isinstance(value, BaseModel):
+        return "{…}"
+    return str(value)
 
 
-def _shown(node: Node, skip: tuple[str, ...] = ()) -> dict[str, object]:
-    """The arguments worth showing: not derived from the stage, and not at the component's default."""
-    defaults = spec_defaults(node)
-    return {
-        k.lstrip("_"): _short(v)
-        for k, v in node.args.items()
-        if k not in (*_UNSHOWN, *skip) and v is not None and not _unchanged_option(defaults, k, v)
-    }
+def _text(spec: ComponentSpec, skip: tuple[str, ...] = ()) -> str:
+    """``attention(heads=2)``: a component's type and the fields it sets away from their defaults."""
+    fields = type(spec).model_fields
+    shown = [
+        f"{name}={_value_text(getattr(spec, name))}"
+        for name, info in fields.items()
+        if name not in ("type", *skip, *_PATTERN) and getattr(spec, name) != info.get_default(call_default_factory=True)
+    ]
+    return spec.type + (f"({', '.join(shown)})" if shown else "")
+
+
+_PATTERN = ("blocks",)
+"""Fields that say where a mixer sits in a stage's pattern: the blocks it covers are the diff's runs."""
+
+
+def _moved(name: str, a: object, b: object) -> list[str]:
+    """``name a → b`` for a field, opened where it nests: a component (``act: gelu → silu``), a record
+    (``layers[0].channels 32 → 48``) or a list of equal length."""
+    if a == b:
+        return []
+    if isinstance(a, ComponentSpec) and isinstance(b, ComponentSpec):
+        return [f"{name}: {_spec_change(a, b)}"]
+    if a is None and isinstance(b, ComponentSpec):
+        return [f"{name}: added {_text(b)}"]
+    if b is None and isinstance(a, ComponentSpec):
+        return [f"{name}: removed {_text(a)}"]
+    if isinstance(a, BaseModel) and type(a) is type(b):
+        return [
+            line
+            for field in type(a).model_fields
+            for line in _moved(f"{name}.{field}", getattr(a, field), getattr(b, field))
+        ]
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        if len(a) != len(b):
+            return [f"{name} {len(a)} → {len(b)} items"]
+        return [line for i, (x, y) in enumerate(zip(a, b, strict=True)) for line in _moved(f"{name}[{i}]", x, y)]
+    text_a, text_b = _value_text(a), _value_text(b)
+    if text_a == text_b:  # equal as text, yet different: show them exactly
+        text_a, text_b = repr(a), repr(b)
+    return [f"{name} {text_a} → {text_b}"]
+
+
+def _spec_change(a: ComponentSpec, b: ComponentSpec, skip: tuple[str, ...] = ()) -> str:
+    """``spectral → attention(heads=4)`` for another type, else the type and every field that moved."""
+    if a.type != b.type:
+        return f"{_text(a, skip)} → {_text(b, skip)}"
+    moved = [
+        line
+        for name in type(a).model_fields
+        if name not in ("type", *skip, *_PATTERN)
+        for line in _moved(name, getattr(a, name), getattr(b, name))
+    ]
+    return f"{a.type} " + ", ".join(moved)
 
 
 def _key(node: Node, skip: tuple[str, ...] = ()) -> str:
-    """What a node is, derived numbers left out: its type, its arguments and, nested, its components'."""
-    own = node.component + repr(sorted((k, v) for k, v in node.args.items() if k not in (*_DERIVED, *skip)))
-    if node.kind == "block":
-        return own + flow_text(node)
-    nested = [f"{child.name}={_key(child)}" for child in node.children if child.kind != "layer"]
-    return own + (f"[{', '.join(nested)}]" if nested else "")
-
-
-def _args(node: Node, skip: tuple[str, ...] = ()) -> str:
-    shown = _shown(node, skip)
-    return node.component + (f"({', '.join(f'{k}={v}' for k, v in shown.items())})" if shown else "")
-
-
-def _leaves(value: object, path: str = "") -> dict[str, object]:
-    """Nested arguments as ``path: value`` pairs (``proj.kernel``, ``layers[0].cout``); derived keys left out.
-
-    A list whose length differs between the two sides is compared by its length (see :func:`_moved`)."""
-    if isinstance(value, dict):
-        return {
-            leaf: v
-            for k, item in value.items()
-            if k not in _UNSHOWN
-            for leaf, v in _leaves(item, f"{path}.{k.lstrip('_')}" if path else k.lstrip("_")).items()
-        }
-    if isinstance(value, list | tuple):
-        return {leaf: v for i, item in enumerate(value) for leaf, v in _leaves(item, f"{path}[{i}]").items()}
-    return {path: value}
-
-
-def _moved(old: dict[str, object], new: dict[str, object]) -> list[str]:
-    """``key a → b`` for every argument whose value differs; nothing for one that is the same on both sides."""
-    moved = []
-    for key in dict.fromkeys([*old, *new]):
-        a, b = old.get(key), new.get(key)
-        if a == b:
-            continue
-        if isinstance(a, list | tuple) and isinstance(b, list | tuple) and len(a) != len(b):
-            moved.append(f"{key.lstrip('_')} {len(a)} → {len(b)} items")
-        elif isinstance(a, dict | list | tuple) and isinstance(b, type(a)):
-            inner = _moved(_leaves(a, key.lstrip("_")), _leaves(b, key.lstrip("_")))
-            moved += inner
-        else:
-            text_a, text_b = (str(v) if not isinstance(v, dict | list | tuple) else _short(v) for v in (a, b))
-            if text_a == text_b:  # equal as text, yet different: show them exactly
-                text_a, text_b = repr(a), repr(b)
-            moved.append(f"{key.lstrip('_')} {text_a} → {text_b}")
-    return moved
+    """What a node is, in the terms its spec was written in: equal keys, no phrase. A layer (no spec of
+    its own) is known by its description; a block also by its flow."""
+    if node.spec is None:
+        return f"{node.component}:{node.args.get('detail')}"
+    spec = node.spec.model_dump(mode="json", exclude={"type", *skip, *_PATTERN})
+    return node.component + repr(spec) + (flow_text(node) if node.kind == "block" else "")
 
 
 def _change(old: Node, new: Node, skip: tuple[str, ...] = ()) -> str | None:
-    """``spectral → attention(heads=4)``, or the component and only the arguments that moved when the type
-    stays; None when nothing but derived arguments differ (the stage's width or grid says it already)."""
-    if old.component != new.component:
-        return f"{_args(old, skip)} → {_args(new, skip)}"
-    if old.kind == "layer":  # a leaf layer is known by its description (``Conv2d 3×3, 64→96``)
+    """The phrase for a node whose key changed, or None when its spec did not (its numbers moved with
+    the stage's width or grid, which the stage's own phrases say)."""
+    if old.spec is None or new.spec is None:
         a, b = old.args.get("detail"), new.args.get("detail")
         return f"{a} → {b}" if a != b else None
-    keep = [key for key in dict.fromkeys([*old.args, *new.args]) if key not in (*_UNSHOWN, *skip)]
-    moved = _moved({k: old.args.get(k) for k in keep}, {k: new.args.get(k) for k in keep})
-    if old.kind != "block":  # a component's own components (an FFN's activation, a norm's) by name
-        olds = {child.name: child for child in old.children if child.kind != "layer"}
-        news = {child.name: child for child in new.children if child.kind != "layer"}
-        for name in dict.fromkeys([*olds, *news]):
-            a, b = olds.get(name), news.get(name)
-            if a is None and b is not None:
-                moved.append(f"{name}: added {_args(b)}")
-            elif b is None and a is not None:
-                moved.append(f"{name}: removed")
-            elif a is not None and b is not None and (inner := _change(a, b)) is not None:
-                moved.append(f"{name}: {inner}")
-    return f"{old.component} " + ", ".join(moved) if moved else None
+    if old.spec.type == new.spec.type and not any(
+        _moved(name, getattr(old.spec, name), getattr(new.spec, name))
+        for name in type(old.spec).model_fields
+        if name not in ("type", *skip, *_PATTERN)
+    ):
+        return None
+    return _spec_change(old.spec, new.spec, skip)
 
 
 def flow_text(block: Node) -> str:
@@ -163,12 +157,15 @@ def _span(start: int, stop: int) -> str:
 
 
 def _parts(block: Node) -> dict[str, Node]:
-    """A block's component parts by role: ``mixer`` and ``ffn`` by kind, the rest (norms) by name."""
-    return {child.kind if child.kind in ("mixer", "ffn") else child.name: child for child in block.children}
+    """A block's parts by role: its first mixer and FFN as ``mixer`` and ``ffn``, every other part by name."""
+    roles: dict[str, Node] = {}
+    for child in block.children:
+        roles[child.kind if child.kind in ("mixer", "ffn") and child.kind not in roles else child.name] = child
+    return roles
 
 
-_BLOCK_PARTS = ("drop_path", "mixer", "ffn", "form", "parts")
-"""Block arguments reported on their own: the drop-path rate, the types of its parts, and its form (its flow)."""
+_BLOCK_PARTS = ("parts", "flow")
+"""Block fields reported on their own: its parts by role, its lines as its flow."""
 
 
 def _runs(pairs: list[tuple[Node | None, Node | None]], key: Any) -> list[tuple[int, int, Node | None, Node | None]]:
@@ -194,22 +191,27 @@ def _block_changes(a: StagePlan, b: StagePlan) -> list[str]:
             lines.append(f"{_span(start, stop)} flow: {flow} ⇒ {other}")
     roles = list(dict.fromkeys(role for block in (*a.blocks, *b.blocks) for role in _parts(block)))
     for role in roles:
-        if role.startswith(("norm", "ls", "res_scale", "downsample")) and role not in ("norm1", "norm"):
-            continue  # a block's second norm or its scales follow the first's settings
         slots = [(_parts(x).get(role), _parts(y).get(role)) for x, y in zip(a.blocks, b.blocks, strict=False)]
         for start, stop, old, new in _runs(slots, lambda pair: tuple(_key(p) if p else "" for p in pair)):
             if old is None or new is None or _key(old) == _key(new):
                 continue
+            if old.spec is not None and old.spec is _block_norm(a, start) and new.spec is _block_norm(b, start):
+                continue  # a block's norms are one field: the block's own phrase says it
             if (what := _change(old, new)) is not None:
-                label = "norm" if role in ("norm1", "norm") else role
-                lines.append(f"{_span(start, stop)} {label}: {what}")
+                lines.append(f"{_span(start, stop)} {role}: {what}")
     if len(b.blocks) > len(a.blocks):
         added = _parts(b.blocks[-1])
-        what = " + ".join(_args(added[role]) for role in ("mixer", "ffn") if role in added) or b.blocks[-1].component
-        lines.append(f"{_span(len(a.blocks), len(b.blocks))} added: {what}")
+        specs = [added[role].spec for role in ("mixer", "ffn") if role in added]
+        what = " + ".join(_text(spec) for spec in specs if spec is not None)
+        lines.append(f"{_span(len(a.blocks), len(b.blocks))} added: {what or b.blocks[-1].component}")
     elif len(a.blocks) > len(b.blocks):
         lines.append(f"{_span(len(b.blocks), len(a.blocks))} removed")
     return lines
+
+
+def _block_norm(stage: StagePlan, index: int) -> object:
+    """The block's own ``norm`` field at ``index``, which every norm part of its form reads."""
+    return getattr(stage.blocks[index].spec, "norm", None)
 
 
 def _drop_path_cause(a: Plan, b: Plan) -> str:

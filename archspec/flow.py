@@ -25,9 +25,9 @@ turns those same steps into the program :class:`archspec.nn.flow_block.FlowBlock
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Annotated, Any, Union
 
-from pydantic import Field, model_validator
+from pydantic import Discriminator, Field, SerializerFunctionWrapHandler, Tag, model_serializer, model_validator
 
 from archspec.errors import KeyPath, did_you_mean
 from archspec.plan import LAYER_INPUT, BlockInput, Node, PartInput, PlanProblem, Shape, Site, Step
@@ -49,6 +49,11 @@ class Combine(StrictModel):
         None, min_length=2, description="parallel lines from the branch, joined along channels"
     )
 
+    @model_serializer(mode="wrap")
+    def _only_the_given(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Written back as the user wrote it: the one key given.
+        return {key: value for key, value in handler(self).items() if value is not None}
+
     @model_validator(mode="after")
     def _one(self) -> Combine:
         given = [key for key in ("add", "sum", "concat") if getattr(self, key) is not None]
@@ -57,7 +62,22 @@ class Combine(StrictModel):
         return self
 
 
-Token = Union[str, Combine]  # noqa: UP007  (a forward reference inside Combine)
+def _step_kind(value: object) -> str | None:
+    if isinstance(value, str):
+        return "name"
+    return "mapping" if isinstance(value, dict | Combine) else None
+
+
+Token = Annotated[
+    Union[Annotated[str, Tag("name")], Annotated[Combine, Tag("mapping")]],  # noqa: UP007  (Combine refers back)
+    Discriminator(
+        _step_kind,
+        custom_error_type="flow_step",
+        custom_error_message=(
+            "a flow step is a part's name, 'add', 'drop_path', or a mapping with one of add, sum, concat"
+        ),
+    ),
+]
 Line = tuple[Token, ...]
 Combine.model_rebuild()
 
@@ -165,7 +185,7 @@ class _FormPlanner:
                 name = "add" if self.adds == 1 else f"add{self._next('add')}"
                 self._same_shape(at, branch, residual, "add")
                 self._step(Step(name, add=True, residual=residual, drop_path=drop), branch)
-                self.shapes[name] = self.shapes[residual]
+                self.shapes[name] = self.shapes[branch]  # in the branch's layout, as the block adds them
                 x = branch = name
                 drop = False
             elif isinstance(token, Combine):
@@ -188,11 +208,11 @@ class _FormPlanner:
                 at, f"no part named {name!r}{did_you_mean(name, known)} (parts: {', '.join(self.form.parts)})"
             )
         spec, written = self.form.parts[name]
-        shape = self.shapes[source]
+        shape = _as(self.shapes[source], spec.reads)
         step = name
         if name in self.nodes:
             node = self.nodes[name]
-            if node.params or node.in_shape != shape:
+            if node.params or _content(node.in_shape) != _content(shape):
                 raise PlanProblem(
                     at,
                     f"part {name!r} is used twice: only a part without parameters can be (reading the same shape); "
@@ -216,11 +236,11 @@ class _FormPlanner:
                 self._same_shape(at, end, total, "sum")
                 name = f"sum{self._next('sum')}"
                 self._step(Step(name, add=True, residual=total), end)
-                self.shapes[name] = self.shapes[total]
+                self.shapes[name] = self.shapes[end]
                 total = name
             return total
         shapes = [self.shapes[end] for end in ends]
-        if len({(s.grid, s.tokens, s.prefix) for s in shapes}) > 1 or any(s.explicit_dims for s in shapes):
+        if len({(s.grid, s.prefix) for s in shapes}) > 1 or any(s.explicit_dims for s in shapes):
             raise PlanProblem((*at, key), f"concat joins tensors on one grid, got {', '.join(map(str, shapes))}")
         name = f"concat{self._next('concat')}"
         self.steps.append(Step(name, after=tuple(ends), concat=True))
@@ -234,7 +254,7 @@ class _FormPlanner:
         self.steps.append(Step(step.name, after, step.add, step.residual, step.part, step.drop_path, step.concat))
 
     def _same_shape(self, at: KeyPath, a: str, b: str, what: str) -> None:
-        if self.shapes[a] != self.shapes[b]:
+        if _content(self.shapes[a]) != _content(self.shapes[b]):
             raise PlanProblem(at, f"{what} needs equal shapes, got {self.shapes[a]} and {self.shapes[b]}")
 
     def _next(self, kind: str) -> int:
@@ -258,6 +278,18 @@ def _fields(block: FlowBlockSpec) -> dict[str, object]:
 
     values = {key: getattr(block, key) for key in type(block).model_fields if key not in ("type", "parts", "flow")}
     return {key: value for key, value in values.items() if not isinstance(value, ComponentSpec)}
+
+
+def _as(shape: Shape, layout: str) -> Shape:
+    """``shape`` in the layout a part reads (the block converts the tensor to match)."""
+    if shape.grid is None or shape.explicit_dims is not None or layout == "any":
+        return shape
+    return shape.as_tokens() if layout == "tokens" else shape.as_grid()
+
+
+def _content(shape: Shape) -> tuple[object, ...]:
+    """What a tensor holds, whichever of tokens and grid it is laid out as."""
+    return shape.channels, shape.grid, shape.prefix, shape.explicit_dims
 
 
 def _is_add(token: Token) -> bool:

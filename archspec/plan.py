@@ -17,7 +17,7 @@ from archspec.errors import KeyPath, Problem, SpecError
 
 if TYPE_CHECKING:
     from archspec.spec import ModelSpec, StageSpec
-    from archspec.specbase import ActSpec, BlockSpec, FfnSpec, MixerSpec, NormSpec
+    from archspec.specbase import ActSpec, BlockSpec, ComponentSpec, FfnSpec, MixerSpec, NormSpec
 
 
 @dataclass(frozen=True)
@@ -132,7 +132,8 @@ class Node:
     belongs to exactly one child, so the children's numbers sum to the node's.
 
     ``flow`` is a block's forward pass as :class:`Step` s over its children, with the residual
-    additions; drawings and diffs read it instead of knowing any block's form.
+    additions; drawings and diffs read it instead of knowing any block's form. ``spec`` is the
+    component spec that planned the node (None for a layer): what a diff compares, field by field.
     """
 
     kind: str
@@ -147,6 +148,7 @@ class Node:
     children: tuple[Node, ...] = ()
     name: str = ""
     flow: tuple[Step, ...] = ()
+    spec: ComponentSpec | None = field(default=None, repr=False)
 
     def child(self, name: str) -> Node:
         """The child called ``name`` (a block's ``norm1``, ``m``, ...)."""

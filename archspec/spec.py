@@ -138,7 +138,7 @@ def validate(data: Any, source: SourceMap | None = None) -> ModelSpec:
         errors = exc.errors(include_url=False)
         kept = [error for error in errors if not _echoes_item_errors(error, errors)]
         if len(kept) > MAX_PROBLEMS and source is not None:  # show the first ones in the file
-            kept.sort(key=lambda error: _line_column(source, _user_path(error["loc"], data)))
+            kept.sort(key=lambda error: _line_column(source, _user_path(error["loc"], data, error["type"])))
         problems = [_problem(error, data) for error in kept[:MAX_PROBLEMS]]
         if len(kept) > MAX_PROBLEMS:  # the rest are counted where they start, not listed
             first = _problem(kept[MAX_PROBLEMS], data)
@@ -195,12 +195,13 @@ def _kind_of(value: Any) -> str:
     )
 
 
-def _user_path(loc: tuple[int | str, ...], data: Any) -> KeyPath:
+def _user_path(loc: tuple[int | str, ...], data: Any, kind: str = "missing") -> KeyPath:
     """Map a pydantic error location onto the keys the user wrote.
 
     Pydantic adds steps the user never wrote (a union member's tag, validator names); those are
-    dropped by walking the raw data alongside. A last step missing from the data is kept: it is the
-    name of a missing key.
+    dropped by walking the raw data alongside. A last step missing from the data is kept when it names
+    the key the error is about (a missing key, an unknown one), not for an error about the mapping itself
+    (``kind`` ``value_error``: a rule across its fields, whose last step is a union member's tag).
     """
     path: list[int | str] = []
     current = data
@@ -210,7 +211,7 @@ def _user_path(loc: tuple[int | str, ...], data: Any) -> KeyPath:
             if part in current:
                 path.append(part)
                 current = current[part]
-            elif last and part != current.get("type"):
+            elif last and part != current.get("type") and kind != "value_error":
                 path.append(part)
         elif isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
             path.append(part)
@@ -288,7 +289,7 @@ def _pick_model(annotation: Any, value: Any) -> type[StrictModel] | None:
 
 def _problem(error: Any, data: Any) -> Problem:
     kind = error["type"]
-    path = _user_path(error["loc"], data)
+    path = _user_path(error["loc"], data, error["type"])
     ctx = error.get("ctx", {})
     if kind == "extra_forbidden":
         key = str(path[-1])

@@ -41,8 +41,39 @@ class StrictModel(BaseModel):
     @classmethod
     def _lists_as_tuples(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            return {key: _tuples(value) if isinstance(value, list) else value for key, value in data.items()}
+            return {
+                key: _tuples(value) if isinstance(value, list) else cls._filled(key, value)
+                for key, value in data.items()
+            }
         return data
+
+    @classmethod
+    def _filled(cls, key: str, value: Any) -> Any:
+        """A mapping without ``type`` in a slot that has a default component: that default, changed by the
+        mapping. So ``--set stages.0.block.layer_scale=1e-5`` (or a child spec's ``block: {norm: rmsnorm}``)
+        changes the default block instead of needing its type written out."""
+        field = cls.model_fields.get(key)
+        if not isinstance(value, dict) or "type" in value or field is None or field.default_factory is None:
+            return value
+        default = field.get_default(call_default_factory=True)
+        if isinstance(default, ComponentSpec):
+            # Only fields of the default's own type: a mapping of another type's fields still lacks its type.
+            return {**_written(default), **value} if set(value) <= set(type(default).model_fields) else value
+        if (
+            isinstance(default, dict)
+            and value
+            and all(isinstance(v, dict) and "type" not in v and k in default for k, v in value.items())
+        ):  # edits of named default components (a flow's parts): the rest stay as they were
+            return {
+                **{k: _written(v) for k, v in default.items()},
+                **{k: {**_written(default[k]), **v} for k, v in value.items()},
+            }
+        return value
+
+
+def _written(spec: ComponentSpec) -> dict[str, Any]:
+    """A component as a spec writes it: its type and the fields it was given."""
+    return {**spec.model_dump(mode="json", exclude_unset=True), "type": spec.type}
 
 
 def _tuples(items: list[Any]) -> tuple[Any, ...]:
@@ -117,6 +148,7 @@ class ComponentSpec(StrictModel):
             children=tuple(children),
             name=site.module_path.rsplit(".", 1)[-1],
             flow=tuple(flow),
+            spec=self,
         )
 
     @staticmethod
@@ -285,6 +317,9 @@ class PartSpec(ComponentSpec):
     """
 
     kind: ClassVar[str] = "part"
+    reads: ClassVar[str] = "any"
+    """The layout the part reads: ``tokens`` (B, N, C), ``grid`` (B, C, H, W), or ``any`` (whichever it is
+    given: norms and activations); the flow hands it its input in that layout."""
 
     def plan(self, given: PartInput) -> Node:
         raise NotImplementedError

@@ -50,6 +50,13 @@ def _with_component(kind: str, name: str) -> dict[str, Any]:
         spec["input"]["size"] = 64  # room for the default conv stem's total stride of 8
     for dotted, value in cls.example.items():
         _set(spec, dotted, value)
+    for stage in spec["stages"]:  # a stage whose block (as the example made it) reads no mixer or FFN names none
+        block = registry.get("block", stage.get("block", {}).get("type", "prenorm")).model_validate(
+            stage.get("block", {})
+        )
+        for slot, used in (("mixer", block.uses_mixer), ("ffn", block.uses_ffn)):
+            if not used:
+                stage.pop(slot, None)
     return spec
 
 

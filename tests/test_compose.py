@@ -137,3 +137,34 @@ def test_a_key_a_set_creates_is_blamed_on_the_set():
     with pytest.raises(SpecError) as info:
         archspec.load_spec(ROOT / "specs" / "spectformer.yaml", ["stagez.2.depth=8"])
     assert info.value.lines() == ["--set stagez.2.depth=8: stagez: unknown key 'stagez'; did you mean 'stages'?"]
+
+
+SPECTFORMER = str(ROOT / "specs" / "spectformer.yaml")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "params"),
+    [
+        (["stages.0.block.norm=rmsnorm"], 14_182_950),  # 3 blocks × 2 norms lose their 64-wide bias
+        (["stages.0.block.layer_scale=1e-5"], 14_183_718),  # 3 blocks × 2 scales of 64
+        (["stages.0.block.type=flow", "stages.0.block.parts.norm2.norm=rmsnorm"], 14_183_142),  # one norm of 3 blocks
+    ],
+)
+def test_set_reaches_into_a_defaulted_slot(overrides, params):
+    plan = archspec.plan(archspec.load_spec(SPECTFORMER, overrides))
+    assert plan.params == params
+    assert plan.stages[0].blocks[0].component == ("flow" if "type" in overrides[0] else "prenorm")
+
+
+def test_a_child_changes_a_defaulted_block_by_its_fields(tmp_path):
+    child = tmp_path / "child.yaml"
+    child.write_text(f"extends: {SPECTFORMER}\nstages:\n  0: {{block: {{layer_scale: 1.0e-5}}}}\n")
+    assert archspec.plan(archspec.load_spec(child)).params == 14_183_718
+
+
+def test_a_mapping_of_another_types_fields_still_needs_its_type(tmp_path):
+    spec = tmp_path / "s.yaml"
+    spec.write_text("name: x\nstem: {patch: 4}\nstages: [{dim: 8, depth: 1, mixer: {type: attention, heads: 1}}]\n")
+    with pytest.raises(SpecError) as caught:
+        archspec.load_spec(spec)
+    assert str(caught.value).splitlines() == [f"{spec}:2:1: stem: missing 'type' (one of: conv, patch)"]

@@ -23,7 +23,7 @@ def _plan(*overrides: str):
 
 def test_swapping_stage_2_to_attention():
     diff = diff_plans(_plan(), _plan("stages.1.mixer.type=attention"))
-    change = "blocks 0–3 mixer: spectral(conv_in=3, conv_out=3) → attention(heads=1)"
+    change = "blocks 0–3 mixer: spectral(conv_in=3, conv_out=3) → attention"  # heads left to the default
     assert [(c.part, c.what, c.params, c.flops) for c in diff.changes] == [
         ("stage 2", [change], -1_346_560, -201_107_456)
     ]
@@ -73,18 +73,21 @@ PHRASES = {
     ),
     "width": (
         {"stages": _stages(1, dim=24)},
-        [("stage 2", ["dim 16 → 24", "blocks 0–1 ffn: mlp hidden 32 → 48"], 5912),
-         ("head", ["input 16×16 → 16×24, from stage 2"], 40)],
+        [("stage 2", ["dim 16 → 24"], 5912), ("head", ["input 16×16 → 16×24, from stage 2"], 40)],
     ),
     "width upstream": (
         {"stages": _stages(0, dim=12)},
-        [("stage 1", ["dim 8 → 12", "block 0 ffn: mlp hidden 16 → 24"], 880),
-         ("stage 2", ["input 8×8×8 → 12×8×8, from stage 1"], 576)],
+        [("stage 1", ["dim 8 → 12"], 880), ("stage 2", ["input 8×8×8 → 12×8×8, from stage 1"], 576)],
     ),
     "depth up": (
         {"stages": _stages(1, depth=3)},
-        [("stage 2", ["depth 2 → 3", "block 2 added: attention(heads=2) + mlp(hidden=32)",
-                      "drop-path rates change (the ramp spans the model's 3 → 4 blocks)"], 2224)],
+        [
+            ("stage 2", [
+                "depth 2 → 3",
+                "block 2 added: attention(heads=2) + mlp(ratio=2.0)",
+                "drop-path rates change (the ramp spans the model's 3 → 4 blocks)",
+            ], 2224),
+        ],
     ),
     "depth down": (
         {"stages": _stages(1, depth=1)},
@@ -97,9 +100,13 @@ PHRASES = {
     ),
     "drop_path_rate and depth": (
         {"drop_path_rate": 0.3, "stages": _stages(1, depth=3)},
-        [("stage 2", ["depth 2 → 3", "block 2 added: attention(heads=2) + mlp(hidden=32)",
-                      "drop-path rates change (drop_path_rate 0.1 → 0.3 and the ramp spans the model's 3 → 4 "
-                      "blocks)"], 2224)],
+        [
+            ("stage 2", [
+                "depth 2 → 3",
+                "block 2 added: attention(heads=2) + mlp(ratio=2.0)",
+                "drop-path rates change (drop_path_rate 0.1 → 0.3 and the ramp spans the model's 3 → 4 blocks)",
+            ], 2224),
+        ],
     ),
     "mixer type": (
         {"stages": _stages(1, mixer={"type": "spectral"})},
@@ -111,21 +118,17 @@ PHRASES = {
     ),
     "ffn field": (
         {"stages": _stages(0, ffn={"type": "mlp", "ratio": 4})},
-        [("stage 1", ["block 0 ffn: mlp hidden 16 → 32"], 272)],
+        [("stage 1", ["block 0 ffn: mlp ratio 2.0 → 4.0"], 272)],
     ),
     "block type": (
         {"stages": _stages(0, block={"type": "convnext"}, mixer={"type": "dwconv"})},
         [
-            (
-                "stage 1",
-                [
-                    "block 0 block: prenorm → convnext",
-                    "block 0 flow: norm1 → m → drop_path → +x → norm2 → mlp → drop_path → +x"
-                    " ⇒ m → norm → mlp → drop_path → +x",
-                    "block 0 mixer: spectral → dwconv(kernel=7)",
-                ],
-                -256,
-            )
+            ("stage 1", [
+                "block 0 block: prenorm → convnext",
+                "block 0 flow: norm1 → m → drop_path → +x → norm2 → mlp → drop_path → +x ⇒ m → norm → mlp →"
+                " drop_path → +x",
+                "block 0 mixer: spectral → dwconv",
+            ], -256),
         ],
     ),
     "block field": (
@@ -144,7 +147,7 @@ PHRASES = {
     ),
     "block norm": (
         {"stages": _stages(0, block={"type": "prenorm", "norm": {"type": "layernorm", "eps": 1e-5}})},
-        [("stage 1", ["block 0 norm: layernorm eps 1e-06 → 1e-05"], 0)],
+        [("stage 1", ["block 0 block: prenorm norm: layernorm eps 1e-06 → 1e-05"], 0)],
     ),
     "end norm": (
         {"stages": _stages(0, norm={"type": "layernorm", "eps": 1e-5})},
@@ -152,16 +155,26 @@ PHRASES = {
     ),
     "stem type": (
         {"stem": {"type": "conv", "layers": [{"channels": 8, "stride": 2}]}},
-        [("stage 1", ["stem: patch(patch=4, stride=4) → conv(layers=[1 item], proj={…})"], 424)],
+        [("stage 1", ["stem: patch → conv(layers=[1 item])"], 424)],
     ),
     "stem field": (
         {"stem": {"type": "patch", "patch": 2}},
-        [("stage 1", ["grid 8×8 → 16×16", "stem: patch patch 4 → 2, stride 4 → 2"], 1376),
-         ("stage 2", ["grid 4×4 → 8×8"], 0), ("head", ["input 16×16 → 64×16, from stage 2"], 0)],
+        [
+            ("stage 1", [
+                "grid 8×8 → 16×16",
+                "stem: patch patch 4 → 2",
+            ], 1376),
+            ("stage 2", [
+                "grid 4×4 → 8×8",
+            ], 0),
+            ("head", [
+                "input 16×16 → 64×16, from stage 2",
+            ], 0),
+        ],
     ),
     "downsample field": (
         {"stages": _stages(1, downsample={"type": "conv", "kernel": 2, "padding": 0})},
-        [("stage 2", ["downsample: conv kernel 3 → 2, padding 1 → 0"], -640)],
+        [("stage 2", ["downsample: conv kernel 3 → 2, padding None → 0"], -640)],
     ),
     "stage added": (
         {"stages": [*tiny()["stages"], {"dim": 32, "depth": 1, "mixer": {"type": "attention", "heads": 4}}]},
@@ -174,13 +187,32 @@ PHRASES = {
     ),
     "head type": (
         {"head": {"type": "class_attention", "heads": 2}},
-        [("head", ["pool → class_attention(heads=2, hidden=64)"], 3280)],
+        [("head", ["pool → class_attention(heads=2)"], 3280)],
     ),
     "head field": (
         {"head": {"type": "pool", "norm": "before_pool"}},
         [("head", ["pool norm after_pool → before_pool"], 0)],
     ),
     "classes": ({"num_classes": 7}, [("head", ["classes 5 → 7"], 34)]),
+    "activation": (
+        {"stages": _stages(0, ffn={"type": "mlp", "ratio": 2, "act": "silu"})},
+        [("stage 1", ["block 0 ffn: mlp act: gelu → silu"], 0)],
+    ),
+    "norm kind": (
+        {"stages": _stages(0, block={"type": "prenorm", "norm": "rmsnorm"})},
+        [("stage 1", ["block 0 block: prenorm norm: layernorm → rmsnorm"], -16)],
+    ),
+    "sr_norm": (
+        {"stages": _stages(1, mixer={"type": "attention", "heads": 2, "sr_ratio": 2, "sr_norm": "rmsnorm"})},
+        [("stage 2", ["blocks 0–1 mixer: attention sr_ratio 1 → 2, sr_norm: layernorm(eps=1e-05) → rmsnorm"], 2112)],
+    ),
+    "flow": (
+        {"stages": _stages(0, block={"type": "flow", "flow": [["m", "drop_path", "add", "norm1"],
+                                                               ["mlp", "drop_path", "add", "norm2"]]})},
+        [("stage 1", ["block 0 block: prenorm → flow",
+                      "block 0 flow: norm1 → m → drop_path → +x → norm2 → mlp → drop_path → +x"
+                      " ⇒ m → drop_path → +x → norm1 → mlp → drop_path → +norm1 → norm2"], 0)],
+    ),
 }  # fmt: skip
 
 
@@ -196,28 +228,28 @@ def test_every_phrase(kind):
 
 def test_phrase_table_text():
     a, b = _tiny(), _tiny(drop_path_rate=0.2, stages=_stages(1, dim=24))
-    change = "dim 16 → 24; blocks 0–1 ffn: mlp hidden 32 → 48; drop-path rates change (drop_path_rate 0.1 → 0.2)"
-    assert len(change) == 98  # the widest cell sets the column's width; numbers are right-aligned
+    change = "dim 16 → 24; drop-path rates change (drop_path_rate 0.1 → 0.2)"
+    assert len(change) == 62  # the widest cell sets the column's width; numbers are right-aligned
     assert format_diff(diff_plans(a, b), "tiny", "wider", "md").splitlines() == [
         "- A: tiny — Tiny: 7,141 params, 0.000 GFLOPs",
         "- B: wider — Tiny: 13,093 params, 0.001 GFLOPs",
         "",
-        f"| part          | {'change':98} |   params Δ |   GFLOPs Δ |",
-        f"|:--------------|:{'-' * 99}|-----------:|-----------:|",
+        f"| part          | {'change':62} |   params Δ |   GFLOPs Δ |",
+        f"|:--------------|:{'-' * 63}|-----------:|-----------:|",
         f"| stage 2       | {change} |     +5,912 |     +0.000 |",
-        f"| head          | {'input 16×16 → 16×24, from stage 2':98} |        +40 |     +0.000 |",
-        f"| total (B − A) | {'':98} |     +5,952 |     +0.000 |",
+        f"| head          | {'input 16×16 → 16×24, from stage 2':62} |        +40 |     +0.000 |",
+        f"| total (B − A) | {'':62} |     +5,952 |     +0.000 |",
     ]
     assert format_diff(diff_plans(a, b), "tiny", "wider").splitlines() == [
         "A: tiny — Tiny: 7,141 params, 0.000 GFLOPs",
         "B: wider — Tiny: 13,093 params, 0.001 GFLOPs",
         "",
-        f"part           {'change':98}    params Δ    GFLOPs Δ",
-        f"-------------  {'-' * 98}  ----------  ----------",
+        f"part           {'change':62}    params Δ    GFLOPs Δ",
+        f"-------------  {'-' * 62}  ----------  ----------",
         f"stage 2        {change}      +5,912      +0.000",
-        f"head           {'input 16×16 → 16×24, from stage 2':98}         +40      +0.000",
-        f"-------------  {'-' * 98}  ----------  ----------",
-        f"total (B − A)  {'':98}      +5,952      +0.000",
+        f"head           {'input 16×16 → 16×24, from stage 2':62}         +40      +0.000",
+        f"-------------  {'-' * 62}  ----------  ----------",
+        f"total (B − A)  {'':62}      +5,952      +0.000",
     ]
 
 

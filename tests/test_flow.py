@@ -83,3 +83,44 @@ def test_a_module_that_reads_the_wrong_operand_fails():
     module.program = tuple(program)
     with pytest.raises(FlowMismatch, match=r"step 'norm2': 'norm2' was called on another tensor than the plan's"):
         _run(planned, module)
+
+
+FLOW_ERRORS = [
+    ("{m: mixer, mlp: ffn}", "[[m, add], [mpl, add]]",
+     "7:25: stages[0].block.flow[1][0]: no part named 'mpl'; did you mean 'mlp'? (parts: m, mlp) [AS301]"),
+    ("{m: mixer, mlp: ffn}", "[[m, drop_path], [mlp, add]]",
+     "7:18: stages[0].block.flow[0][1]: drop_path applies to a branch about to be added: add 'add' [AS301]"),
+    ("{m: mixer, mlp: ffn, extra: norm}", "[[m, add], [mlp, add]]",
+     "7:7: stages[0].block.flow: part 'extra' is declared but no line uses it [AS301]"),
+    ("{m: mixer, mlp: ffn}", "[[m, add], [mlp, add], [mlp, add]]",
+     "7:37: stages[0].block.flow[2][0]: part 'mlp' is used twice: only a part without parameters can be "
+     "(reading the same shape); declare a second part [AS301]"),
+    ("{m: mixer, mlp: ffn, _x: norm}", "[[m, add], [mlp, add]]",
+     "6:7: stages[0].block.parts: part name '_x' must be a word of letters, digits and '_' starting with a letter, "
+     "other than add, concat, form, forward, program, sum, training [AS204]"),
+    ("{m: mixer, mlp: ffn}", "[[m, {add: m, sum: [[m], [m]]}], [mlp, add]]",
+     "7:18: stages[0].block.flow[0][1]: a step written as a mapping has exactly one of add, sum, concat (got 2) "
+     "[AS204]"),
+    ("{m: mixer, mlp: ffn, p: {type: linear, out: 16}}", "[[m, p, add], [mlp, add]]",
+     "7:21: stages[0].block.flow[0][2]: add needs equal shapes, got 3136×16 and 3136×64 [AS301]"),
+    ("{m: mixer, mlp: ffn}", "[[m, 3], [mlp, add]]",
+     "7:18: stages[0].block.flow[0][1]: a flow step is a part's name, 'add', 'drop_path', or a mapping with one of "
+     "add, sum, concat (got 3) [AS204]"),
+    ("{m: mixer, mlp: ffn}", "[[{sum: [[m], [add]]}], [mlp, add]]",
+     "7:28: stages[0].block.flow[0][0].sum[1][0]: an 'add' inside sum or concat has no running x to add to [AS301]"),
+    ("{m: mixer, mlp: ffn, drop_path: norm}", "[[m, add], [mlp, add]]",
+     "6:7: stages[0].block.parts: the name 'drop_path' is kept for the part of type 'drop_path', and only for it "
+     "[AS204]"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("parts", "flow", "message"), FLOW_ERRORS)
+def test_a_bad_flow_is_pointed_at(tmp_path, parts, flow, message):
+    spec = tmp_path / "s.yaml"
+    spec.write_text(f"extends: spectformer\nstages:\n  0:\n    block:\n      type: flow\n      parts: {parts}\n"
+                    f"      flow: {flow}\n")  # fmt: skip
+    with pytest.raises(archspec.SpecError) as caught:
+        archspec.plan(archspec.load_spec(spec))
+    text, code = message.rsplit(" [", 1)
+    assert str(caught.value).splitlines() == [f"{spec}:{text}"]
+    assert [problem.code for problem in caught.value.problems] == [code.rstrip("]")]

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import ClassVar, Literal
 
-from archspec.components._blocks import drop_path
-from archspec.components._resnet import ResNetBlockSpec, initialise, shortcut_module
-from archspec.plan import BlockInput, Node, Shape, Step
-from archspec.registry import build_node, register
-
-if TYPE_CHECKING:
-    from torch import nn
+from archspec.components._resnet import ResNetBlockSpec
+from archspec.flow import Form
+from archspec.plan import BlockInput
+from archspec.registry import register
 
 
 @register
@@ -20,33 +17,8 @@ class BasicBlockSpec(ResNetBlockSpec):
 
     type: Literal["basic"] = "basic"
 
-    def plan(self, given: BlockInput) -> Node:
-        stride, grid = self._grid(given)
-        x, out = given.tokens.as_grid(), Shape(given.dim, grid)
-        parts = [
-            self._conv(given, "conv1", x, out, 3, stride),
-            self._norm(given, "bn1", out),
-            self._act(given, "act1", out),
-            self._conv(given, "conv2", out, out, 3),
-            self._norm(given, "bn2", out),
-        ]
-        flow = [Step(part.name) for part in parts]
-        return self._finish(given, parts, flow, out, "act2", stride=stride)
+    printed: ClassVar[str] = "BasicBlock"
 
-    @staticmethod
-    def build(node: Node) -> nn.Module:
-        from archspec.nn.resnet_blocks import BasicBlock
-
-        a = node.args
-        block = BasicBlock(
-            a["cin"],
-            a["dim"],
-            a["stride"],
-            build_node(node.child("bn1")),
-            build_node(node.child("act1")),
-            build_node(node.child("bn2")),
-            build_node(node.child("act2")),
-            shortcut_module(node),
-            drop_path(a["drop_path"]),
-        )
-        return initialise(block, block.bn2, a["_zero_init_last"])
+    def form(self, given: BlockInput) -> Form:
+        stride = self._stride(given)
+        return self._form(given, [(given.dim, 3, stride), (given.dim, 3, 1)], stride)

@@ -14,6 +14,7 @@ class FfnPartSpec(PartSpec):
     """``ffn`` gives the part a feed-forward network of its own; left out, the part is the stage's ``ffn``."""
 
     type: Literal["ffn"] = "ffn"
+    reads: ClassVar[str] = "tokens"
     example: ClassVar[dict[str, Any]] = {"stages.0.block": {"type": "flow"}}
     ffn: Slot[FfnSpec] | None = None
 

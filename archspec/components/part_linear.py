@@ -20,11 +20,18 @@ class LinearPartSpec(PartSpec):
     """Maps each token's channels to ``out`` channels (the block's width when left out)."""
 
     type: Literal["linear"] = "linear"
+    reads: ClassVar[str] = "tokens"
     example: ClassVar[dict[str, Any]] = {
         "stages.0.block": {
             "type": "flow",
-            "parts": {"a": "mixer", "b": {"type": "mixer", "mixer": "identity"}, "proj": "linear", "mlp": "ffn"},
-            "flow": [[{"concat": [["a"], ["b"]]}, "proj", "add"], ["mlp", "add"]],
+            "parts": {
+                "a": "mixer",
+                "b": {"type": "mixer", "mixer": "identity"},
+                "wide": {"type": "linear", "out": 12},
+                "proj": "linear",
+                "mlp": "ffn",
+            },
+            "flow": [[{"concat": [["a"], ["b"]]}, "wide", "proj", "add"], ["mlp", "add"]],
         }
     }
     out: int | None = Field(None, ge=1, le=1 << 16, description="output channels; the block's width when left out")

@@ -15,6 +15,7 @@ class MixerPartSpec(PartSpec):
     branches); left out, the part is the mixer the stage names for this block."""
 
     type: Literal["mixer"] = "mixer"
+    reads: ClassVar[str] = "tokens"
     example: ClassVar[dict[str, Any]] = {"stages.0.block": {"type": "flow"}}
     mixer: Slot[MixerSpec] | None = None
 

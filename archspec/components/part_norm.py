@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from pydantic import Field
 
 from archspec.plan import Node, PartInput, Site, within
-from archspec.registry import register
+from archspec.registry import build_node, register
 from archspec.specbase import NormSpec, PartSpec, Slot
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 @register
@@ -17,7 +23,22 @@ class NormPartSpec(PartSpec):
     type: Literal["norm"] = "norm"
     example: ClassVar[dict[str, Any]] = {"stages.0.block": {"type": "flow"}}
     norm: Slot[NormSpec] | None = None
+    zero_init: bool = Field(False, description="start the gain at 0, so that a branch it closes starts at 0")
 
     def plan(self, given: PartInput) -> Node:
         norm, path = (self.norm, (*given.site.spec_path, "norm")) if self.norm else (given.norm, given.norm_path)
-        return within(path, norm.plan, given.shape, Site(path, given.site.module_path))
+        node = within(path, norm.plan, given.shape, Site(path, given.site.module_path))
+        if not self.zero_init:
+            return node
+        return self.node(given.site, node.in_shape, node.out_shape, children=(replace(node, name="norm"),))
+
+    @staticmethod
+    def build(node: Node) -> nn.Module:
+        # Only a zero-initialised norm is planned as this part's own node (around the norm it holds).
+        from torch import nn
+
+        module = build_node(node.children[0])
+        weight = getattr(module, "weight", None)
+        if isinstance(weight, nn.Parameter) and not weight.is_meta:
+            nn.init.zeros_(weight)
+        return module

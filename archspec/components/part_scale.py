@@ -20,6 +20,7 @@ class ScalePartSpec(PartSpec):
     start of training (CaiT's layer scale), 1 weighs a shortcut (MetaFormer's residual scale)."""
 
     type: Literal["scale"] = "scale"
+    reads: ClassVar[str] = "tokens"
     example: ClassVar[dict[str, Any]] = {
         "stages.0.block": {
             "type": "flow",

@@ -1,0 +1,92 @@
+"""What running blocks from their planned flow costs: the generic FlowBlock against a hand-written forward.
+
+    python benchmarks/flow_overhead.py --threads 2 [--spec spectformer-h-s] [--rounds 10]
+
+Both arms are the same built model with the same weights. In the second, every pre-norm block's
+``forward`` is replaced by the hand-written pre-norm code (``x + m(norm1(x))``, then
+``x + mlp(norm2(x))``) that the block ran before forms were data. Steps alternate (ABAB, each arm first in
+every other round) and the table gives each arm's median and the median over rounds of the per-round
+ratio flow ÷ hand-written (above 1: the generic path is slower). Stochastic depth is off.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import statistics
+import time
+import types
+
+import torch
+
+import archspec
+from archspec.nn.flow_block import FlowBlock
+from archspec.runtime import retain_freed_memory
+
+CASES = (("inference, batch 1", 1, False), ("inference, batch 8", 8, False), ("training step, batch 8", 8, True))
+
+
+def _prenorm(self: FlowBlock, x: torch.Tensor, hw: tuple[int, int]) -> tuple[torch.Tensor, tuple[int, int]]:
+    x = x + self.drop_path(self.m(self.norm1(x), hw))
+    x = x + self.drop_path(self.mlp(self.norm2(x), hw))
+    return x, hw
+
+
+def hand_written(model: torch.nn.Module) -> torch.nn.Module:
+    """A copy of ``model`` whose pre-norm blocks run the hand-written forward."""
+    other = copy.deepcopy(model)
+    replaced = 0
+    for module in other.modules():
+        if isinstance(module, FlowBlock) and module.form == "Block":
+            module.forward = types.MethodType(_prenorm, module)  # type: ignore[method-assign]
+            replaced += 1
+    if not replaced:
+        raise SystemExit("the model has no pre-norm blocks to compare")
+    return other
+
+
+def _step(model: torch.nn.Module, x: torch.Tensor, optimizer: torch.optim.Optimizer | None) -> None:
+    if optimizer is None:
+        with torch.inference_mode():
+            model(x)
+        return
+    out = model(x)
+    outputs = out if isinstance(out, tuple) else (out,)
+    sum(o.logsumexp(-1).mean() for o in outputs).backward()
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--spec", default="spectformer-h-s")
+    args = parser.parse_args()
+    retain_freed_memory()
+    torch.set_num_threads(args.threads)
+    flow = archspec.create_model(args.spec, overrides=["drop_path_rate=0"])
+    plain = hand_written(flow)
+    with torch.inference_mode():
+        x = torch.randn(2, 3, 224, 224)
+        assert torch.equal(flow.eval()(x), plain.eval()(x))  # the same computation, to the bit
+    print("| spec | case | flow (ms) | hand-written (ms) | flow ÷ hand-written |")
+    print("|---|---|---:|---:|---:|")
+    for label, batch, train in CASES:
+        x = torch.randn(batch, 3, 224, 224)
+        models = [flow.train(train), plain.train(train)]
+        optimizers = [torch.optim.SGD(m.parameters(), lr=1e-4) if train else None for m in models]
+        times: list[list[float]] = [[], []]
+        for round_ in range(args.rounds + 1):
+            for i in (0, 1) if round_ % 2 == 0 else (1, 0):
+                start = time.perf_counter()
+                _step(models[i], x, optimizers[i])
+                if round_:  # the first round warms up
+                    times[i].append(time.perf_counter() - start)
+        a, b = (statistics.median(t) * 1e3 for t in times)
+        ratio = statistics.median(f / h for f, h in zip(*times, strict=True))
+        print(f"| `{args.spec}` | {label} | {a:.1f} | {b:.1f} | {ratio:.3f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
