@@ -9,7 +9,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from archspec.errors import ArchspecError, SpecError, SpecFileError
-from archspec.plan import Plan, PlanCache, resolve
+from archspec.nodes import Plan
+from archspec.plan import PlanCache, resolve
 
 if TYPE_CHECKING:
     from torch import nn

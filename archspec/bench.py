@@ -28,7 +28,7 @@ from torch import nn
 from torch.utils.benchmark import Measurement, Timer
 
 from archspec.models import output_tensors
-from archspec.plan import Plan
+from archspec.nodes import Plan
 from archspec.runtime import freed_memory_retained, release_free_memory
 from archspec.tables import markdown_table
 

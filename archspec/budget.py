@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 from archspec.errors import ArchspecError
-from archspec.plan import Plan
+from archspec.nodes import Plan
 from archspec.sweep import activation_bytes
 
 BYTES = {"float64": 8, "float32": 4, "bfloat16": 2, "float16": 2}

@@ -11,7 +11,7 @@ from torch import nn
 from archspec import registry
 from archspec.errors import CheckError
 from archspec.nn import Body
-from archspec.plan import Plan
+from archspec.nodes import Plan
 from archspec.registry import build_node
 from archspec.runtime import retain_freed_memory
 

@@ -22,9 +22,9 @@ import torch
 from torch import nn
 
 from archspec.families import StateDict, get_layout, layouts
-from archspec.fingerprint import canonical, chosen, differences, structure_fingerprint
+from archspec.fingerprint import canonical, chosen, differences, spec_fingerprint, structure_fingerprint
+from archspec.nodes import Plan
 from archspec.output import write_atomic
-from archspec.plan import Plan
 from archspec.weights_file import CheckpointError, check_file, shown
 
 NONFINITE_HINT = "pass --allow-nonfinite (allow_nonfinite=True) to load it anyway"
@@ -284,7 +284,7 @@ def save_file(
         **(extra or {}),
         "format": FORMAT,
         "spec": canonical(plan.spec),
-        "spec_fingerprint": plan.fingerprint,
+        "spec_fingerprint": spec_fingerprint(plan.spec),
         "structure_fingerprint": structure_fingerprint(model),
         "state_dict": model.state_dict(),
     }
@@ -299,7 +299,7 @@ def check_spec(checkpoint: Mapping[str, Any], plan: Plan, path: str | Path) -> N
     what it chose is compared with what this spec chooses.
     """
     stored = checkpoint.get("spec_fingerprint")
-    if stored is None or stored == plan.fingerprint:
+    if stored is None or stored == spec_fingerprint(plan.spec):
         return
     from archspec.errors import SpecError
     from archspec.spec import validate
@@ -317,7 +317,7 @@ def check_spec(checkpoint: Mapping[str, Any], plan: Plan, path: str | Path) -> N
             return
         listing = "\n  ".join(changes[:20])
     raise CheckpointError(
-        f"{path}: saved for a different spec (fingerprint {stored}, this spec {plan.fingerprint}); "
+        f"{path}: saved for a different spec (fingerprint {stored}, this spec {spec_fingerprint(plan.spec)}); "
         f"checkpoint → this spec:\n  {listing}"
     )
 

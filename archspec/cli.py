@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from archspec.errors import CATALOGUE, ArchspecError, CheckError, SpecError, SpecFileError
+from archspec.fingerprint import spec_fingerprint
+from archspec.nodes import Plan
 from archspec.output import OutputExistsError, check_destination, for_terminal, guard_stdout
-from archspec.plan import Plan
 
 if TYPE_CHECKING:
     from typing import NoReturn
@@ -78,7 +79,8 @@ def _load_and_plan(path: str, overrides: Sequence[str] = ()) -> tuple[LoadedSpec
     planned = plan(loaded)
     elapsed = (time.perf_counter() - start) * 1e3
     _say(
-        f"{_label(path, overrides)}: loaded and planned in {elapsed:.0f} ms (fingerprint {planned.fingerprint})",
+        f"{_label(path, overrides)}: loaded and planned in {elapsed:.0f} ms "
+        f"(fingerprint {spec_fingerprint(planned.spec)})",
         VERBOSE,
     )
     return loaded, planned
@@ -130,7 +132,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
         print(summary.format_json(plan))
     else:
         print(summary.format_table(plan, markdown=args.format == "md"))
-        print(f"spec fingerprint: {plan.fingerprint}")
+        print(f"spec fingerprint: {spec_fingerprint(plan.spec)}")
     return EXIT_OK
 
 
@@ -217,7 +219,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         print(runner)
         print()
     print(summary.format_table(plan))
-    print(f"spec fingerprint: {plan.fingerprint}  structure fingerprint: {structure_fingerprint(model)}")
+    print(f"spec fingerprint: {spec_fingerprint(plan.spec)}  structure fingerprint: {structure_fingerprint(model)}")
     if args.save:
         from archspec.checkpoint import save_file
 
@@ -260,7 +262,10 @@ def cmd_convert(args: argparse.Namespace) -> int:
     layout = load_file(model, args.weights, layout=args.layout, allow_nonfinite=args.allow_nonfinite)
     save_file(model, plan, args.output, force=args.force)
     source = f"the {layout} layout" if layout else "archspec's own names"
-    _say(f"ok: read {args.weights} as {source}; wrote {args.output} for {plan.name} (fingerprint {plan.fingerprint})")
+    _say(
+        f"ok: read {args.weights} as {source}; wrote {args.output} for {plan.name} "
+        f"(fingerprint {spec_fingerprint(plan.spec)})"
+    )
     return EXIT_OK
 
 

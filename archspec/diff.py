@@ -14,8 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from archspec.plan import LAYER_INPUT as IN
-from archspec.plan import Node, Plan, StagePlan
+from archspec.nodes import LAYER_INPUT as IN
+from archspec.nodes import Node, Plan, StagePlan
 from archspec.specbase import ComponentSpec
 from archspec.tables import markdown_table, text_table
 

@@ -31,8 +31,8 @@ from torch import nn
 
 from archspec.errors import ArchspecError, format_path
 from archspec.models import output_tensors
+from archspec.nodes import Plan
 from archspec.output import check_destination, write_file_atomic
-from archspec.plan import Plan
 
 FORMATS = ("onnx", "pt2")
 DYNAMIC = ("batch", "hw")

@@ -37,7 +37,7 @@ from torch.utils.data import BatchSampler, DistributedSampler, TensorDataset
 from archspec.builder import build
 from archspec.data import Images, Split
 from archspec.errors import ArchspecError
-from archspec.plan import Plan
+from archspec.nodes import Plan
 
 CHECKPOINT_KEY = "fit"
 EVAL_BATCH = 256

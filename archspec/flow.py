@@ -29,8 +29,9 @@ from typing import TYPE_CHECKING, Annotated, Any, Union
 
 from pydantic import Discriminator, Field, SerializerFunctionWrapHandler, Tag, model_serializer, model_validator
 
+from archspec import registry
 from archspec.errors import KeyPath, did_you_mean
-from archspec.plan import LAYER_INPUT, BlockInput, Node, PartInput, PlanProblem, Shape, Site, Step
+from archspec.nodes import LAYER_INPUT, BlockInput, Node, PartInput, PlanProblem, Shape, Site, Step
 from archspec.specbase import ActSpec, BlockSpec, NormSpec, PartSpec, StrictModel
 
 if TYPE_CHECKING:
@@ -114,6 +115,12 @@ class FlowBlockSpec(BlockSpec):
         return build_form(node)
 
 
+def part(kind: str, written: KeyPath, **fields: Any) -> tuple[PartSpec, KeyPath]:
+    """A form's part: the part component ``kind`` with ``fields``, written (for errors) at ``written``."""
+    spec = registry.get("part", kind).model_validate({"type": kind, **fields})
+    return spec, written  # type: ignore[return-value]
+
+
 def plan_form(block: FlowBlockSpec, form: Form, given: BlockInput) -> Node:
     """Plan ``form`` fed ``given``: the block's node, with one child per part and the flow's steps."""
     return _FormPlanner(block, form, given).run()
@@ -121,8 +128,6 @@ def plan_form(block: FlowBlockSpec, form: Form, given: BlockInput) -> Node:
 
 class _FormPlanner:
     def __init__(self, block: FlowBlockSpec, form: Form, given: BlockInput) -> None:
-        from archspec import registry
-
         self.block, self.form, self.given = block, form, given
         path = given.site.spec_path
         norm, act = getattr(block, "norm", None), getattr(block, "act", None)
@@ -262,8 +267,6 @@ class _FormPlanner:
         return self.counts[kind]
 
     def _drop_path_node(self) -> Node:
-        from archspec import registry
-
         spec, written = self.form.parts.get(DROP_PATH, (registry.default("part", DROP_PATH), self.given.site.spec_path))
         site = Site(written, self.given.site.sub(DROP_PATH))
         part = PartInput(self.given.tokens, site, self.given, self.norm, self.norm_path, self.act, self.act_path)
@@ -302,7 +305,6 @@ def _count_adds(line: Line) -> int:
 
 def build_form(node: Node) -> nn.Module:
     """The block module of a planned form: its parts built, and its steps as the program it runs."""
-    from archspec import registry
     from archspec.nn.drop import DropPath
     from archspec.nn.flow_block import ADD, CALL, CONCAT, FlowBlock, Op
 

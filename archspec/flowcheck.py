@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from archspec.nn.layout import grid_to_tokens
-from archspec.plan import LAYER_INPUT, Node
+from archspec.nodes import LAYER_INPUT, Node
 
 DROP_PATH = "drop_path"
 

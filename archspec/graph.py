@@ -55,7 +55,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from archspec import registry
 from archspec.errors import format_path
-from archspec.plan import LAYER_INPUT, HeadSteps, Node, Plan, StagePlan
+from archspec.nodes import LAYER_INPUT, HeadSteps, Node, Plan, StagePlan
 
 if TYPE_CHECKING:
     import networkx as nx

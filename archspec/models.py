@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from archspec.compose import shipped_path, shipped_specs
 from archspec.errors import ArchspecError
-from archspec.plan import Plan
+from archspec.nodes import Plan
 
 if TYPE_CHECKING:
     from archspec.nn import Backbone

@@ -14,7 +14,7 @@ from archspec.errors import ArchspecError, did_you_mean
 if TYPE_CHECKING:
     from torch import nn
 
-    from archspec.plan import Node
+    from archspec.nodes import Node
     from archspec.specbase import ComponentSpec
 
 KINDS = ("stem", "downsample", "block", "part", "mixer", "ffn", "norm", "act", "head")

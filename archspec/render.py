@@ -32,8 +32,8 @@ from archspec.graph import (
     to_node_link,
     write_graphml,
 )
+from archspec.nodes import Plan
 from archspec.output import write_atomic
-from archspec.plan import Plan
 
 FORMATS = ("svg", "png", "pdf", "dot", "json", "graphml")
 NEEDS_DOT = ("svg", "png", "pdf")

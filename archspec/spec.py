@@ -19,6 +19,7 @@ from pydantic import Field, ValidationError, field_validator
 from archspec import registry
 from archspec.compose import Override, load_document, parse_override, read_document, shipped_path
 from archspec.errors import KeyPath, Problem, SourceMap, SpecError, did_you_mean
+from archspec.slots import Slot, _SlotSchema, default_component
 from archspec.specbase import (
     BlockSpec,
     ComponentSpec,
@@ -27,11 +28,8 @@ from archspec.specbase import (
     HeadSpec,
     MixerSpec,
     NormSpec,
-    Slot,
     StemSpec,
     StrictModel,
-    _SlotSchema,
-    default_component,
 )
 
 MAX_IMAGE_SIZE = 16_384

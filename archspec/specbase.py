@@ -8,24 +8,22 @@ Each component subclasses one of the kind bases below and implements two methods
 - ``build(node)`` turns that node into an ``nn.Module`` and initialises it. It is the only place
   torch is imported, lazily, so planning stays torch-free.
 
-A spec field that holds a component is typed ``Slot[Base]``: it accepts whatever is
-registered under that kind *when the spec is validated*, so components registered after this module
-is imported (plugins, tests) are accepted too.
+A spec field that holds a component is typed :class:`archspec.registry.Slot` ``[Base]``: it accepts
+whatever is registered under that kind *when the spec is validated*.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeVar, Union
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, GetJsonSchemaHandler, model_validator
-from pydantic_core import PydanticCustomError, core_schema
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 if TYPE_CHECKING:
     from torch import nn
 
     from archspec.nn.backbone import Body
-    from archspec.plan import BlockInput, HeadSteps, Node, PartInput, Shape, Site, Step
+    from archspec.nodes import BlockInput, HeadSteps, Node, PartInput, Shape, Site, Step
 
 
 class StrictModel(BaseModel):
@@ -122,7 +120,7 @@ class ComponentSpec(StrictModel):
         components it holds). They partition the node, so its ``params`` and ``flops`` are their sums;
         numbers given as well must agree with them.
         """
-        from archspec.plan import Node
+        from archspec.nodes import Node
 
         if children:
             for name, given, total in (
@@ -154,78 +152,6 @@ class ComponentSpec(StrictModel):
     @staticmethod
     def build(node: Node) -> nn.Module:
         raise NotImplementedError
-
-
-def default_component(kind: str, name: str, **fields: Any) -> Any:
-    """A ``default_factory``: component ``name`` of ``kind`` with ``fields`` set, looked up when first needed."""
-
-    def make() -> Any:
-        from archspec import registry
-
-        return registry.get(kind, name).model_validate({"type": name, **fields})
-
-    return make
-
-
-class _SlotSchema:
-    """Validates a slot by looking its ``type:`` up in the registry at validation time.
-
-    A bare string is shorthand for a component at its defaults (``norm: batchnorm``).
-    """
-
-    def __init__(self, kind: str, base: type[ComponentSpec]) -> None:
-        self.kind, self.base = kind, base
-
-    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
-        from archspec import registry
-
-        kind, base = self.kind, self.base
-
-        def validate(value: Any) -> ComponentSpec:
-            if isinstance(value, base):
-                return value
-            if isinstance(value, str):
-                value = {"type": value}
-            if not isinstance(value, dict):
-                raise PydanticCustomError("model_type", "expected a mapping with a 'type' key")
-            valid = registry.names(kind)
-            if "type" not in value:
-                raise PydanticCustomError("union_tag_not_found", "missing 'type'", {"kind": kind, "valid": valid})
-            tag = value["type"]
-            if not isinstance(tag, str) or tag not in valid:
-                context = {"kind": kind, "valid": valid, "tag": str(tag)}
-                raise PydanticCustomError("union_tag_invalid", "unknown {kind} type", context)
-            return registry.get(kind, tag).model_validate(value)
-
-        def serialize(value: ComponentSpec, info: core_schema.SerializationInfo) -> Any:
-            # The type tag is what the user chose even where it is the subclass's default: always keep it.
-            return {"type": value.type, **value.model_dump(mode=info.mode, exclude_defaults=info.exclude_defaults)}
-
-        serializer = core_schema.plain_serializer_function_ser_schema(serialize, info_arg=True)
-        return core_schema.no_info_plain_validator_function(validate, serialization=serializer)
-
-    def __get_pydantic_json_schema__(self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler) -> Any:
-        from pydantic import TypeAdapter
-
-        from archspec import registry
-
-        members = tuple(registry.components(self.kind))
-        union: Any = members[0] if len(members) == 1 else Annotated[Union[members], Field(discriminator="type")]  # noqa: UP007
-        full = handler(TypeAdapter(union).core_schema)
-        # A bare type name is shorthand for the component at its defaults (``norm: batchnorm``).
-        return {"anyOf": [full, {"enum": [cls.type_name() for cls in members]}]}
-
-
-if TYPE_CHECKING:
-    _T = TypeVar("_T")
-    Slot = Annotated[_T, "slot"]
-else:
-
-    class Slot:
-        """``Slot[MixerSpec]``: a field holding any component registered under that base's kind."""
-
-        def __class_getitem__(cls, base: type[ComponentSpec]) -> Any:
-            return Annotated[base, _SlotSchema(base.kind, base)]
 
 
 class StemSpec(ComponentSpec):
@@ -348,6 +274,6 @@ class HeadSpec(ComponentSpec):
         """How the model's forward runs this head's planned layers, for drawings: where it applies the
         last stage's norm, a step of its own before them, and logits it combines. By default none of
         these: the norm ends the stage and the layers run in order."""
-        from archspec.plan import HeadSteps
+        from archspec.nodes import HeadSteps
 
         return HeadSteps()

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from archspec.errors import format_path
-from archspec.plan import Node, Plan
+from archspec.nodes import Node, Plan
 from archspec.tables import markdown_table, text_table
 
 

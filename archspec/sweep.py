@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING
 
 from archspec.compose import Override, parse_override
 from archspec.errors import ArchspecError, SpecError
-from archspec.plan import Node, Plan, PlanCache
+from archspec.nodes import Node, Plan
+from archspec.plan import PlanCache
 from archspec.tables import markdown_table
 
 if TYPE_CHECKING:

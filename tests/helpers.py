@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from archspec.flop_count import flop_counter
-from archspec.plan import Plan
+from archspec.nodes import Plan
 
 
 def is_module(model: nn.Module, path: str) -> bool:

@@ -13,6 +13,7 @@ from conftest import ROOT
 
 import archspec
 from archspec.cli import main
+from archspec.fingerprint import spec_fingerprint
 
 SPEC = str(ROOT / "specs" / "spectformer.yaml")
 
@@ -178,7 +179,7 @@ def test_build_save_refuses_to_overwrite(tmp_path, capsys):
     assert main(["build", SPEC, "--no-tree", "--weights", str(target), "--set", "stages.2.depth=8"]) == 1
     assert capsys.readouterr().err == (
         f"error: {target}: saved for a different spec (fingerprint 2185d3b78dde3f5d, this spec "
-        f"{archspec.plan(archspec.load_spec(SPEC, ['stages.2.depth=8'])).fingerprint}); checkpoint → this spec:\n"
+        f"{spec_fingerprint(archspec.load_spec(SPEC, ['stages.2.depth=8']).spec)}); checkpoint → this spec:\n"
         "  stages[2].depth: 6 → 8 [AS502]\n"
         "hint (AS502, checkpoint does not fit): load it into the spec it was saved for; the message lists each key, "
         "shape or spec value that differs\n"

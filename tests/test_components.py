@@ -13,7 +13,7 @@ from helpers import assert_flops_match, assert_params_match
 
 import archspec
 from archspec import registry
-from archspec.plan import LAYER_INPUT, Node, Plan, Shape, Site
+from archspec.nodes import LAYER_INPUT, Node, Plan, Shape, Site
 
 
 def _set(spec: dict[str, Any], dotted: str, value: Any) -> None:

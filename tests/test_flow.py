@@ -11,7 +11,7 @@ from test_components import ALL, _plan, _with_component
 import archspec
 from archspec import registry
 from archspec.flowcheck import FlowMismatch, check_flow
-from archspec.plan import Node, Plan
+from archspec.nodes import Node, Plan
 
 CASES = [f"{kind}-{name}" for kind, name in ALL if kind in ("block", "part")] + [path.name for path in SHIPPED]
 

@@ -27,7 +27,7 @@ from archspec import registry
 from archspec.compose import OverrideError
 from archspec.errors import ArchspecError, SpecError, SpecFileError
 from archspec.loader import parse_yaml
-from archspec.specbase import _SlotSchema
+from archspec.slots import _SlotSchema
 
 FUZZ_EXAMPLES = int(os.environ.get("ARCHSPEC_FUZZ_EXAMPLES", "10000"))
 BUILD_LIMIT = 2_000_000  # parameters; mutated specs above this are planned but not built

@@ -16,7 +16,7 @@ from torch import nn
 import archspec
 from archspec import registry
 from archspec.graph import DEPTHS, Group, collapse, to_drawing, to_graph, to_node_link, write_graphml
-from archspec.plan import Plan
+from archspec.nodes import Plan
 
 # Counted by hand from the specs. Every shipped spec has four stages whose blocks are all alike and a
 # class-attention head, drawn at every depth as its steps: class token, class block 0, then stage 4's

@@ -7,7 +7,8 @@ from conftest import ROOT, SHIPPED, tiny
 
 import archspec
 from archspec.errors import SpecError
-from archspec.plan import BlockInput, PlanCache, Shape, Site, drop_path_rates
+from archspec.nodes import BlockInput, Shape, Site
+from archspec.plan import PlanCache, drop_path_rates
 
 
 def test_drop_path_is_a_global_linspace():

@@ -8,12 +8,12 @@ from typing import Any, ClassVar, TypeVar
 
 from pydantic import Field
 
-from archspec.components._blocks import part
-from archspec.components._common import needs_grid, window_out
 from archspec.errors import KeyPath
-from archspec.flow import Combine, FlowBlockSpec, Form, Line
-from archspec.plan import BlockInput, PlanProblem
-from archspec.specbase import ActSpec, NormSpec, PartSpec, Slot, default_component
+from archspec.flow import Combine, FlowBlockSpec, Form, Line, part
+from archspec.nodes import BlockInput, PlanProblem
+from archspec.planning import needs_grid, window_out
+from archspec.slots import Slot, default_component
+from archspec.specbase import ActSpec, NormSpec, PartSpec
 
 T = TypeVar("T")
 

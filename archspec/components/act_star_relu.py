@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
-from archspec.plan import Node, Shape, Site
+from archspec.nodes import Node, Shape, Site
 from archspec.registry import register
 from archspec.specbase import ActSpec
 

@@ -6,7 +6,7 @@ from typing import ClassVar, Literal
 
 from archspec.components._resnet import ResNetBlockSpec
 from archspec.flow import Form
-from archspec.plan import BlockInput
+from archspec.nodes import BlockInput
 from archspec.registry import register
 
 

@@ -6,10 +6,10 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from archspec.components._common import hidden_width
 from archspec.components._resnet import ResNetBlockSpec, at_block
 from archspec.flow import Form
-from archspec.plan import BlockInput
+from archspec.nodes import BlockInput
+from archspec.planning import hidden_width
 from archspec.registry import register
 
 

@@ -6,11 +6,12 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from archspec.components._blocks import keep_width, part
-from archspec.flow import FlowBlockSpec, Form
-from archspec.plan import BlockInput
+from archspec.flow import FlowBlockSpec, Form, part
+from archspec.nodes import BlockInput
+from archspec.planning import keep_width
 from archspec.registry import register
-from archspec.specbase import NormSpec, Slot, default_component
+from archspec.slots import Slot, default_component
+from archspec.specbase import NormSpec
 
 
 @register

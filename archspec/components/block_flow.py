@@ -8,9 +8,10 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, field_validator
 
 from archspec.flow import DROP_PATH, Combine, FlowBlockSpec, Form, Line
-from archspec.plan import BlockInput
+from archspec.nodes import BlockInput
 from archspec.registry import register
-from archspec.specbase import ActSpec, NormSpec, PartSpec, Slot, default_component
+from archspec.slots import Slot, default_component
+from archspec.specbase import ActSpec, NormSpec, PartSpec
 
 RESERVED = frozenset({"add", "sum", "concat", "forward", "training", "program", "form"})
 """Names a part cannot take: the flow's own words and the block module's attributes."""

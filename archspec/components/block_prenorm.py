@@ -6,11 +6,12 @@ from typing import Literal
 
 from pydantic import Field
 
-from archspec.components._blocks import keep_width, part
-from archspec.flow import Combine, FlowBlockSpec, Form, Line
-from archspec.plan import BlockInput
+from archspec.flow import Combine, FlowBlockSpec, Form, Line, part
+from archspec.nodes import BlockInput
+from archspec.planning import keep_width
 from archspec.registry import register
-from archspec.specbase import NormSpec, Slot, default_component
+from archspec.slots import Slot, default_component
+from archspec.specbase import NormSpec
 
 
 @register

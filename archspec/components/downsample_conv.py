@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
-from archspec.components._common import child_site, conv_layer, window_out
-from archspec.plan import Node, Shape, Site
+from archspec.nodes import Node, Shape, Site
+from archspec.planning import child_site, conv_layer, window_out
 from archspec.registry import build_node, register
-from archspec.specbase import DownsampleSpec, NormSpec, Slot, default_component
+from archspec.slots import Slot, default_component
+from archspec.specbase import DownsampleSpec, NormSpec
 
 if TYPE_CHECKING:
     from torch import nn

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from archspec.plan import Node, Shape, Site
+from archspec.nodes import Node, Shape, Site
 from archspec.registry import register
 from archspec.specbase import DownsampleSpec
 

@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING, Literal, cast
 from pydantic import Field
 
 from archspec import registry
-from archspec.components._common import hidden_width, linear_layer
 from archspec.flops import attention_flops, linear_flops
-from archspec.plan import LAYER_INPUT, HeadSteps, Node, PlanProblem, Shape, Site, layer, within
+from archspec.nodes import LAYER_INPUT, HeadSteps, Node, PlanProblem, Shape, Site, layer, within
+from archspec.planning import hidden_width, linear_layer
 from archspec.registry import build_node, register
-from archspec.specbase import HeadSpec, NormSpec, Slot, default_component
+from archspec.slots import Slot, default_component
+from archspec.specbase import HeadSpec, NormSpec
 
 if TYPE_CHECKING:
     from torch import nn

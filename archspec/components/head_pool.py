@@ -6,10 +6,11 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
-from archspec.components._common import hidden_width, linear_layer
-from archspec.plan import HeadSteps, Node, Shape, Site, layer
+from archspec.nodes import HeadSteps, Node, Shape, Site, layer
+from archspec.planning import hidden_width, linear_layer
 from archspec.registry import build_node, register
-from archspec.specbase import ActSpec, HeadSpec, NormSpec, Slot, StrictModel, default_component
+from archspec.slots import Slot, default_component
+from archspec.specbase import ActSpec, HeadSpec, NormSpec, StrictModel
 
 if TYPE_CHECKING:
     from torch import nn

@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
 
-from archspec.components._common import linear_layer
-from archspec.plan import HeadSteps, Node, PlanProblem, Shape, Site, layer
+from archspec.nodes import HeadSteps, Node, PlanProblem, Shape, Site, layer
+from archspec.planning import linear_layer
 from archspec.registry import register
 from archspec.specbase import HeadSpec
 

@@ -6,9 +6,9 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
-from archspec.components._common import needs_grid
 from archspec.flops import fft2_plane_flops
-from archspec.plan import Node, PlanProblem, Shape, Site, layer
+from archspec.nodes import Node, PlanProblem, Shape, Site, layer
+from archspec.planning import needs_grid
 from archspec.registry import register
 from archspec.specbase import MixerSpec
 
@@ -33,7 +33,7 @@ class AfnoSpec(MixerSpec):
         height, width = needs_grid(tokens, "an AFNO mixer")
         dim = tokens.channels
         if dim % self.num_blocks:
-            raise PlanProblem("blocks", f"{self.num_blocks} blocks do not divide the stage's dim {dim}")
+            raise PlanProblem("num_blocks", f"{self.num_blocks} blocks do not divide the stage's dim {dim}")
         size = dim // self.num_blocks
         hidden = size * self.hidden_factor
         bins = height * (width // 2 + 1)

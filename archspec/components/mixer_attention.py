@@ -6,11 +6,12 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, model_validator
 
-from archspec.components._common import child_site, conv_layer, linear_layer, needs_grid, window_out
 from archspec.flops import attention_flops
-from archspec.plan import LAYER_INPUT, Node, PlanProblem, Shape, Site, layer
+from archspec.nodes import LAYER_INPUT, Node, PlanProblem, Shape, Site, layer
+from archspec.planning import child_site, conv_layer, linear_layer, needs_grid, window_out
 from archspec.registry import build_node, register
-from archspec.specbase import MixerSpec, NormSpec, Slot, default_component
+from archspec.slots import Slot, default_component
+from archspec.specbase import MixerSpec, NormSpec
 
 if TYPE_CHECKING:
     from torch import nn

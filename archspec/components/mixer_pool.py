@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, field_validator
 
-from archspec.components._common import needs_grid, odd_kernel
-from archspec.plan import Node, Shape, Site, layer
+from archspec.nodes import Node, Shape, Site, layer
+from archspec.planning import needs_grid, odd_kernel
 from archspec.registry import register
 from archspec.specbase import MixerSpec
 

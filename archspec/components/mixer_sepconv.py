@@ -6,10 +6,11 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, field_validator
 
-from archspec.components._common import child_site, conv_layer, hidden_width, linear_layer, needs_grid, odd_kernel
-from archspec.plan import Node, Shape, Site
+from archspec.nodes import Node, Shape, Site
+from archspec.planning import child_site, conv_layer, hidden_width, linear_layer, needs_grid, odd_kernel
 from archspec.registry import build_node, register
-from archspec.specbase import ActSpec, MixerSpec, Slot, default_component
+from archspec.slots import Slot, default_component
+from archspec.specbase import ActSpec, MixerSpec
 
 if TYPE_CHECKING:
     from torch import nn

@@ -6,9 +6,9 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, field_validator
 
-from archspec.components._common import conv_layer, needs_grid, odd_kernel
 from archspec.flops import complex_mul_flops, fft2_plane_flops
-from archspec.plan import Node, Shape, Site, layer
+from archspec.nodes import Node, Shape, Site, layer
+from archspec.planning import conv_layer, needs_grid, odd_kernel
 from archspec.registry import register
 from archspec.specbase import MixerSpec
 

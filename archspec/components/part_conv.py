@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
 
-from archspec.components._common import conv_layer, needs_grid, window_out
-from archspec.plan import Node, PartInput, PlanProblem, Shape
+from archspec.nodes import Node, PartInput, PlanProblem, Shape
+from archspec.planning import conv_layer, needs_grid, window_out
 from archspec.registry import register
 from archspec.specbase import PartSpec
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from archspec.plan import Node, PartInput, Site, within
+from archspec.nodes import Node, PartInput, Site, within
 from archspec.registry import register
-from archspec.specbase import FfnSpec, PartSpec, Slot
+from archspec.slots import Slot
+from archspec.specbase import FfnSpec, PartSpec
 
 
 @register

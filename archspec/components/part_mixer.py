@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from archspec.plan import Node, PartInput, PlanProblem, Site, within
+from archspec.nodes import Node, PartInput, PlanProblem, Site, within
 from archspec.registry import register
-from archspec.specbase import MixerSpec, PartSpec, Slot
+from archspec.slots import Slot
+from archspec.specbase import MixerSpec, PartSpec
 
 
 @register

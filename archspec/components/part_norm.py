@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
 
-from archspec.plan import Node, PartInput, Site, within
+from archspec.nodes import Node, PartInput, Site, within
 from archspec.registry import build_node, register
-from archspec.specbase import NormSpec, PartSpec, Slot
+from archspec.slots import Slot
+from archspec.specbase import NormSpec, PartSpec
 
 if TYPE_CHECKING:
     from torch import nn

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
 
-from archspec.components._common import conv_layer, needs_grid, window_out
-from archspec.plan import Node, PartInput, PlanProblem, Shape, Site, within
+from archspec.nodes import Node, PartInput, PlanProblem, Shape, Site, within
+from archspec.planning import conv_layer, needs_grid, window_out
 from archspec.registry import build_node, register
 from archspec.specbase import PartSpec
 

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
 
-from archspec.plan import Node, PartInput, PlanProblem
+from archspec.nodes import Node, PartInput, PlanProblem
 from archspec.registry import register
 from archspec.specbase import PartSpec
 

@@ -6,10 +6,11 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from archspec.components._common import conv_layer
-from archspec.plan import Node, PartInput, PlanProblem, Shape, Site, layer, within
+from archspec.nodes import Node, PartInput, PlanProblem, Shape, Site, layer, within
+from archspec.planning import conv_layer
 from archspec.registry import build_node, register
-from archspec.specbase import ActSpec, PartSpec, Slot, default_component
+from archspec.slots import Slot, default_component
+from archspec.specbase import ActSpec, PartSpec
 
 if TYPE_CHECKING:
     from torch import nn

@@ -6,11 +6,12 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
-from archspec.components._common import child_site, conv_layer, conv_text, window_out
 from archspec.flops import conv2d_flops
-from archspec.plan import Node, Shape, Site, layer
+from archspec.nodes import Node, Shape, Site, layer
+from archspec.planning import child_site, conv_layer, conv_text, window_out
 from archspec.registry import build_node, register
-from archspec.specbase import NormSpec, Slot, StemSpec, StrictModel, default_component
+from archspec.slots import Slot, default_component
+from archspec.specbase import NormSpec, StemSpec, StrictModel
 
 if TYPE_CHECKING:
     from torch import nn

@@ -1,11 +1,21 @@
-"""Small helpers shared by component plan rules: window checks, widths, and the common layers."""
+"""Helpers for components' plan rules: window and grid checks, widths, and the common layers.
+
+A component in ``archspec/components/`` or in a plugin package plans its node with these and the
+vocabulary of :mod:`archspec.nodes`: ``conv_layer`` and ``linear_layer`` make the leaf layers whose
+parameters and FLOPs add up to the component's, ``window_out`` and ``needs_grid`` check a grid as a
+plan problem the user sees at the key that caused it.
+"""
 
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from archspec.flops import conv2d_flops, conv_out, linear_flops
-from archspec.plan import Node, PlanProblem, Shape, Site, layer
+from archspec.nodes import BlockInput, Node, PlanProblem, Shape, Site, layer
+
+if TYPE_CHECKING:
+    from archspec.specbase import BlockSpec
 
 
 def window_out(
@@ -100,3 +110,13 @@ def linear_layer(
     out = x.with_channels(cout) if x.explicit_dims is None else Shape.of(*x.dims[:-1], cout)
     modules = (module or site.sub(name),)
     return layer(site, "linear", name, x, out, params, linear_flops(rows, cin, cout), modules, detail, after=after)
+
+
+def keep_width(block: BlockSpec, given: BlockInput) -> None:
+    """A block of this kind keeps its input's width: the stage must receive its own."""
+    if given.tokens.channels != given.dim:
+        raise PlanProblem(
+            (*given.site.spec_path[:-1], "dim"),
+            f"a {block.type} block keeps the width, but it gets {given.tokens.channels} channels for a stage of "
+            f"{given.dim} (give the stage a downsample that changes the width)",
+        )
