@@ -112,7 +112,7 @@ def _key(node: Node, skip: tuple[str, ...] = ()) -> str:
     """What a node is, in the terms its spec was written in: equal keys, no phrase. A layer (no spec of
     its own) is known by its description; a block also by its flow."""
     if node.spec is None:
-        return f"{node.component}:{node.args.get('detail')}"
+        return f"{node.component}:{node.detail}"
     spec = node.spec.model_dump(mode="json", exclude={"type", *skip, *_PATTERN})
     return node.component + repr(spec) + (flow_text(node) if node.kind == "block" else "")
 
@@ -121,7 +121,7 @@ def _change(old: Node, new: Node, skip: tuple[str, ...] = ()) -> str | None:
     """The phrase for a node whose key changed, or None when its spec did not (its numbers moved with
     the stage's width or grid, which the stage's own phrases say)."""
     if old.spec is None or new.spec is None:
-        a, b = old.args.get("detail"), new.args.get("detail")
+        a, b = old.detail, new.detail
         return f"{a} → {b}" if a != b else None
     if old.spec.type == new.spec.type and not any(
         _moved(name, getattr(old.spec, name), getattr(new.spec, name))
@@ -236,7 +236,7 @@ def _stage_changes(a: StagePlan, b: StagePlan, drop_path_cause: str) -> list[str
     if _key(a.embed) != _key(b.embed) and (embed := _change(a.embed, b.embed)) is not None:
         what.append(f"{a.embed.kind}: {embed}")
     what += _block_changes(a, b)
-    rates = [(x.args.get("drop_path"), y.args.get("drop_path")) for x, y in zip(a.blocks, b.blocks, strict=False)]
+    rates = [(x.drop_path, y.drop_path) for x, y in zip(a.blocks, b.blocks, strict=False)]
     if any(x != y for x, y in rates):
         what.append(f"drop-path rates change ({drop_path_cause})" if drop_path_cause else "drop-path rates change")
     if _key(a.norm) != _key(b.norm) and (norm := _change(a.norm, b.norm)) is not None:

@@ -24,7 +24,7 @@ import sys
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -33,6 +33,9 @@ from archspec.errors import ArchspecError, format_path
 from archspec.models import output_tensors
 from archspec.nodes import Plan
 from archspec.output import check_destination, write_file_atomic
+
+if TYPE_CHECKING:
+    from archspec.specbase import ComponentSpec
 
 FORMATS = ("onnx", "pt2")
 DYNAMIC = ("batch", "hw")
@@ -139,10 +142,10 @@ def _check_dynamic_hw(plan: Plan, fmt: str) -> None:
             f"--dynamic hw: {_listed(fixed)} {'has' if len(fixed) == 1 else 'have'} resize: strict, so "
             f"{plan.name} takes only {height}×{width} images; export with --dynamic batch"
         )
-    spectral = [part for part in _size_bound(plan, "interpolate") if part.endswith("(spectral)")]
-    if fmt == "onnx" and spectral:
+    ffts = _parts(plan, lambda spec: spec.uses_fft)
+    if fmt == "onnx" and ffts:
         raise ExportError(
-            f"--dynamic hw: {_listed(spectral)} {'runs' if len(spectral) == 1 else 'run'} a 2-D FFT, and "
+            f"--dynamic hw: {_listed(ffts)} {'runs' if len(ffts) == 1 else 'run'} a 2-D FFT, and "
             "onnxruntime's DFT fails on one whose width is dynamic (a shape mismatch when it reuses a buffer); "
             "export to ONNX with --dynamic batch, or use --format pt2"
         )
@@ -156,13 +159,17 @@ def _check_dynamic_hw(plan: Plan, fmt: str) -> None:
 
 
 def _size_bound(plan: Plan, resize: str) -> list[str]:
-    """The spec paths (with their component) of the parts holding weights made for the built grid that
-    they resize (``interpolate``) or refuse (``strict``) at another: spectral filters, and patch stems
-    with position embeddings (a patch stem without them has nothing to resize)."""
-    found = []
-    for node in plan.walk():
-        if node.args.get("_resize") == resize and node.args.get("pos_embed", True):
-            found.append(f"{format_path(node.spec_path)} ({node.component})")
+    """The parts holding weights made for the built grid that they resize (``interpolate``) or refuse
+    (``strict``) at another, as their components declare: spectral filters, and patch stems with
+    position embeddings."""
+    return _parts(plan, lambda spec: spec.size_policy() == resize)
+
+
+def _parts(plan: Plan, test: Callable[[ComponentSpec], bool]) -> list[str]:
+    """The spec paths (with their component) of the plan's components that pass ``test``."""
+    found = [
+        f"{format_path(node.spec_path)} ({node.component})" for node in plan.walk() if node.spec and test(node.spec)
+    ]
     return list(dict.fromkeys(found))
 
 

@@ -157,11 +157,7 @@ class _FormPlanner:
         order = tuple((name, specs.get(name, DROP_PATH)) for name in names)
         children = [self.nodes[name] for name in self.nodes]
         given, out = self.given, self.shapes[x]
-        mixer = next((n.component for n in children if n.kind == "mixer"), None)
-        ffn = next((n.component for n in children if n.kind == "ffn"), None)
         args: dict[str, Any] = {"form": self.form.name, "parts": order}  # parts: (name, type), registration order
-        args |= {key: value for key, value in (("mixer", mixer), ("ffn", ffn)) if value is not None}
-        args |= _fields(self.block)
         return self.block.node(
             given.site,
             given.tokens,
@@ -274,15 +270,6 @@ class _FormPlanner:
         return node
 
 
-def _fields(block: FlowBlockSpec) -> dict[str, object]:
-    """The block's own settings (a layer scale's value), for drawings and diffs; its parts and lines are
-    its children and its flow."""
-    from archspec.specbase import ComponentSpec
-
-    values = {key: getattr(block, key) for key in type(block).model_fields if key not in ("type", "parts", "flow")}
-    return {key: value for key, value in values.items() if not isinstance(value, ComponentSpec)}
-
-
 def _as(shape: Shape, layout: str) -> Shape:
     """``shape`` in the layout a part reads (the block converts the tensor to match)."""
     if shape.grid is None or shape.explicit_dims is not None or layout == "any":
@@ -315,7 +302,7 @@ def build_form(node: Node) -> nn.Module:
         if child.component == DROP_PATH and child.kind == "part":
             from torch import nn as tnn
 
-            rate = node.args.get("drop_path", 0.0)
+            rate = node.drop_path
             parts[name] = DropPath(rate) if rate > 0 else tnn.Identity()
         else:
             parts[name] = registry.build_node(child)

@@ -138,52 +138,15 @@ def blocks_text(attrs: dict[str, Any]) -> str:
     return f"blocks {span(first, last)}{times}"
 
 
-def spec_defaults(node: Node) -> dict[str, Any]:
-    """The defaults of the spec fields of the component that planned ``node`` (empty for a layer)."""
-    from archspec import registry
-
-    if node.kind not in registry.KINDS:
-        return {}
-    try:
-        fields = registry.get(node.kind, node.component).model_fields
-    except registry.RegistryError:
-        return {}
-    defaults = {}
-    for name, info in fields.items():
-        value = info.get_default(call_default_factory=True)
-        # A component slot's default (the norm a head builds) is compared as the plain data nodes hold.
-        defaults[name] = value.model_dump(mode="json") if hasattr(value, "model_dump") else value
-    return defaults
-
-
-def _unchanged_option(defaults: dict[str, Any], key: str, value: Any) -> bool:
-    """An option left at its default: a flag, a choice, a rate, a zero or a one (sizes such as kernels
-    and strides are always shown)."""
-    key = key.lstrip("_")
-    if key not in defaults or defaults[key] != value:
-        return False
-    return isinstance(value, bool) or not isinstance(value, int) or value in (0, 1)
-
-
-def args_text(node: Node) -> str:
-    """A node's own settings, such as ``heads 10`` or ``hidden 256``: what it chose away from its
-    component's defaults; the stage's width and grid go without saying."""
-    shown = []
-    defaults = spec_defaults(node)
-    for key, value in node.args.items():
-        hidden = key in ("dim", "cin", "height", "width", "eps", "num_classes", "after") or key.startswith("_")
-        if hidden or value is None or value is False or _unchanged_option(defaults, key, value):
-            continue
-        if isinstance(value, list):
-            shown.append(f"{len(value)} {key}")
-        elif not isinstance(value, dict):
-            shown.append(key if value is True else f"{key} {value}")
-    return ", ".join(shown)
+def describe(node: Node) -> str:
+    """What a drawing says of a node beside its numbers: a layer's description, or what its component
+    declares it shows (the spec fields set away from their defaults, such as ``heads 10``)."""
+    return node.detail if node.spec is None else node.spec.shown()
 
 
 def block_key(block: Node) -> str:
     """What two blocks must share to collapse: their type, and every part's type and arguments (not the drop-path)."""
-    parts = [(child.kind, child.component, sorted(child.args.items(), key=str)) for child in block.children]
+    parts = [(child.kind, child.component, repr(child.spec), child.detail, child.in_shape) for child in block.children]
     shape = (block.in_shape.dims, block.out_shape.dims)
     return repr((block.component, shape, parts))
 
@@ -236,7 +199,7 @@ def _opened(name: str, node: Node, title: str, depth: int, source: str = IN) -> 
 
     ``source`` is the part before it. The children partition the node's numbers, so the parts still add up.
     """
-    detail = node.args.get("detail", "") if node.kind == "layer" else args_text(node)
+    detail = describe(node)
     whole = _whole(name, node, title, detail)
     if depth < 3 or not node.children:
         return [whole]
@@ -247,19 +210,24 @@ def _opened(name: str, node: Node, title: str, depth: int, source: str = IN) -> 
 
     parts = []
     for layer in node.children:
-        a = layer.args
-        detail = a.get("detail") or a.get("_detail") or ("" if layer.kind == "layer" else args_text(layer))
+        detail = layer.detail or describe(layer)
         numbers = (layer.out_shape.dims, layer.params, layer.flops, layer.module_paths, detail)
         kind = layer.component if layer.kind == "layer" else layer.kind
-        part = Part(prefix + layer.name, kind, a.get("title", layer.name), *numbers, component=node.component)
-        after = tuple(map(local, a["after"])) if "after" in a else None
+        part = Part(prefix + layer.name, kind, layer.title or layer.name, *numbers, component=node.component)
+        after = tuple(map(local, layer.after)) if layer.after is not None else None
         parts.append(replace(part, after=after, owner=node.kind, spec_path=whole.spec_path, parent=name))
     return parts
 
 
+def _ffn(block: Node) -> str | None:
+    ffn = block.part_of("ffn")
+    return ffn.component if ffn is not None else None
+
+
 def character(block: Node) -> str:
     """What a block is drawn and coloured as: its mixer's type, or the block's own for blocks without one."""
-    return str(block.args.get("mixer") or block.component)
+    mixer = block.part_of("mixer")
+    return mixer.component if mixer is not None else block.component
 
 
 def _slot_name(child: Node) -> str:
@@ -333,7 +301,7 @@ def head_parts(head: Node, norm: Node, norm_id: str) -> tuple[list[Part], bool]:
     placed = form.norm_after is not None and f"head.{form.norm_after}" in names
     if placed:
         at = names.index(f"head.{form.norm_after}")
-        whole = _whole(norm_id, norm, f"norm: {norm.component}", args_text(norm))
+        whole = _whole(norm_id, norm, f"norm: {norm.component}", describe(norm))
         detail = ", ".join(filter(None, (whole.detail, f"{norm.module_path}, applied by the head")))
         # It keeps the shape of what it reads: the pooled vector, the class token, or the tokens with it.
         drawn = replace(whole, dims=parts[at].dims, detail=detail, after=(names[at],), parent="head")
@@ -482,22 +450,22 @@ class _Builder:
             outputs = self.group(stage, group, outputs, cluster)
         if norm_in_head:
             return outputs
-        norm = _whole(f"{stage_id}.norm", stage.norm, f"norm: {stage.norm.component}", args_text(stage.norm))
+        norm = _whole(f"{stage_id}.norm", stage.norm, f"norm: {stage.norm.component}", describe(stage.norm))
         return self.add([norm], outputs, cluster=cluster)
 
     def group(self, stage: StagePlan, group: Group, inputs: list[str], cluster: str) -> list[str]:
         blocks = stage.blocks[group.first : group.last + 1]
         unit = blocks[: group.period]
-        ffns = {block.args.get("ffn") for block in unit}
-        names = [character(b) if len(ffns) == 1 else f"{character(b)}/{b.args.get('ffn')}" for b in unit]
+        ffns = {_ffn(block) for block in unit}
+        names = [character(b) if len(ffns) == 1 else f"{character(b)}/{_ffn(b)}" for b in unit]
         title = f"{names[0]} block" if group.period == 1 else f"({', '.join(names)})×{group.repeat}"
         parts = {child.kind: child for child in unit[0].children}
         mixer, ffn = parts.get("mixer"), parts.get("ffn")
-        settings = [args_text(mixer) if mixer is not None and group.period == 1 else ""]
+        settings = [describe(mixer) if mixer is not None and group.period == 1 else ""]
         if ffn is not None:
-            settings.append(f"{ffn.component} ffn, {args_text(ffn)}".strip(", "))
+            settings.append(f"{ffn.component} ffn, {describe(ffn)}".strip(", "))
         if mixer is None and ffn is None and group.period == 1:
-            settings.append(args_text(unit[0]))
+            settings.append(describe(unit[0]))
         detail = " · ".join(text for text in settings if text)
         group_id = f"stages[{stage.index}].blocks[{span(group.first, group.last).replace('–', '-')}]"
         marks: dict[str, Any] = {"blocks": [group.first, group.last], "count": group.count, "period": group.period}

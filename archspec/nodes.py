@@ -119,10 +119,13 @@ class HeadSteps:
 class Node:
     """One planned piece of the model.
 
-    ``args`` starting with ``_`` are read by ``build`` but are not structure, so pictures leave them
-    out. ``module_paths`` lists the attributes of the built model whose parameters make up ``params``
-    (one for most nodes; the head owns several top-level attributes). ``args`` holds the resolved
-    numbers the component's ``build`` reads. ``flops`` are per sample.
+    ``args`` holds the resolved numbers the component's ``build`` reads, and only ``build`` reads them:
+    what drawings, diffs and exports show is declared by the component's ``spec``. ``module_paths``
+    lists the attributes of the built model whose parameters make up ``params`` (one for most nodes;
+    the head owns several top-level attributes). ``flops`` are per sample. ``detail`` is a short
+    description (``Linear 64→256``), ``title`` what a drawing calls it (a layer's name by default),
+    ``after`` the siblings whose outputs a layer reads (see :func:`layer`), and ``drop_path`` a block's
+    stochastic-depth rate, which is the model's schedule: the planner sets it.
 
     ``children`` are the parts the node is made of: a block's norms, mixer and FFN, or a component's
     layers (see :func:`layer`). Each has a ``name`` unique among its siblings. A node's children,
@@ -147,6 +150,10 @@ class Node:
     name: str = ""
     flow: tuple[Step, ...] = ()
     spec: ComponentSpec | None = field(default=None, repr=False)
+    detail: str = ""
+    title: str = ""
+    after: tuple[str, ...] | None = None
+    drop_path: float = 0.0
 
     def child(self, name: str) -> Node:
         """The child called ``name`` (a block's ``norm1``, ``m``, ...)."""
@@ -154,6 +161,10 @@ class Node:
             if child.name == name:
                 return child
         raise KeyError(f"{self.kind} {self.component!r} has no part {name!r}")
+
+    def part_of(self, kind: str) -> Node | None:
+        """The first child of ``kind``: a block's mixer (``"mixer"``) or FFN (``"ffn"``), if it has one."""
+        return next((child for child in self.children if child.kind == kind), None)
 
     @property
     def module_path(self) -> str:
@@ -238,7 +249,7 @@ class BlockInput:
 
     A block's plan is a function of these values alone (and of the block's own spec), so equal
     inputs give equal plans: :class:`PlanCache` relies on it. The block's stochastic-depth rate is
-    the model's schedule, not the block's: the planner sets ``args["drop_path"]`` on the node.
+    the model's schedule, not the block's: the planner sets the node's ``drop_path``.
     """
 
     tokens: Shape
@@ -313,9 +324,19 @@ def layer(
     the full attribute paths of the built model that hold its parameters; they are empty for a
     functional op such as rfft2 or sdpa, whose FLOPs happen in the component's own forward.
     ``after`` names the layers whose outputs it reads (:data:`LAYER_INPUT` for the component's
-    input); None means the layer just before it. Name, title, detail and ``after`` go in ``args``.
+    input); None means the layer just before it.
     """
-    args: dict[str, Any] = {"name": name, "title": title or name, "detail": detail}
-    if after is not None:
-        args["after"] = after
-    return Node("layer", component, site.spec_path, modules, in_shape, out_shape, params, flops, args, name=name)
+    return Node(
+        "layer",
+        component,
+        site.spec_path,
+        modules,
+        in_shape,
+        out_shape,
+        params,
+        flops,
+        name=name,
+        detail=detail,
+        title=title or name,
+        after=after,
+    )

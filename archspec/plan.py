@@ -181,7 +181,7 @@ class _Planner:
             given = BlockInput(tokens, stage.dim, j == 0, stage.ffn, mixer, mixer_path, site)
             node = self.block(block, given) if self.cache is None else self.cache.block(block, given, self.block)
             if node is not None:
-                blocks.append(replace(node, args={**node.args, "drop_path": rate}))
+                blocks.append(replace(node, drop_path=rate))
                 tokens = node.out_shape
             # else: later blocks are still checked, as if this one had kept the shape
         return blocks

@@ -112,6 +112,7 @@ class ComponentSpec(StrictModel):
         *,
         children: Sequence[Node] = (),
         flow: Sequence[Step] = (),
+        detail: str = "",
         **args: Any,
     ) -> Node:
         """Make this component's plan node; ``args`` are the resolved numbers ``build`` reads.
@@ -147,11 +148,45 @@ class ComponentSpec(StrictModel):
             name=site.module_path.rsplit(".", 1)[-1],
             flow=tuple(flow),
             spec=self,
+            detail=detail,
         )
 
     @staticmethod
     def build(node: Node) -> nn.Module:
         raise NotImplementedError
+
+    uses_fft: ClassVar[bool] = False
+    """Whether the module runs a 2-D FFT over the token grid (exporters treat those apart)."""
+
+    def size_policy(self) -> str | None:
+        """For a component holding weights made for the built grid (a filter, position embeddings): what
+        it does at another input size, ``interpolate`` or ``strict`` (refuse); None for any other."""
+        return None
+
+    def shown(self) -> str:
+        """What drawings say of this component beside its numbers, in its spec's terms: ``heads 10,
+        sr_ratio 2``. Sizes are always shown, other fields where they differ from their defaults.
+        Components it holds are drawn as its parts, and a mixer pattern's ``blocks`` as the drawing's
+        groups; a component may say more (a size it derives) by overriding this."""
+        shown = []
+        for name, info in type(self).model_fields.items():
+            value = getattr(self, name)
+            if name in ("type", "blocks") or isinstance(value, ComponentSpec | dict) or value is None:
+                continue
+            # A size (a kernel, a stride, a count) is shown even at its default; a flag, a choice, a
+            # rate, a zero or a one only where it was changed.
+            size = isinstance(value, int) and not isinstance(value, bool) and value not in (0, 1)
+            if value == info.get_default(call_default_factory=True) and not size:
+                continue
+            if isinstance(value, tuple):
+                shown.append(f"{len(value)} {name}")
+            elif isinstance(value, BaseModel):
+                shown.append(name)
+            else:
+                shown.append(
+                    name if value is True else f"{name} {value:g}" if isinstance(value, float) else f"{name} {value}"
+                )
+        return ", ".join(shown)
 
 
 class StemSpec(ComponentSpec):

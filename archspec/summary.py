@@ -34,9 +34,10 @@ def rows(plan: Plan) -> list[Row]:
     """One row per stage (its embedding, blocks and end norm) and one for the head."""
     result = []
     for stage in plan.stages:
-        if all(block.args.get("mixer") for block in stage.blocks):
-            mixers = _runs([block.args["mixer"] for block in stage.blocks])
-            ffns = _runs([block.args["ffn"] for block in stage.blocks])
+        parts = [(block.part_of("mixer"), block.part_of("ffn")) for block in stage.blocks]
+        if all(mixer and ffn for mixer, ffn in parts):
+            mixers = _runs([mixer.component for mixer, _ in parts if mixer])
+            ffns = _runs([ffn.component for _, ffn in parts if ffn])
             layers = f"{_describe_embed(stage.embed)}; {mixers} + {ffns}"
         else:  # blocks without a mixer and an FFN (ResNet's) are named by their own type
             layers = f"{_describe_embed(stage.embed)}; {_runs([block.component for block in stage.blocks])}"

@@ -144,7 +144,7 @@ def test_summary_json(capsys):
         "width": 28,
         "conv_in": 3,
         "conv_out": 3,
-        "_resize": "interpolate",
+        "resize": "interpolate",
     }
 
 

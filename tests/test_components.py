@@ -114,7 +114,7 @@ def test_component_plans_its_parts(kind, name):
     for node in found:
         names = [part.name for part in node.children]
         assert len(set(names)) == len(names) and all(names)
-        assert all(set(part.args.get("after", ())) <= {LAYER_INPUT, *names} for part in node.children)
+        assert all(set(part.after or ()) <= {LAYER_INPUT, *names} for part in node.children)
         steps = {step.name for step in node.flow}
         assert {step.child for step in node.flow if step.child} <= set(names)
         assert all(set(step.after or ()) <= {LAYER_INPUT, *steps} for step in node.flow)

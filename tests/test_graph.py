@@ -285,7 +285,7 @@ def test_component_layers_hold_its_params(kind, name):
         pytest.skip(f"part {name!r} is planned as the component it holds, whose own case covers it")
     assert node is not None
     if node.kind != "block":  # a block's parts are drawn at depth 2 already, in the order of its flow
-        titles = [part.args.get("title", part.name) for part in node.children]
+        titles = [part.title or part.name for part in node.children]
         assert [a["title"] for a in layers[: len(node.children)]] == titles
     assert sum(p for _, p in graph.nodes(data="params")) == plan.params
     assert sum(f for _, f in graph.nodes(data="flops")) == plan.flops

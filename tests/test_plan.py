@@ -15,7 +15,7 @@ def test_drop_path_is_a_global_linspace():
     assert drop_path_rates(5, 0.2) == [0.0, 0.05, 0.1, 0.15000000000000002, 0.2]
     assert drop_path_rates(1, 0.2) == [0.0]
     plan = archspec.plan(archspec.validate(tiny(drop_path_rate=0.2)))
-    rates = [block.args["drop_path"] for stage in plan.stages for block in stage.blocks]
+    rates = [block.drop_path for stage in plan.stages for block in stage.blocks]
     assert rates == [0.0, 0.1, 0.2]
 
 
@@ -28,7 +28,7 @@ def test_mixer_pattern_expands_per_block():
     }
     plan = archspec.plan(archspec.validate(spec))
     blocks = plan.stages[1].blocks
-    assert [b.args["mixer"] for b in blocks] == ["spectral"] * 2 + ["attention"] * 3
+    assert [b.part_of("mixer").component for b in blocks] == ["spectral"] * 2 + ["attention"] * 3
     assert [b.child("m").module_path for b in blocks] == [f"block2.{i}.m" for i in range(5)]
     assert [b.child("m").spec_path for b in blocks] == [("stages", 1, "mixer", 0)] * 2 + [("stages", 1, "mixer", 1)] * 3
     model = archspec.build(plan)
@@ -83,7 +83,7 @@ def test_variants_sharing_a_cache_get_their_own_drop_path_ramp_and_names():
         fresh = archspec.plan(archspec.validate(spec))
         cached = archspec.plan(archspec.validate(spec), cache)
         assert cached == fresh
-        rates = [block.args["drop_path"] for stage in cached.stages for block in stage.blocks]
+        rates = [block.drop_path for stage in cached.stages for block in stage.blocks]
         assert rates == drop_path_rates(1 + depth, 0.2)
         assert [block.module_path for block in cached.stages[1].blocks] == [f"block2.{j}" for j in range(depth)]
     # stage 1's block and stage 2's first three are planned once each; the rest come from the cache

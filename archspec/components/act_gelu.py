@@ -19,7 +19,7 @@ class GeluSpec(ActSpec):
 
     def plan(self, shape: Shape, site: Site) -> Node:
         detail = "GELU" + (" (tanh)" if self.approximate == "tanh" else "")
-        return self.node(site, shape, shape, 0, 0, approximate=self.approximate, _detail=detail)
+        return self.node(site, shape, shape, 0, 0, approximate=self.approximate, detail=detail)
 
     @staticmethod
     def build(node: Node) -> nn.Module:

@@ -17,7 +17,7 @@ class HardSwishSpec(ActSpec):
     type: Literal["hard_swish"] = "hard_swish"
 
     def plan(self, shape: Shape, site: Site) -> Node:
-        return self.node(site, shape, shape, 0, 0, _detail="Hardswish")
+        return self.node(site, shape, shape, 0, 0, detail="Hardswish")
 
     @staticmethod
     def build(node: Node) -> nn.Module:

@@ -17,7 +17,7 @@ class ReluSpec(ActSpec):
     type: Literal["relu"] = "relu"
 
     def plan(self, shape: Shape, site: Site) -> Node:
-        return self.node(site, shape, shape, 0, 0, _detail="ReLU")
+        return self.node(site, shape, shape, 0, 0, detail="ReLU")
 
     @staticmethod
     def build(node: Node) -> nn.Module:

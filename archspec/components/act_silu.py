@@ -17,7 +17,7 @@ class SiluSpec(ActSpec):
     type: Literal["silu"] = "silu"
 
     def plan(self, shape: Shape, site: Site) -> Node:
-        return self.node(site, shape, shape, 0, 0, _detail="SiLU")
+        return self.node(site, shape, shape, 0, 0, detail="SiLU")
 
     @staticmethod
     def build(node: Node) -> nn.Module:

@@ -17,7 +17,7 @@ class SquaredReluSpec(ActSpec):
     type: Literal["squared_relu"] = "squared_relu"
 
     def plan(self, shape: Shape, site: Site) -> Node:
-        return self.node(site, shape, shape, 0, 0, _detail="SquaredReLU")
+        return self.node(site, shape, shape, 0, 0, detail="SquaredReLU")
 
     @staticmethod
     def build(node: Node) -> nn.Module:

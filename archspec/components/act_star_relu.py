@@ -21,7 +21,7 @@ class StarReluSpec(ActSpec):
     bias: float = Field(0.0, ge=-1_000, le=1_000)
 
     def plan(self, shape: Shape, site: Site) -> Node:
-        return self.node(site, shape, shape, 2, 0, scale=self.scale, bias=self.bias, _detail="StarReLU")
+        return self.node(site, shape, shape, 2, 0, scale=self.scale, bias=self.bias, detail="StarReLU")
 
     @staticmethod
     def build(node: Node) -> nn.Module:

@@ -27,6 +27,10 @@ class ConvDownsampleSpec(DownsampleSpec):
     norm: Slot[NormSpec] = Field(default_factory=default_component("norm", "layernorm", eps=1e-5))
     norm_first: bool = Field(False, description="normalise the incoming grid before the conv instead of after it")
 
+    def shown(self) -> str:
+        padding = self.kernel // 2 if self.padding is None else self.padding
+        return super(ConvDownsampleSpec, self.model_copy(update={"padding": padding})).shown()
+
     def plan(self, grid: Shape, dim: int, site: Site) -> Node:
         assert grid.grid is not None
         padding = self.kernel // 2 if self.padding is None else self.padding

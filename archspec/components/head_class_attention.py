@@ -67,7 +67,7 @@ class ClassAttentionHeadSpec(HeadSpec):
             )
             for i in range(self.blocks)
         ]
-        last = (layers[-1].args["name"] if layers else LAYER_INPUT,)
+        last = (layers[-1].name if layers else LAYER_INPUT,)
         layers.append(
             linear_layer(site, "head", Shape(dim), num_classes, module="head", reads="class token", after=last)
         )

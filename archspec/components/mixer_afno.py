@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import Field
 
@@ -25,6 +25,7 @@ class AfnoSpec(MixerSpec):
 
     type: Literal["afno"] = "afno"
     colour = "#cde4f7"
+    uses_fft: ClassVar[bool] = True
     num_blocks: int = Field(8, ge=1, le=1024, description="number of diagonal blocks the channels split into")
     hidden_factor: int = Field(1, ge=1, le=16, description="each block's MLP hidden width / block size")
     sparsity: float = Field(0.01, ge=0, le=10, description="soft-shrinkage threshold λ")

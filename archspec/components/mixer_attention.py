@@ -120,4 +120,4 @@ class AttentionSpec(MixerSpec):
 def _after(node: Node, after: tuple[str, ...]) -> Node:
     from dataclasses import replace
 
-    return replace(node, args={**node.args, "after": after})
+    return replace(node, after=after)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
@@ -28,7 +28,11 @@ class SpectralSpec(MixerSpec):
         "interpolate", description="at another input size: resize the filter bilinearly, or refuse"
     )
 
+    uses_fft: ClassVar[bool] = True
     _odd = field_validator("conv_in", "conv_out")(odd_kernel)
+
+    def size_policy(self) -> str | None:
+        return self.resize  # the filter has one weight per frequency of the built grid
 
     def plan(self, tokens: Shape, site: Site) -> Node:
         height, width = needs_grid(tokens, "a spectral filter")
@@ -63,7 +67,7 @@ class SpectralSpec(MixerSpec):
             width=width,
             conv_in=self.conv_in,
             conv_out=self.conv_out,
-            _resize=self.resize,  # runtime behaviour, not structure: left out of labels
+            resize=self.resize,
         )
 
     @staticmethod
@@ -73,5 +77,5 @@ class SpectralSpec(MixerSpec):
 
         a = node.args
         return init_fan_out(
-            SpectralGatingNetwork(a["dim"], a["height"], a["width"], a["conv_in"], a["conv_out"], a["_resize"])
+            SpectralGatingNetwork(a["dim"], a["height"], a["width"], a["conv_in"], a["conv_out"], a["resize"])
         )

@@ -32,8 +32,8 @@ class BatchNormSpec(NormSpec):
             dim=dim,
             eps=self.eps,
             momentum=self.momentum,
-            _grid=shape.grid is not None and not shape.tokens,
-            _detail=detail,
+            grid=shape.grid is not None and not shape.tokens,
+            detail=detail,
         )
 
     @staticmethod
@@ -43,4 +43,4 @@ class BatchNormSpec(NormSpec):
         from archspec.nn.norm import TokenBatchNorm
 
         a = node.args
-        return (nn.BatchNorm2d if a["_grid"] else TokenBatchNorm)(a["dim"], eps=a["eps"], momentum=a["momentum"])
+        return (nn.BatchNorm2d if a["grid"] else TokenBatchNorm)(a["dim"], eps=a["eps"], momentum=a["momentum"])

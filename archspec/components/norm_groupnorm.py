@@ -38,8 +38,8 @@ class GroupNormSpec(NormSpec):
             groups=self.groups,
             eps=self.eps,
             bias=self.bias,
-            _grid=shape.grid is not None and not shape.tokens,
-            _detail=detail,
+            grid=shape.grid is not None and not shape.tokens,
+            detail=detail,
         )
 
     @staticmethod
@@ -47,4 +47,4 @@ class GroupNormSpec(NormSpec):
         from archspec.nn.norm import GroupNorm, TokenGroupNorm
 
         a = node.args
-        return (GroupNorm if a["_grid"] else TokenGroupNorm)(a["groups"], a["dim"], a["eps"], a["bias"])
+        return (GroupNorm if a["grid"] else TokenGroupNorm)(a["groups"], a["dim"], a["eps"], a["bias"])

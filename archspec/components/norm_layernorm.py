@@ -32,8 +32,8 @@ class LayerNormSpec(NormSpec):
             dim=dim,
             eps=self.eps,
             bias=self.bias,
-            _grid=shape.grid is not None and not shape.tokens,
-            _detail=detail,
+            grid=shape.grid is not None and not shape.tokens,
+            detail=detail,
         )
 
     @staticmethod
@@ -43,5 +43,5 @@ class LayerNormSpec(NormSpec):
         from archspec.nn.norm import LayerNorm2d
 
         a = node.args
-        layer = LayerNorm2d if a["_grid"] else nn.LayerNorm
+        layer = LayerNorm2d if a["grid"] else nn.LayerNorm
         return layer(a["dim"], eps=a["eps"], bias=a["bias"])

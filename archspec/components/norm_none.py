@@ -17,7 +17,7 @@ class NoNormSpec(NormSpec):
     type: Literal["none"] = "none"
 
     def plan(self, shape: Shape, site: Site) -> Node:
-        return self.node(site, shape, shape, 0, 0, _detail="identity")
+        return self.node(site, shape, shape, 0, 0, detail="identity")
 
     @staticmethod
     def build(node: Node) -> nn.Module:

@@ -27,8 +27,8 @@ class RMSNormSpec(NormSpec):
             0,
             dim=dim,
             eps=self.eps,
-            _grid=shape.grid is not None and not shape.tokens,
-            _detail=detail,
+            grid=shape.grid is not None and not shape.tokens,
+            detail=detail,
         )
 
     @staticmethod
@@ -38,4 +38,4 @@ class RMSNormSpec(NormSpec):
         from archspec.nn.norm import RMSNorm2d
 
         a = node.args
-        return (RMSNorm2d if a["_grid"] else nn.RMSNorm)(a["dim"], eps=a["eps"])
+        return (RMSNorm2d if a["grid"] else nn.RMSNorm)(a["dim"], eps=a["eps"])

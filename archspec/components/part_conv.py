@@ -62,7 +62,7 @@ class ConvPartSpec(PartSpec):
             stride=self.stride,
             groups=self.groups,
             bias=self.bias,
-            _detail=conv.args["detail"],
+            detail=conv.detail,
         )
 
     @staticmethod

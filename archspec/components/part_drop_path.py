@@ -22,7 +22,7 @@ class DropPathPartSpec(PartSpec):
 
     def plan(self, given: PartInput) -> Node:
         shape = given.shape
-        return self.node(given.site, shape, shape, 0, 0, _detail="stochastic depth")
+        return self.node(given.site, shape, shape, 0, 0, detail="stochastic depth")
 
     @staticmethod
     def build(node: Node) -> nn.Module:

@@ -54,7 +54,7 @@ class LinearPartSpec(PartSpec):
             cin=cin,
             cout=cout,
             bias=self.bias,
-            _detail=detail,
+            detail=detail,
         )
 
     @staticmethod

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
@@ -46,8 +45,9 @@ class ProjectionPartSpec(PartSpec):
         norm_site = Site(given.norm_path, site.sub("norm"))
         norm = within(given.norm_path, given.norm.plan, out, norm_site)
         detail = f"1×1 conv{f'/{self.stride}' if self.stride > 1 else ''} + norm, {x.channels}→{cout}"
-        node = self.node(site, x, out, children=(conv, norm), cin=x.channels, cout=cout, stride=self.stride)
-        return replace(node, args={**node.args, "_detail": detail})
+        return self.node(
+            site, x, out, children=(conv, norm), detail=detail, cin=x.channels, cout=cout, stride=self.stride
+        )
 
     @staticmethod
     def build(node: Node) -> nn.Module:

@@ -36,9 +36,7 @@ class ScalePartSpec(PartSpec):
         if not shape.tokens:
             raise PlanProblem(given.site.spec_path, f"a scale multiplies tokens' channels; it reads a {shape} grid")
         detail = f"× scale, init {self.init:g}"
-        return self.node(
-            given.site, shape, shape, shape.channels, 0, dim=shape.channels, init=self.init, _detail=detail
-        )
+        return self.node(given.site, shape, shape, shape.channels, 0, dim=shape.channels, init=self.init, detail=detail)
 
     @staticmethod
     def build(node: Node) -> nn.Module:

@@ -36,6 +36,12 @@ class PatchStemSpec(StemSpec):
         "interpolate", description="at another input size: resize the position embeddings bilinearly, or refuse"
     )
 
+    def shown(self) -> str:
+        return super(PatchStemSpec, self.model_copy(update={"stride": self.stride or self.patch})).shown()
+
+    def size_policy(self) -> str | None:
+        return self.resize if self.pos_embed else None  # one embedding per token of the built grid
+
     def plan(self, image: Shape, dim: int, site: Site) -> Node:
         assert image.grid is not None
         stride = self.stride or self.patch
@@ -73,7 +79,7 @@ class PatchStemSpec(StemSpec):
             height=grid[0],
             width=grid[1],
             pos_drop=self.pos_drop,
-            _resize=self.resize,
+            resize=self.resize,
         )
 
     @staticmethod
@@ -86,4 +92,4 @@ class PatchStemSpec(StemSpec):
         a = node.args
         proj = init_fan_out(nn.Conv2d(a["cin"], a["dim"], a["patch"], a["stride"], a["padding"], bias=a["bias"]))
         grid = (a["height"], a["width"]) if a["pos_embed"] else None
-        return PatchEmbed(proj, build_node(node.child("norm")), a["cls_token"], grid, a["pos_drop"], a["_resize"])
+        return PatchEmbed(proj, build_node(node.child("norm")), a["cls_token"], grid, a["pos_drop"], a["resize"])
