@@ -97,12 +97,24 @@ class Form:
     lines_path: KeyPath
 
 
+@dataclass(frozen=True)
+class FormArgs:
+    """What :func:`build_form` reads from a planned form: what the block prints as, and its parts' names
+    and types in the order the module registers them."""
+
+    form: str
+    parts: tuple[tuple[str, str], ...]
+
+
 class FlowBlockSpec(BlockSpec):
     """A block whose form is a :class:`Form`: planned by :func:`plan_form`, built by :func:`build_form`.
 
     Subclasses say what their form is (:meth:`form`); they write no plan rule or forward of their own.
+    ``build_args`` is :class:`FormArgs`.
     ``norm`` and ``act`` are the block's choices for parts that take the block's (``norm``, ``act``).
     """
+
+    build_args = FormArgs
 
     def form(self, given: BlockInput) -> Form:
         raise NotImplementedError
@@ -157,14 +169,14 @@ class _FormPlanner:
         order = tuple((name, specs.get(name, DROP_PATH)) for name in names)
         children = [self.nodes[name] for name in self.nodes]
         given, out = self.given, self.shapes[x]
-        args: dict[str, Any] = {"form": self.form.name, "parts": order}  # parts: (name, type), registration order
         return self.block.node(
             given.site,
             given.tokens,
             out.as_tokens() if out.grid is not None else out,
             children=children,
             flow=self.steps,
-            **args,
+            form=self.form.name,
+            parts=order,
         )
 
     def line(self, line: Line, x: str, path: KeyPath, main: bool) -> str:
@@ -297,7 +309,7 @@ def build_form(node: Node) -> nn.Module:
 
     children = {child.name: child for child in node.children}
     parts: dict[str, nn.Module | None] = {}
-    for name, _ in node.args["parts"]:
+    for name, _ in node.args.parts:
         child = children[name]
         if child.component == DROP_PATH and child.kind == "part":
             from torch import nn as tnn
@@ -330,7 +342,7 @@ def build_form(node: Node) -> nn.Module:
         slots[step.name] = len(slots)
         program.append(op)
         previous = step.name
-    return FlowBlock(parts, tuple(program), node.args["form"])
+    return FlowBlock(parts, tuple(program), node.args.form)
 
 
 def _is_grid(shape: Shape) -> bool:

@@ -145,7 +145,7 @@ class Node:
     out_shape: Shape
     params: int
     flops: int
-    args: dict[str, Any] = field(default_factory=dict)
+    args: Any = None
     children: tuple[Node, ...] = ()
     name: str = ""
     flow: tuple[Step, ...] = ()

@@ -14,7 +14,10 @@ whatever is registered under that kind *when the spec is validated*.
 
 from __future__ import annotations
 
+import builtins
+import dataclasses
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -79,6 +82,11 @@ def _tuples(items: list[Any]) -> tuple[Any, ...]:
     return tuple(_tuples(item) if isinstance(item, list) else item for item in items)
 
 
+@dataclass(frozen=True)
+class NoArgs:
+    """The build record of a component whose ``build`` needs nothing from its plan (an activation)."""
+
+
 class ComponentSpec(StrictModel):
     """A registered component: its ``type:`` tag, plan rule and build function.
 
@@ -87,6 +95,9 @@ class ComponentSpec(StrictModel):
     """
 
     kind: ClassVar[str]
+    build_args: ClassVar[builtins.type] = NoArgs
+    """The frozen record of what ``build`` reads: ``plan`` fills it (through :meth:`node`), ``build`` reads
+    its attributes, and nothing else does (drawings and diffs read the spec)."""
     colour: ClassVar[str | None] = None
     takes_hw: ClassVar[bool] = False
     """Whether the built module is called as ``module(x, hw)`` with the grid size, rather than ``module(x)``."""
@@ -115,7 +126,8 @@ class ComponentSpec(StrictModel):
         detail: str = "",
         **args: Any,
     ) -> Node:
-        """Make this component's plan node; ``args`` are the resolved numbers ``build`` reads.
+        """Make this component's plan node; ``args`` fill its :attr:`build_args` record, the resolved
+        numbers ``build`` reads.
 
         ``children`` are its parts (layers made with :func:`archspec.plan.layer`, or the nodes of the
         components it holds). They partition the node, so its ``params`` and ``flops`` are their sums;
@@ -143,7 +155,7 @@ class ComponentSpec(StrictModel):
             out_shape=out_shape,
             params=params,
             flops=flops,
-            args=args,
+            args=self._record(args),
             children=tuple(children),
             name=site.module_path.rsplit(".", 1)[-1],
             flow=tuple(flow),
@@ -162,6 +174,16 @@ class ComponentSpec(StrictModel):
         """For a component holding weights made for the built grid (a filter, position embeddings): what
         it does at another input size, ``interpolate`` or ``strict`` (refuse); None for any other."""
         return None
+
+    def _record(self, args: dict[str, Any]) -> Any:
+        record = type(self).build_args
+        names = {field.name for field in dataclasses.fields(record)}
+        if set(args) != names:
+            raise TypeError(
+                f"{self.kind} {self.type!r} plans the build arguments {sorted(args)}, but its build_args "
+                f"record {record.__name__} declares {sorted(names)}"
+            )
+        return record(**args)
 
     def shown(self) -> str:
         """What drawings say of this component beside its numbers, in its spec's terms: ``heads 10,

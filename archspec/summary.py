@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 from dataclasses import dataclass
@@ -103,7 +104,7 @@ def node_dict(node: Node) -> dict[str, Any]:
         "output": list(node.out_shape.dims),
         "params": node.params,
         "flops": node.flops,
-        "args": node.args,
+        "args": {} if node.args is None else dataclasses.asdict(node.args),
         "children": [node_dict(child) for child in node.children],
     }
 

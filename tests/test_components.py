@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 import pytest
@@ -67,7 +68,7 @@ def _found(plan: Plan, kind: str, name: str) -> list[Node]:
     """The nodes of component ``name``; for a part, which is planned as what it holds (the stage's mixer,
     a norm), the blocks whose flow names it."""
     if kind == "part":
-        return [node for node in plan.walk() if name in {t for _, t in node.args.get("parts", ())}]
+        return [node for node in plan.walk() if name in {t for _, t in getattr(node.args, "parts", ())}]
     return [node for node in plan.walk() if (node.kind, node.component) == (kind, name)]
 
 
@@ -124,14 +125,35 @@ def test_component_plans_its_parts(kind, name):
 def test_node_checks_its_layers():
     spec = registry.get("ffn", "mlp")(type="mlp")
     tokens, site = Shape(8, (4, 4), tokens=True), Site(("stages", 0, "ffn"), "block1.0.mlp")
-    layers = spec.plan(tokens, site).children
-    assert spec.node(site, tokens, tokens, children=layers).params == 2 * 8 * 32 + 32 + 8
+    planned = spec.plan(tokens, site)
+    layers, args = planned.children, vars(planned.args)
+    assert spec.node(site, tokens, tokens, children=layers, **args).params == 2 * 8 * 32 + 32 + 8
     with pytest.raises(ValueError, match="ffn 'mlp' plans 1 params but its layers hold 552"):
-        spec.node(site, tokens, tokens, 1, children=layers)
+        spec.node(site, tokens, tokens, 1, children=layers, **args)
     with pytest.raises(ValueError, match="FLOPs"):
-        spec.node(site, tokens, tokens, 552, 0, children=layers)
+        spec.node(site, tokens, tokens, 552, 0, children=layers, **args)
     with pytest.raises(TypeError, match="needs its params and flops"):
-        spec.node(site, tokens, tokens)
+        spec.node(site, tokens, tokens, **args)
+    message = (
+        "ffn 'mlp' plans the build arguments ['bias', 'dim', 'drop', 'hidden', 'hiden'], but its build_args "
+        "record MlpFfnArgs declares ['bias', 'dim', 'drop', 'hidden']"
+    )
+    with pytest.raises(TypeError, match=re.escape(message)):  # the record is declared
+        spec.node(site, tokens, tokens, children=layers, **{**args, "hiden": 32})
+
+
+def test_every_component_builds_from_its_declared_record():
+    """Generated from the registry: each node's args are its component's frozen build record."""
+    import dataclasses
+
+    for kind, name in ALL:
+        plan = archspec.plan(archspec.validate(_with_component(kind, name)))
+        for node in plan.walk():
+            if node.spec is not None:
+                record = type(node.spec).build_args
+                assert type(node.args) is record and dataclasses.is_dataclass(record), (kind, name, node.component)
+                with pytest.raises(dataclasses.FrozenInstanceError):
+                    node.args.dim = 1
 
 
 @pytest.mark.parametrize(("kind", "name"), ALL, ids=[f"{k}-{n}" for k, n in ALL])

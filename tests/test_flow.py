@@ -25,7 +25,7 @@ def _distinct_blocks(plan: Plan) -> list[Node]:
                 block.component,
                 block.flow,
                 block.in_shape,
-                tuple(c.args.items().__repr__() for c in block.children),
+                tuple(repr(c.args) for c in block.children),
             )
             seen.setdefault(key, block)
     return list(seen.values())

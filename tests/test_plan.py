@@ -38,7 +38,7 @@ def test_mixer_pattern_expands_per_block():
 def test_filter_size_follows_the_grid():
     plan = archspec.plan(archspec.validate(tiny(input={"size": [48, 40]})))
     mixer = plan.stages[0].blocks[0].child("m")
-    assert (mixer.args["height"], mixer.args["width"]) == (12, 10)
+    assert (mixer.args.height, mixer.args.width) == (12, 10)
     assert mixer.params == 12 * (10 // 2 + 1) * 8 * 2
     assert plan.stages[1].grid == (6, 5)
 

@@ -14,22 +14,30 @@ MIXERS = registry.names("mixer")
 
 PLUGIN = '''
 """A token mixer that averages each token with its grid neighbours (no parameters)."""
+from dataclasses import dataclass
 from typing import Literal
 
-from archspec.plan import Node, Shape, Site
+from archspec.nodes import Node, Shape, Site
 from archspec.registry import register
 from archspec.specbase import MixerSpec
+
+
+@dataclass(frozen=True)
+class AvgMixArgs:
+    kernel: int
 
 
 @register
 class AveragePoolMixer(MixerSpec):
     type: Literal["avgmix"] = "avgmix"
+    build_args = AvgMixArgs
 
     def plan(self, tokens: Shape, site: Site) -> Node:
-        return self.node(site, tokens, tokens, 0, 0, dim=tokens.channels)
+        return self.node(site, tokens, tokens, 0, 0, kernel=3)
 
     @staticmethod
     def build(node):
+        kernel = node.args.kernel
         import torch.nn.functional as F
         from torch import nn
 
@@ -37,7 +45,7 @@ class AveragePoolMixer(MixerSpec):
             def forward(self, x, hw):
                 b, n, c = x.shape
                 grid = x.transpose(1, 2).reshape(b, c, *hw)
-                return F.avg_pool2d(grid, 3, 1, 1).flatten(2).transpose(1, 2)
+                return F.avg_pool2d(grid, kernel, 1, kernel // 2).flatten(2).transpose(1, 2)
 
         return AvgMix()
 '''

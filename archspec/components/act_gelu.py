@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from archspec.nodes import Node, Shape, Site
@@ -12,9 +13,17 @@ if TYPE_CHECKING:
     from torch import nn
 
 
+@dataclass(frozen=True)
+class GeluArgs:
+    """What ``GeluSpec.build`` reads from its node."""
+
+    approximate: str
+
+
 @register
 class GeluSpec(ActSpec):
     type: Literal["gelu"] = "gelu"
+    build_args = GeluArgs
     approximate: Literal["none", "tanh"] = "none"
 
     def plan(self, shape: Shape, site: Site) -> Node:
@@ -25,4 +34,4 @@ class GeluSpec(ActSpec):
     def build(node: Node) -> nn.Module:
         from torch import nn
 
-        return nn.GELU(approximate=node.args["approximate"])
+        return nn.GELU(approximate=node.args.approximate)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
@@ -14,9 +15,18 @@ if TYPE_CHECKING:
     from torch import nn
 
 
+@dataclass(frozen=True)
+class StarReluArgs:
+    """What ``StarReluSpec.build`` reads from its node."""
+
+    scale: float
+    bias: float
+
+
 @register
 class StarReluSpec(ActSpec):
     type: Literal["star_relu"] = "star_relu"
+    build_args = StarReluArgs
     scale: float = Field(1.0, ge=-1_000, le=1_000)
     bias: float = Field(0.0, ge=-1_000, le=1_000)
 
@@ -27,4 +37,4 @@ class StarReluSpec(ActSpec):
     def build(node: Node) -> nn.Module:
         from archspec.nn.act import StarReLU
 
-        return StarReLU(node.args["scale"], node.args["bias"])
+        return StarReLU(node.args.scale, node.args.bias)

@@ -3,6 +3,7 @@ after it (SpectFormer, PVT-v2) or, with ``norm_first``, before it (ConvNeXt, Met
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
@@ -17,9 +18,23 @@ if TYPE_CHECKING:
     from torch import nn
 
 
+@dataclass(frozen=True)
+class ConvDownsampleArgs:
+    """What ``ConvDownsampleSpec.build`` reads from its node."""
+
+    cin: int
+    dim: int
+    kernel: int
+    stride: int
+    padding: int
+    bias: bool
+    norm_first: bool
+
+
 @register
 class ConvDownsampleSpec(DownsampleSpec):
     type: Literal["conv"] = "conv"
+    build_args = ConvDownsampleArgs
     kernel: int = Field(3, ge=1, le=255)
     stride: int = Field(2, ge=1, le=64)
     padding: int | None = Field(None, ge=0, le=127, description="default: kernel // 2")
@@ -63,5 +78,5 @@ class ConvDownsampleSpec(DownsampleSpec):
         from archspec.nn.init import init_fan_out
 
         a = node.args
-        proj = init_fan_out(nn.Conv2d(a["cin"], a["dim"], a["kernel"], a["stride"], a["padding"], bias=a["bias"]))
-        return DownSamples(proj, build_node(node.child("norm")), a["norm_first"])
+        proj = init_fan_out(nn.Conv2d(a.cin, a.dim, a.kernel, a.stride, a.padding, bias=a.bias))
+        return DownSamples(proj, build_node(node.child("norm")), a.norm_first)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import Field
@@ -16,10 +17,24 @@ if TYPE_CHECKING:
     from torch import nn
 
 
+@dataclass(frozen=True)
+class PoolDownsampleArgs:
+    """What ``build`` reads from the node a pooling downsample plans."""
+
+    cin: int
+    dim: int
+    kernel: int
+    stride: int
+    padding: int
+    project: bool
+    pool: str
+
+
 class _PoolDownsampleSpec(DownsampleSpec):
     """``stride`` defaults to ``kernel``."""
 
     pool_class: ClassVar[str]
+    build_args = PoolDownsampleArgs
     kernel: int = Field(2, ge=1, le=255)
     stride: int | None = Field(None, ge=1, le=64)
     padding: int = Field(0, ge=0, le=127)
@@ -60,8 +75,8 @@ class _PoolDownsampleSpec(DownsampleSpec):
         from archspec.nn.init import init_fan_out
 
         a = node.args
-        pool = getattr(nn, a["pool"])(a["kernel"], a["stride"], a["padding"])
-        proj = init_fan_out(nn.Conv2d(a["cin"], a["dim"], 1)) if a["project"] else None
+        pool = getattr(nn, a.pool)(a.kernel, a.stride, a.padding)
+        proj = init_fan_out(nn.Conv2d(a.cin, a.dim, 1)) if a.project else None
         return PoolDownsample(pool, proj, build_node(node.child("norm")))
 
 

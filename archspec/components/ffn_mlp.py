@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
@@ -16,9 +17,20 @@ if TYPE_CHECKING:
     from torch import nn
 
 
+@dataclass(frozen=True)
+class MlpFfnArgs:
+    """What ``MlpFfnSpec.build`` reads from its node."""
+
+    dim: int
+    hidden: int
+    bias: bool
+    drop: float
+
+
 @register
 class MlpFfnSpec(FfnSpec):
     type: Literal["mlp"] = "mlp"
+    build_args = MlpFfnArgs
     ratio: float = Field(4.0, gt=0, le=64, description="hidden width = dim × ratio")
     act: Slot[ActSpec] = Field(default_factory=default_component("act", "gelu"))
     bias: bool = True
@@ -40,4 +52,4 @@ class MlpFfnSpec(FfnSpec):
         from archspec.nn.init import init_trunc_normal
 
         a = node.args
-        return init_trunc_normal(FFN(a["dim"], a["hidden"], build_node(node.child("act")), a["bias"], a["drop"]))
+        return init_trunc_normal(FFN(a.dim, a.hidden, build_node(node.child("act")), a.bias, a.drop))

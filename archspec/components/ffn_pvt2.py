@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
@@ -17,9 +18,19 @@ if TYPE_CHECKING:
     from torch import nn
 
 
+@dataclass(frozen=True)
+class Pvt2FfnArgs:
+    """What ``Pvt2FfnSpec.build`` reads from its node."""
+
+    dim: int
+    hidden: int
+    drop: float
+
+
 @register
 class Pvt2FfnSpec(FfnSpec):
     type: Literal["pvt2"] = "pvt2"
+    build_args = Pvt2FfnArgs
     ratio: float = Field(4.0, gt=0, le=64, description="hidden width = dim × ratio")
     act: Slot[ActSpec] = Field(default_factory=default_component("act", "gelu"))
     drop: float = Field(0.0, ge=0, lt=1, description="dropout after the activation and after fc2")
@@ -46,5 +57,5 @@ class Pvt2FfnSpec(FfnSpec):
 
         a = node.args
         se = build_node(node.child("se")) if any(child.name == "se" for child in node.children) else None
-        module = PVT2FFN(a["dim"], a["hidden"], build_node(node.child("act")), drop=a["drop"], se=se)
+        module = PVT2FFN(a.dim, a.hidden, build_node(node.child("act")), drop=a.drop, se=se)
         return init_fan_out(init_trunc_normal(module))

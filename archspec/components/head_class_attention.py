@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import TYPE_CHECKING, Literal, cast
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from pydantic import Field
 
@@ -21,11 +21,25 @@ if TYPE_CHECKING:
     from archspec.nn.backbone import Body
 
 
+@dataclass(frozen=True)
+class ClassAttentionHeadArgs:
+    """What ``ClassAttentionHeadSpec.build`` reads from its node."""
+
+    dim: int
+    heads: int
+    hidden: int
+    blocks: int
+    norm: dict[str, Any]
+    num_classes: int
+    aux_head: bool
+
+
 @register
 class ClassAttentionHeadSpec(HeadSpec):
     """``heads`` defaults to dim // 32; ``aux_head`` adds the token-labelling classifier."""
 
     type: Literal["class_attention"] = "class_attention"
+    build_args = ClassAttentionHeadArgs
     blocks: int = Field(1, ge=0, le=64)
     heads: int | None = Field(None, ge=1, le=4096)
     mlp_ratio: float = Field(4.0, gt=0, le=64)
@@ -100,7 +114,7 @@ class ClassAttentionHeadSpec(HeadSpec):
         start = ("cls_token", "class token", (tokens + 1, dim), "mean of the tokens, put in front")
         blocks = [child.name for child in node.children if child.component == "class_block"]
         how = "head + 0.5 × max over tokens of aux_head"
-        combine = (("head", "aux_head"), how) if node.args.get("aux_head") else None
+        combine = (("head", "aux_head"), how) if node.args.aux_head else None
         return HeadSteps(blocks[-1] if blocks else "cls_token", start, combine)
 
     @staticmethod
@@ -111,20 +125,20 @@ class ClassAttentionHeadSpec(HeadSpec):
         from archspec.nn.init import init_trunc_normal
 
         a = node.args
-        dim = a["dim"]
-        norm = cast("NormSpec", registry.get("norm", a["norm"]["type"]).model_validate(a["norm"]))
+        dim = a.dim
+        norm = cast("NormSpec", registry.get("norm", a.norm["type"]).model_validate(a.norm))
         norm_node = norm.plan(Shape(dim, (1, 1), tokens=True), Site(("head", "norm"), ""))
         post_network = nn.ModuleList(
             ClassBlock(
                 build_node(norm_node),
                 build_node(norm_node),
-                ClassAttention(dim, a["heads"]),
-                FFN(dim, a["hidden"]),
+                ClassAttention(dim, a.heads),
+                FFN(dim, a.hidden),
             )
-            for _ in range(a["blocks"])
+            for _ in range(a.blocks)
         )
-        aux_head = nn.Linear(dim, a["num_classes"]) if a["aux_head"] else None
-        model = ClassAttentionModel(body, post_network, nn.Linear(dim, a["num_classes"]), aux_head)
+        aux_head = nn.Linear(dim, a.num_classes) if a.aux_head else None
+        model = ClassAttentionModel(body, post_network, nn.Linear(dim, a.num_classes), aux_head)
         for part in (post_network, model.head, aux_head):
             if part is not None:
                 init_trunc_normal(part)

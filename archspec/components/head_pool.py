@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
@@ -26,12 +27,24 @@ class MlpHeadSpec(StrictModel):
     norm: Slot[NormSpec] = Field(default_factory=default_component("norm", "layernorm", eps=1e-5))
 
 
+@dataclass(frozen=True)
+class PoolHeadArgs:
+    """What ``PoolHeadSpec.build`` reads from its node."""
+
+    dim: int
+    num_classes: int
+    norm: str
+    hidden: int | None
+    drop: float
+
+
 @register
 class PoolHeadSpec(HeadSpec):
     """``norm`` says where the last stage's norm goes: ``after_pool`` (on the mean token) or
     ``before_pool`` (on every token, then the mean)."""
 
     type: Literal["pool"] = "pool"
+    build_args = PoolHeadArgs
     norm: Literal["after_pool", "before_pool"] = "after_pool"
     mlp: MlpHeadSpec | None = None
     drop: float = Field(0.0, ge=0, lt=1, description="dropout before the classifier")
@@ -64,7 +77,7 @@ class PoolHeadSpec(HeadSpec):
     @staticmethod
     def steps(node: Node) -> HeadSteps:
         # The model is head(norm(mean(x))), or head(mean(norm(x))) with ``norm: before_pool``.
-        return HeadSteps("pool" if node.args.get("norm") == "after_pool" else None)
+        return HeadSteps("pool" if node.args.norm == "after_pool" else None)
 
     @staticmethod
     def build_model(node: Node, body: Body) -> nn.Module:
@@ -75,9 +88,9 @@ class PoolHeadSpec(HeadSpec):
 
         a = node.args
         head: nn.Module
-        if a["hidden"] is None:
-            head = nn.Linear(a["dim"], a["num_classes"])
+        if a.hidden is None:
+            head = nn.Linear(a.dim, a.num_classes)
         else:
             act, norm = build_node(node.child("act")), build_node(node.child("norm"))
-            head = MlpHead(nn.Linear(a["dim"], a["hidden"]), act, norm, nn.Linear(a["hidden"], a["num_classes"]))
-        return PoolModel(body, init_trunc_normal(head), a["norm"] == "before_pool", a["drop"])
+            head = MlpHead(nn.Linear(a.dim, a.hidden), act, norm, nn.Linear(a.hidden, a.num_classes))
+        return PoolModel(body, init_trunc_normal(head), a.norm == "before_pool", a.drop)

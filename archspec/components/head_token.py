@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
@@ -17,9 +18,19 @@ if TYPE_CHECKING:
     from archspec.nn.backbone import Body
 
 
+@dataclass(frozen=True)
+class TokenHeadArgs:
+    """What ``TokenHeadSpec.build`` reads from its node."""
+
+    dim: int
+    num_classes: int
+    drop: float
+
+
 @register
 class TokenHeadSpec(HeadSpec):
     type: Literal["token"] = "token"
+    build_args = TokenHeadArgs
     example: ClassVar[dict[str, Any]] = {
         "stem.cls_token": True,
         "stages": [{"dim": 8, "depth": 2, "mixer": {"type": "attention", "heads": 2}}],  # one stage keeps the token
@@ -48,4 +59,4 @@ class TokenHeadSpec(HeadSpec):
         from archspec.nn.init import init_trunc_normal
 
         a = node.args
-        return TokenModel(body, init_trunc_normal(nn.Linear(a["dim"], a["num_classes"])), a["drop"])
+        return TokenModel(body, init_trunc_normal(nn.Linear(a.dim, a.num_classes)), a.drop)

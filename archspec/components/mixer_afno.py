@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import Field
@@ -16,6 +17,16 @@ if TYPE_CHECKING:
     from torch import nn
 
 
+@dataclass(frozen=True)
+class AfnoArgs:
+    """What ``AfnoSpec.build`` reads from its node."""
+
+    dim: int
+    num_blocks: int
+    hidden_factor: int
+    sparsity: float
+
+
 @register
 class AfnoSpec(MixerSpec):
     """The channels split into ``num_blocks`` diagonal blocks, each with its own two-layer complex MLP over
@@ -24,6 +35,7 @@ class AfnoSpec(MixerSpec):
     frequency is kept (AFNO's hard-thresholding fraction 1)."""
 
     type: Literal["afno"] = "afno"
+    build_args = AfnoArgs
     colour = "#cde4f7"
     uses_fft: ClassVar[bool] = True
     num_blocks: int = Field(8, ge=1, le=1024, description="number of diagonal blocks the channels split into")
@@ -66,4 +78,4 @@ class AfnoSpec(MixerSpec):
         from archspec.nn.afno import AFNOMixer
 
         a = node.args
-        return AFNOMixer(a["dim"], a["num_blocks"], a["hidden_factor"], a["sparsity"])
+        return AFNOMixer(a.dim, a.num_blocks, a.hidden_factor, a.sparsity)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, model_validator
@@ -17,6 +18,20 @@ if TYPE_CHECKING:
     from torch import nn
 
 
+@dataclass(frozen=True)
+class AttentionArgs:
+    """What ``AttentionSpec.build`` reads from its node."""
+
+    dim: int
+    heads: int
+    qkv_bias: bool
+    proj_bias: bool
+    qkv: str
+    sr_ratio: int
+    attn_drop: float
+    proj_drop: float
+
+
 @register
 class AttentionSpec(MixerSpec):
     """Give ``heads`` or ``head_dim`` (heads = dim / head_dim). ``qkv: fused`` keeps one ``qkv``
@@ -24,6 +39,7 @@ class AttentionSpec(MixerSpec):
     ``sr_ratio`` > 1 reduces the keys' and values' grid with a conv of that kernel and stride and a norm."""
 
     type: Literal["attention"] = "attention"
+    build_args = AttentionArgs
     colour = "#fbd9b0"
     heads: int | None = Field(None, ge=1, le=4096, description="number of heads (default 1, or from head_dim)")
     head_dim: int | None = Field(None, ge=1, le=65_536, description="channels per head, instead of heads")
@@ -101,18 +117,18 @@ class AttentionSpec(MixerSpec):
         from archspec.nn.init import init_fan_out, init_trunc_normal
 
         a = node.args
-        sr_norm = build_node(node.child("norm")) if a["sr_ratio"] > 1 else None
-        fused = a["qkv"] == "fused"
+        sr_norm = build_node(node.child("norm")) if a.sr_ratio > 1 else None
+        fused = a.qkv == "fused"
         module = Attention(
-            a["dim"],
-            a["heads"],
-            a["qkv_bias"],
+            a.dim,
+            a.heads,
+            a.qkv_bias,
             fused,
-            a["sr_ratio"],
+            a.sr_ratio,
             sr_norm,
-            a["attn_drop"],
-            a["proj_drop"],
-            a["proj_bias"],
+            a.attn_drop,
+            a.proj_drop,
+            a.proj_bias,
         )
         return init_fan_out(init_trunc_normal(module))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, field_validator
@@ -15,12 +16,22 @@ if TYPE_CHECKING:
     from torch import nn
 
 
+@dataclass(frozen=True)
+class DepthwiseConvArgs:
+    """What ``DepthwiseConvSpec.build`` reads from its node."""
+
+    dim: int
+    kernel: int
+    bias: bool
+
+
 @register
 class DepthwiseConvSpec(MixerSpec):
     """Each channel is mixed over its own k×k neighbourhood; padding ``kernel // 2`` keeps the grid, so
     ``kernel`` must be odd."""
 
     type: Literal["dwconv"] = "dwconv"
+    build_args = DepthwiseConvArgs
     colour = "#c8e6e0"
     kernel: int = Field(7, ge=1, le=255, description="the conv's (odd) kernel size")
     bias: bool = True
@@ -41,4 +52,4 @@ class DepthwiseConvSpec(MixerSpec):
         from archspec.nn.init import init_trunc_normal_convs
 
         a = node.args
-        return init_trunc_normal_convs(DepthwiseConv(a["dim"], a["kernel"], a["bias"]))
+        return init_trunc_normal_convs(DepthwiseConv(a.dim, a.kernel, a.bias))

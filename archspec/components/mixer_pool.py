@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, field_validator
@@ -15,6 +16,13 @@ if TYPE_CHECKING:
     from torch import nn
 
 
+@dataclass(frozen=True)
+class PoolMixerArgs:
+    """What ``PoolMixerSpec.build`` reads from its node."""
+
+    kernel: int
+
+
 @register
 class PoolMixerSpec(MixerSpec):
     """Average pooling with stride 1 and padding ``kernel // 2`` (padding left out of the means),
@@ -22,6 +30,7 @@ class PoolMixerSpec(MixerSpec):
     subtraction are not counted)."""
 
     type: Literal["pool"] = "pool"
+    build_args = PoolMixerArgs
     colour = "#e2f0cb"
     kernel: int = Field(3, ge=1, le=63, description="the pooling window (odd)")
 
@@ -37,4 +46,4 @@ class PoolMixerSpec(MixerSpec):
     def build(node: Node) -> nn.Module:
         from archspec.nn.pool_mixer import PoolMixer
 
-        return PoolMixer(node.args["kernel"])
+        return PoolMixer(node.args.kernel)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, field_validator
@@ -16,6 +17,16 @@ if TYPE_CHECKING:
     from torch import nn
 
 
+@dataclass(frozen=True)
+class SepConvArgs:
+    """What ``SepConvSpec.build`` reads from its node."""
+
+    dim: int
+    hidden: int
+    kernel: int
+    bias: bool
+
+
 @register
 class SepConvSpec(MixerSpec):
     """``pwconv1`` widens each token to dim × ``ratio``, ``act`` follows it, a ``kernel``×``kernel``
@@ -23,6 +34,7 @@ class SepConvSpec(MixerSpec):
     its second activation is the identity). ``bias`` applies to all three layers."""
 
     type: Literal["sepconv"] = "sepconv"
+    build_args = SepConvArgs
     colour = "#d0e0e3"
     ratio: float = Field(2.0, gt=0, le=64, description="width of the depthwise conv = dim × ratio")
     kernel: int = Field(7, ge=1, le=63, description="the depthwise conv's kernel (odd)")
@@ -58,4 +70,4 @@ class SepConvSpec(MixerSpec):
 
         a = node.args
         act1 = build_node(node.child("act1"))
-        return init_trunc_normal_convs(SepConv(a["dim"], a["hidden"], a["kernel"], act1, bias=a["bias"]))
+        return init_trunc_normal_convs(SepConv(a.dim, a.hidden, a.kernel, act1, bias=a.bias))

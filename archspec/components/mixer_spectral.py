@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import Field, field_validator
@@ -16,11 +17,24 @@ if TYPE_CHECKING:
     from torch import nn
 
 
+@dataclass(frozen=True)
+class SpectralArgs:
+    """What ``SpectralSpec.build`` reads from its node."""
+
+    dim: int
+    height: int
+    width: int
+    conv_in: int | None
+    conv_out: int | None
+    resize: str
+
+
 @register
 class SpectralSpec(MixerSpec):
     """The filter's size is taken from the stage's token grid, so it is never written in the spec."""
 
     type: Literal["spectral"] = "spectral"
+    build_args = SpectralArgs
     colour = "#cde4f7"
     conv_in: int | None = Field(None, ge=1, le=255, description="kernel of a conv before the filter (conv_input)")
     conv_out: int | None = Field(None, ge=1, le=255, description="kernel of a conv after the filter (conv_output)")
@@ -76,6 +90,4 @@ class SpectralSpec(MixerSpec):
         from archspec.nn.init import init_fan_out
 
         a = node.args
-        return init_fan_out(
-            SpectralGatingNetwork(a["dim"], a["height"], a["width"], a["conv_in"], a["conv_out"], a["resize"])
-        )
+        return init_fan_out(SpectralGatingNetwork(a.dim, a.height, a.width, a.conv_in, a.conv_out, a.resize))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
@@ -14,9 +15,20 @@ if TYPE_CHECKING:
     from torch import nn
 
 
+@dataclass(frozen=True)
+class BatchNormArgs:
+    """What ``BatchNormSpec.build`` reads from its node."""
+
+    dim: int
+    eps: float
+    momentum: float
+    grid: bool
+
+
 @register
 class BatchNormSpec(NormSpec):
     type: Literal["batchnorm"] = "batchnorm"
+    build_args = BatchNormArgs
     eps: float = Field(1e-5, gt=0, lt=1)
     momentum: float = Field(0.1, gt=0, le=1)
 
@@ -43,4 +55,4 @@ class BatchNormSpec(NormSpec):
         from archspec.nn.norm import TokenBatchNorm
 
         a = node.args
-        return (nn.BatchNorm2d if a["grid"] else TokenBatchNorm)(a["dim"], eps=a["eps"], momentum=a["momentum"])
+        return (nn.BatchNorm2d if a.grid else TokenBatchNorm)(a.dim, eps=a.eps, momentum=a.momentum)

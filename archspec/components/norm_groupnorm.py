@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
@@ -14,9 +15,21 @@ if TYPE_CHECKING:
     from torch import nn
 
 
+@dataclass(frozen=True)
+class GroupNormArgs:
+    """What ``GroupNormSpec.build`` reads from its node."""
+
+    dim: int
+    groups: int
+    eps: float
+    bias: bool
+    grid: bool
+
+
 @register
 class GroupNormSpec(NormSpec):
     type: Literal["groupnorm"] = "groupnorm"
+    build_args = GroupNormArgs
     groups: int = Field(1, ge=1, le=65_536)
     eps: float = Field(1e-5, gt=0, lt=1)
     bias: bool = True
@@ -47,4 +60,4 @@ class GroupNormSpec(NormSpec):
         from archspec.nn.norm import GroupNorm, TokenGroupNorm
 
         a = node.args
-        return (GroupNorm if a["grid"] else TokenGroupNorm)(a["groups"], a["dim"], a["eps"], a["bias"])
+        return (GroupNorm if a.grid else TokenGroupNorm)(a.groups, a.dim, a.eps, a.bias)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 from archspec.nodes import Node, Shape, Site
@@ -12,11 +13,22 @@ if TYPE_CHECKING:
     from torch import nn
 
 
+@dataclass(frozen=True)
+class LayerNormArgs:
+    """What ``LayerNormSpec.build`` reads from its node."""
+
+    dim: int
+    eps: float
+    bias: bool
+    grid: bool
+
+
 @register
 class LayerNormSpec(NormSpec):
     """``bias: false`` keeps only the gain (the bias-free LayerNorm of MetaFormer v2 models)."""
 
     type: Literal["layernorm"] = "layernorm"
+    build_args = LayerNormArgs
     bias: bool = True
     label: ClassVar[str] = "LayerNorm"
 
@@ -43,5 +55,5 @@ class LayerNormSpec(NormSpec):
         from archspec.nn.norm import LayerNorm2d
 
         a = node.args
-        layer = LayerNorm2d if a["grid"] else nn.LayerNorm
-        return layer(a["dim"], eps=a["eps"], bias=a["bias"])
+        layer = LayerNorm2d if a.grid else nn.LayerNorm
+        return layer(a.dim, eps=a.eps, bias=a.bias)

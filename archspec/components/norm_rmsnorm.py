@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from archspec.nodes import Node, Shape, Site
@@ -12,9 +13,19 @@ if TYPE_CHECKING:
     from torch import nn
 
 
+@dataclass(frozen=True)
+class RMSNormArgs:
+    """What ``RMSNormSpec.build`` reads from its node."""
+
+    dim: int
+    eps: float
+    grid: bool
+
+
 @register
 class RMSNormSpec(NormSpec):
     type: Literal["rmsnorm"] = "rmsnorm"
+    build_args = RMSNormArgs
 
     def plan(self, shape: Shape, site: Site) -> Node:
         dim = shape.channels
@@ -38,4 +49,4 @@ class RMSNormSpec(NormSpec):
         from archspec.nn.norm import RMSNorm2d
 
         a = node.args
-        return (RMSNorm2d if a["grid"] else nn.RMSNorm)(a["dim"], eps=a["eps"])
+        return (RMSNorm2d if a.grid else nn.RMSNorm)(a.dim, eps=a.eps)

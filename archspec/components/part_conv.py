@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
@@ -15,12 +16,25 @@ if TYPE_CHECKING:
     from torch import nn
 
 
+@dataclass(frozen=True)
+class ConvPartArgs:
+    """What ``ConvPartSpec.build`` reads from its node."""
+
+    cin: int
+    cout: int
+    kernel: int
+    stride: int
+    groups: int
+    bias: bool
+
+
 @register
 class ConvPartSpec(PartSpec):
     """``out`` channels (the block's width when left out), a ``kernel``×``kernel`` window padded to keep the
     grid, ``stride`` and ``groups``. It reads the tokens as their grid and gives a grid to the parts after it."""
 
     type: Literal["conv"] = "conv"
+    build_args = ConvPartArgs
     reads: ClassVar[str] = "grid"
     example: ClassVar[dict[str, Any]] = {
         "stages.0.block": {
@@ -72,7 +86,5 @@ class ConvPartSpec(PartSpec):
         from archspec.nn.init import init_kaiming
 
         a = node.args
-        conv = nn.Conv2d(
-            a["cin"], a["cout"], a["kernel"], a["stride"], a["kernel"] // 2, groups=a["groups"], bias=a["bias"]
-        )
+        conv = nn.Conv2d(a.cin, a.cout, a.kernel, a.stride, a.kernel // 2, groups=a.groups, bias=a.bias)
         return init_kaiming(conv)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
@@ -15,11 +16,21 @@ if TYPE_CHECKING:
     from torch import nn
 
 
+@dataclass(frozen=True)
+class LinearPartArgs:
+    """What ``LinearPartSpec.build`` reads from its node."""
+
+    cin: int
+    cout: int
+    bias: bool
+
+
 @register
 class LinearPartSpec(PartSpec):
     """Maps each token's channels to ``out`` channels (the block's width when left out)."""
 
     type: Literal["linear"] = "linear"
+    build_args = LinearPartArgs
     reads: ClassVar[str] = "tokens"
     example: ClassVar[dict[str, Any]] = {
         "stages.0.block": {
@@ -64,4 +75,4 @@ class LinearPartSpec(PartSpec):
         from archspec.nn.init import init_trunc_normal
 
         a = node.args
-        return init_trunc_normal(nn.Linear(a["cin"], a["cout"], bias=a["bias"]))
+        return init_trunc_normal(nn.Linear(a.cin, a.cout, bias=a.bias))

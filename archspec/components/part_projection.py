@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
@@ -15,12 +16,22 @@ if TYPE_CHECKING:
     from torch import nn
 
 
+@dataclass(frozen=True)
+class ProjectionPartArgs:
+    """What ``ProjectionPartSpec.build`` reads from its node."""
+
+    cin: int
+    cout: int
+    stride: int
+
+
 @register
 class ProjectionPartSpec(PartSpec):
     """Takes a block's input to its output's width (``out``, the block's width when left out) and grid
     (``stride``), for a shortcut written ``{add: NAME}``; its norm is the block's ``norm``."""
 
     type: Literal["projection"] = "projection"
+    build_args = ProjectionPartArgs
     reads: ClassVar[str] = "grid"
     example: ClassVar[dict[str, Any]] = {
         "stages.0.block": {
@@ -55,4 +66,4 @@ class ProjectionPartSpec(PartSpec):
         from archspec.nn.projection import Projection
 
         a = node.args
-        return init_kaiming(Projection(a["cin"], a["cout"], a["stride"], build_node(node.child("norm"))))
+        return init_kaiming(Projection(a.cin, a.cout, a.stride, build_node(node.child("norm"))))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
@@ -14,12 +15,21 @@ if TYPE_CHECKING:
     from torch import nn
 
 
+@dataclass(frozen=True)
+class ScalePartArgs:
+    """What ``ScalePartSpec.build`` reads from its node."""
+
+    dim: int
+    init: float
+
+
 @register
 class ScalePartSpec(PartSpec):
     """Multiplies each channel by a learnable value starting at ``init``: 1e-5 damps a branch at the
     start of training (CaiT's layer scale), 1 weighs a shortcut (MetaFormer's residual scale)."""
 
     type: Literal["scale"] = "scale"
+    build_args = ScalePartArgs
     reads: ClassVar[str] = "tokens"
     example: ClassVar[dict[str, Any]] = {
         "stages.0.block": {
@@ -42,4 +52,4 @@ class ScalePartSpec(PartSpec):
     def build(node: Node) -> nn.Module:
         from archspec.nn.scale import Scale
 
-        return Scale(node.args["dim"], node.args["init"])
+        return Scale(node.args.dim, node.args.init)

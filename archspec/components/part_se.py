@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
@@ -16,12 +17,22 @@ if TYPE_CHECKING:
     from torch import nn
 
 
+@dataclass(frozen=True)
+class SePartArgs:
+    """What ``SePartSpec.build`` reads from its node."""
+
+    dim: int
+    hidden: int
+    gate: str
+
+
 @register
 class SePartSpec(PartSpec):
     """The squeezed width is ``channels`` if given, else ``dim × ratio`` rounded (at least 1). ``act``
     runs between the two 1×1 convs; ``gate`` is ``sigmoid`` or ``hard_sigmoid``."""
 
     type: Literal["se"] = "se"
+    build_args = SePartArgs
     example: ClassVar[dict[str, Any]] = {
         "stages.0.block": {
             "type": "flow",
@@ -68,5 +79,5 @@ class SePartSpec(PartSpec):
         from archspec.nn.se import SqueezeExcite
 
         a = node.args
-        gate = nn.Sigmoid() if a["gate"] == "sigmoid" else nn.Hardsigmoid()
-        return SqueezeExcite(a["dim"], a["hidden"], build_node(node.child("act")), gate, not node.in_shape.tokens)
+        gate = nn.Sigmoid() if a.gate == "sigmoid" else nn.Hardsigmoid()
+        return SqueezeExcite(a.dim, a.hidden, build_node(node.child("act")), gate, not node.in_shape.tokens)

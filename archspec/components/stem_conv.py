@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
@@ -48,9 +49,19 @@ def _default_layers() -> tuple[ConvLayer, ...]:
     return (ConvLayer(channels=32, kernel=7, stride=2), ConvLayer(channels=32), ConvLayer(channels=32))
 
 
+@dataclass(frozen=True)
+class ConvStemArgs:
+    """What ``ConvStemSpec.build`` reads from its node."""
+
+    layers: list[dict[str, Any]]
+    pool: dict[str, Any] | None
+    proj: dict[str, Any] | None
+
+
 @register
 class ConvStemSpec(StemSpec):
     type: Literal["conv"] = "conv"
+    build_args = ConvStemArgs
     """With ``proj: null`` the last conv layer (or the pool) gives the first stage its tokens at its own
     width; the stage's blocks must then take that width to the stage's."""
 
@@ -114,7 +125,7 @@ class ConvStemSpec(StemSpec):
         from archspec.nn.init import init_fan_out
 
         layers: list[nn.Module] = []
-        for conv in node.args["layers"]:
+        for conv in node.args.layers:
             layers += [
                 nn.Conv2d(
                     conv["cin"], conv["cout"], conv["kernel"], conv["stride"], conv["padding"], bias=conv["bias"]
@@ -122,9 +133,9 @@ class ConvStemSpec(StemSpec):
                 nn.BatchNorm2d(conv["cout"]),
                 nn.ReLU(inplace=True),
             ]
-        if (pool := node.args["pool"]) is not None:
+        if (pool := node.args.pool) is not None:
             layers.append(nn.MaxPool2d(pool["kernel"], pool["stride"], pool["padding"]))
         proj = None
-        if (p := node.args["proj"]) is not None:
+        if (p := node.args.proj) is not None:
             proj = nn.Conv2d(p["cin"], p["cout"], p["kernel"], p["stride"], p["padding"], bias=p["bias"])
         return init_fan_out(Stem(nn.Sequential(*layers), proj, build_node(node.child("norm"))))

@@ -3,6 +3,7 @@ class token and learned position embeddings (ViT, DeiT, GFNet, PVT-v2, ConvNeXt,
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
@@ -17,6 +18,24 @@ if TYPE_CHECKING:
     from torch import nn
 
 
+@dataclass(frozen=True)
+class PatchStemArgs:
+    """What ``PatchStemSpec.build`` reads from its node."""
+
+    cin: int
+    dim: int
+    patch: int
+    stride: int
+    padding: int
+    bias: bool
+    cls_token: bool
+    pos_embed: bool
+    height: int
+    width: int
+    pos_drop: float
+    resize: str
+
+
 @register
 class PatchStemSpec(StemSpec):
     """``patch`` is the conv's kernel; ``stride`` defaults to it (non-overlapping patches) and
@@ -24,6 +43,7 @@ class PatchStemSpec(StemSpec):
     input sizes (or refused with ``resize: strict``)."""
 
     type: Literal["patch"] = "patch"
+    build_args = PatchStemArgs
     patch: int = Field(4, ge=1, le=255, description="the conv's kernel size")
     stride: int | None = Field(None, ge=1, le=255, description="the conv's stride (default: the kernel size)")
     padding: int = Field(0, ge=0, le=127)
@@ -90,6 +110,6 @@ class PatchStemSpec(StemSpec):
         from archspec.nn.init import init_fan_out
 
         a = node.args
-        proj = init_fan_out(nn.Conv2d(a["cin"], a["dim"], a["patch"], a["stride"], a["padding"], bias=a["bias"]))
-        grid = (a["height"], a["width"]) if a["pos_embed"] else None
-        return PatchEmbed(proj, build_node(node.child("norm")), a["cls_token"], grid, a["pos_drop"], a["resize"])
+        proj = init_fan_out(nn.Conv2d(a.cin, a.dim, a.patch, a.stride, a.padding, bias=a.bias))
+        grid = (a.height, a.width) if a.pos_embed else None
+        return PatchEmbed(proj, build_node(node.child("norm")), a.cls_token, grid, a.pos_drop, a.resize)
