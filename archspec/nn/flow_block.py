@@ -55,17 +55,27 @@ class FlowBlock(nn.Module):
         self.program = program
         self.form = name
 
+    @property
+    def program(self) -> tuple[Op, ...]:
+        return self._program
+
+    @program.setter
+    def program(self, program: tuple[Op, ...]) -> None:
+        self._program = program
+        # Each value is let go after its last reader, so a block holds no more activations than a
+        # hand-written forward would (a ResNet block's grids are tens of MB at batch 8).
+        last = {source: index for index, op in enumerate(program) for source in op.sources}
+        self._release = tuple(tuple(s for s, at in last.items() if at == index) for index in range(len(program)))
+
     def _get_name(self) -> str:
         return self.form
 
     def forward(self, x: torch.Tensor, hw: tuple[int, int]) -> tuple[torch.Tensor, tuple[int, int]]:  # (B, N, C)
-        values = [x]
         grids = [False]  # whether each value is a (B, C, H, W) grid rather than (B, N, C) tokens
         sizes = [hw]  # each value's grid size: a strided conv shrinks it
-        for op in self.program:
-            operands = [
-                values[s] if grids[s] == op.grid else _convert(values[s], sizes[s], op.grid) for s in op.sources
-            ]
+        values: list[torch.Tensor | None] = [x]
+        for op, release in zip(self._program, self._release, strict=True):
+            operands = [_value(values[s], grids[s], sizes[s], op.grid) for s in op.sources]
             size = sizes[op.sources[0]]
             if op.code == CALL:
                 module = self._modules[op.part]
@@ -77,13 +87,21 @@ class FlowBlock(nn.Module):
                 out = residual + (self._modules["drop_path"](branch) if op.drop else branch)  # type: ignore[misc]
             else:
                 out = torch.cat(operands, dim=1 if op.grid else -1)
+            operands = []
+            for index in release:
+                values[index] = None
             values.append(out)
             grids.append(op.grid)
             sizes.append(size)
-        out = grid_to_tokens(values[-1]) if grids[-1] else values[-1]
+        out = values[-1]
+        assert out is not None
+        out = grid_to_tokens(out) if grids[-1] else out
         return out, sizes[-1]
 
 
-def _convert(x: torch.Tensor, hw: tuple[int, int], to_grid: bool) -> torch.Tensor:
-    """Tokens (B, N, C) as a (B, C, H, W) grid or back, as views."""
+def _value(x: torch.Tensor | None, grid: bool, hw: tuple[int, int], to_grid: bool) -> torch.Tensor:
+    """A value in the layout a step reads: tokens (B, N, C) as a (B, C, H, W) grid or back, as views."""
+    assert x is not None  # released only after its last reader
+    if grid == to_grid:
+        return x
     return tokens_to_grid(x, hw) if to_grid else grid_to_tokens(x)
