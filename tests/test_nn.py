@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 from conftest import tiny
 
 import archspec
@@ -143,3 +144,27 @@ def test_token_group_norm_equals_group_norm_and_keeps_tokens_contiguous():
     pooled = torch.randn(3, 8)
     torch.testing.assert_close(norm(pooled), reference(pooled))
     assert "bias=False" in repr(norm) and repr(norm).count("bias=False") == 1
+
+
+def test_afno_mixer_follows_the_papers_formula():
+    """AFNO (Guibas et al., 2021): per frequency, a block-diagonal two-layer complex MLP, ReLU between,
+    soft-shrinkage after, then the inverse FFT, added to the input; written here with complex products."""
+    from archspec.nn.afno import AFNOMixer
+
+    torch.manual_seed(0)
+    dim, blocks, factor, sparsity, hw = 8, 2, 2, 0.01, (4, 6)
+    mixer = AFNOMixer(dim, blocks, factor, sparsity)
+    x = torch.randn(2, hw[0] * hw[1], dim)
+    w1 = torch.complex(mixer.w1[0], mixer.w1[1])  # (k, s, s·f)
+    b1 = torch.complex(mixer.b1[0], mixer.b1[1])
+    w2 = torch.complex(mixer.w2[0], mixer.w2[1])
+    b2 = torch.complex(mixer.b2[0], mixer.b2[1])
+    spectrum = torch.fft.rfft2(x.reshape(2, *hw, dim), dim=(1, 2), norm="ortho")
+    z = spectrum.reshape(2, hw[0], hw[1] // 2 + 1, blocks, dim // blocks)
+    h = torch.einsum("bhfks,ksd->bhfkd", z, w1) + b1
+    h = torch.complex(torch.relu(h.real), torch.relu(h.imag))  # ReLU on each part, as AFNO does
+    o = torch.einsum("bhfkd,kds->bhfks", h, w2) + b2
+    o = torch.complex(F.softshrink(o.real, sparsity), F.softshrink(o.imag, sparsity))
+    expected = x + torch.fft.irfft2(o.reshape(2, hw[0], -1, dim), s=hw, dim=(1, 2), norm="ortho").reshape(x.shape)
+    assert torch.allclose(mixer(x, hw), expected, atol=1e-6)
+    assert (mixer.w1.shape, mixer.b2.shape) == ((2, blocks, 4, 8), (2, blocks, 4))
