@@ -41,9 +41,18 @@ class FlowSpec(FlowBlockSpec):
     }
     norm: Slot[NormSpec] = Field(default_factory=default_component("norm", "layernorm"))
     act: Slot[ActSpec] = Field(default_factory=default_component("act", "gelu"))
-    parts: dict[str, Slot[PartSpec]] = Field(default_factory=_default_parts, min_length=1, max_length=64)
+    parts: dict[str, Slot[PartSpec]] = Field(
+        default_factory=_default_parts,
+        min_length=1,
+        max_length=64,
+        description="the block's parts by name, in the order the module registers them: mixer, ffn, norm, ...",
+    )
     flow: tuple[Line, ...] = Field(
-        (("norm1", "m", "drop_path", "add"), ("norm2", "mlp", "drop_path", "add")), min_length=1, max_length=64
+        (("norm1", "m", "drop_path", "add"), ("norm2", "mlp", "drop_path", "add")),
+        min_length=1,
+        max_length=64,
+        description="one line per branch from the running x: part names, drop_path, add, {add: part}, "
+        "{sum: [lines]}, {concat: [lines]}",
     )
 
     @field_validator("parts")
