@@ -13,12 +13,12 @@ from typing import Any
 
 from torch import nn
 
-from archspec.nn import ClassBlock, FlowBlock
+from archspec.nn import FlowBlock
 
 
 def fsdp_policy(model: nn.Module) -> list[nn.Module]:
-    """The modules to wrap one by one with FSDP2's ``fully_shard``: every block and ClassBlock, in order."""
-    return [module for module in model.modules() if isinstance(module, FlowBlock | ClassBlock)]
+    """The modules to wrap one by one with FSDP2's ``fully_shard``: every block, the head's too, in order."""
+    return [module for module in model.modules() if isinstance(module, FlowBlock)]
 
 
 def fully_shard_model(model: nn.Module, **kwargs: Any) -> nn.Module:

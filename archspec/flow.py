@@ -24,7 +24,7 @@ turns those same steps into the program :class:`archspec.nn.flow_block.FlowBlock
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Annotated, Any, Union
 
 from pydantic import Discriminator, Field, SerializerFunctionWrapHandler, Tag, model_serializer, model_validator
@@ -38,6 +38,10 @@ if TYPE_CHECKING:
     from torch import nn
 
 DROP_PATH = "drop_path"
+CLASS_TOKEN = "class_token"
+"""A step word: the class token(s) in front of the branch's tokens (also ``{add: class_token}``)."""
+REJOIN = "rejoin"
+"""A step word: the branch (class tokens) put back in front of the block input's grid tokens."""
 """The one built-in part: the block's stochastic depth, at the rate the model's schedule gives the block."""
 
 
@@ -194,13 +198,29 @@ class _FormPlanner:
                 if not main:
                     raise PlanProblem(at, "an 'add' inside sum or concat has no running x to add to")
                 shortcut = token.add if isinstance(token, Combine) else None
-                residual = x if shortcut is None else self.part(shortcut, x, (*at, "add"))
+                if shortcut == CLASS_TOKEN:
+                    residual = self._class_token(x, (*at, "add"))
+                else:
+                    residual = x if shortcut is None else self.part(shortcut, x, (*at, "add"))
                 name = "add" if self.adds == 1 else f"add{self._next('add')}"
                 self._same_shape(at, branch, residual, "add")
                 self._step(Step(name, add=True, residual=residual, drop_path=drop), branch)
                 self.shapes[name] = self.shapes[branch]  # in the branch's layout, as the block adds them
                 x = branch = name
                 drop = False
+            elif token == CLASS_TOKEN:
+                branch = self._class_token(branch, at)
+            elif token == REJOIN:
+                if not main:
+                    raise PlanProblem(at, "rejoin belongs to a line of the flow: it completes the block's tokens")
+                name = f"rejoin{self._next('rejoin')}"
+                given = self.shapes[LAYER_INPUT]
+                if (given.prefix, given.channels) != (self._prefix(branch, at), self.shapes[branch].channels):
+                    message = f"rejoin puts class tokens back in front of the input's, got {self.shapes[branch]}"
+                    raise PlanProblem(at, message)
+                self._step(Step(name, rejoin=True), branch)
+                self.shapes[name] = given
+                x = branch = name
             elif isinstance(token, Combine):
                 lines = token.sum if token.sum is not None else token.concat
                 assert lines is not None
@@ -216,7 +236,7 @@ class _FormPlanner:
     def part(self, name: str, source: str, at: KeyPath) -> str:
         """Run part ``name`` on ``source``'s value; return the step's name."""
         if name not in self.form.parts:
-            known = [*self.form.parts, DROP_PATH, "add"]
+            known = [*self.form.parts, DROP_PATH, CLASS_TOKEN, REJOIN, "add"]
             raise PlanProblem(
                 at, f"no part named {name!r}{did_you_mean(name, known)} (parts: {', '.join(self.form.parts)})"
             )
@@ -242,6 +262,22 @@ class _FormPlanner:
         self.shapes[step] = self.nodes[name].out_shape
         return step
 
+    def _class_token(self, source: str, at: KeyPath) -> str:
+        """The class token(s) in front of ``source``'s tokens, as a step of its own."""
+        shape = self.shapes[source]
+        prefix = self._prefix(source, at)
+        name = f"class_token{self._next('class_token')}"
+        self._step(Step(name, class_token=True), source)
+        self.shapes[name] = Shape.of(prefix, shape.channels)
+        return name
+
+    def _prefix(self, source: str, at: KeyPath) -> int:
+        shape = self.shapes[source]
+        prefix = shape.prefix if shape.explicit_dims is None else shape.dims[0]
+        if not prefix or (shape.explicit_dims is not None and len(shape.dims) != 2):
+            raise PlanProblem(at, f"class_token needs tokens with a class token in front, got {shape}")
+        return prefix
+
     def _join(self, key: str, ends: list[str], at: KeyPath) -> str:
         if key == "sum":
             total = ends[0]
@@ -264,7 +300,7 @@ class _FormPlanner:
         """Append ``step`` reading ``source``: implicitly when that is the step just before."""
         previous = self.steps[-1].name if self.steps else LAYER_INPUT
         after = None if source == previous else (source,)
-        self.steps.append(Step(step.name, after, step.add, step.residual, step.part, step.drop_path, step.concat))
+        self.steps.append(replace(step, after=after))
 
     def _same_shape(self, at: KeyPath, a: str, b: str, what: str) -> None:
         if _content(self.shapes[a]) != _content(self.shapes[b]):
@@ -305,7 +341,7 @@ def _count_adds(line: Line) -> int:
 def build_form(node: Node) -> nn.Module:
     """The block module of a planned form: its parts built, and its steps as the program it runs."""
     from archspec.nn.drop import DropPath
-    from archspec.nn.flow_block import ADD, CALL, CONCAT, FlowBlock, Op
+    from archspec.nn.flow_block import ADD, CALL, CLASS_TOKEN_OP, CONCAT, REJOIN_OP, FlowBlock, Op
 
     children = {child.name: child for child in node.children}
     parts: dict[str, nn.Module | None] = {}
@@ -332,6 +368,12 @@ def build_form(node: Node) -> nn.Module:
         elif step.concat:
             grid = grids[sources[0]]
             op = Op(CONCAT, tuple(slots[s] for s in sources), grid=grid)
+        elif step.class_token:
+            grid = False
+            op = Op(CLASS_TOKEN_OP, (slots[sources[0]],), prefix=node.in_shape.prefix)
+        elif step.rejoin:
+            grid = False
+            op = Op(REJOIN_OP, (slots[sources[0]], 0), prefix=node.in_shape.prefix)
         else:
             assert step.child is not None
             child = children[step.child]

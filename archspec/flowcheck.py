@@ -82,6 +82,10 @@ def _replay(
             values[step.name] = _add(residual, branch)
         elif step.concat:
             values[step.name] = torch.cat([_tokens(values[s]) for s in sources], dim=-1)
+        elif step.class_token:
+            values[step.name] = _tokens(values[sources[0]])[:, : node.in_shape.prefix]
+        elif step.rejoin:
+            values[step.name] = torch.cat([values[sources[0]], x[:, node.in_shape.prefix :]], dim=1)
         else:
             assert step.child is not None
             values[step.name] = expect(step.child, values[sources[0]], step.name)

@@ -251,6 +251,13 @@ def _block_parts(block: Node, depth: int) -> list[Part]:
         elif step.concat:
             join = Part(step.name, "concat", "concat", (), owner="block", spec_path=spec_path)
             parts.append(replace(join, after=after))
+        elif step.class_token:
+            dims = (block.in_shape.prefix, block.in_shape.channels)
+            take = Part(step.name, "select", "class token", dims, owner="block", spec_path=spec_path)
+            parts.append(replace(take, after=after))
+        elif step.rejoin:
+            back = Part(step.name, "concat", "rejoin", block.out_shape.dims, owner="block", spec_path=spec_path)
+            parts.append(replace(back, after=(*(after or (previous,)), IN), detail="in front of the other tokens"))
         else:
             assert step.child is not None
             child = block.child(step.child)

@@ -83,7 +83,8 @@ class Step:
     called ``name``: a child without parameters, such as an activation, may run at several steps).
     An addition (``add``) adds ``residual``'s output to its input, which passes through the block's
     stochastic depth first when ``drop_path`` is set. A join (``concat``) concatenates the outputs of
-    every step in ``after`` along channels.
+    every step in ``after`` along channels. ``class_token`` takes the class token(s) in front of its
+    input's tokens; ``rejoin`` puts its input back in front of the block input's grid tokens.
     """
 
     name: str
@@ -93,11 +94,13 @@ class Step:
     part: str | None = None
     drop_path: bool = False
     concat: bool = False
+    class_token: bool = False
+    rejoin: bool = False
 
     @property
     def child(self) -> str | None:
-        """The child this step runs, or None for an addition or a join."""
-        return None if self.add or self.concat else (self.part or self.name)
+        """The child this step runs, or None for a step of the block's own (an addition, a join, a slice)."""
+        return None if self.add or self.concat or self.class_token or self.rejoin else (self.part or self.name)
 
 
 @dataclass(frozen=True)

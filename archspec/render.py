@@ -123,8 +123,8 @@ def node_label(attrs: dict[str, Any]) -> str:
     if attrs["kind"] != "block" and attrs.get("repeat", 1) > 1:
         title += f"  ×{attrs['repeat']}"  # inside a drawn group: the numbers below cover every repeat
     rows = [_text(title, bold=True)]
-    if attrs["kind"] == "block":
-        rows.append(_text(blocks_text(attrs), 8))
+    if attrs["kind"] == "block" and (covered := blocks_text(attrs)):
+        rows.append(_text(covered, 8))
     if attrs["detail"]:
         rows.append(_text(attrs["detail"], 7.5, "#444444"))
     rows.append(_text(f"→ {attrs['shape']}", 8))

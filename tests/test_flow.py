@@ -17,10 +17,12 @@ CASES = [f"{kind}-{name}" for kind, name in ALL if kind in ("block", "part")] + 
 
 
 def _distinct_blocks(plan: Plan) -> list[Node]:
-    """One block of each form, parts and input shape (a stage's blocks differ only in their drop-path rate)."""
+    """One block of each form, parts and input shape, in the stages and the head (a stage's blocks differ only
+    in their drop-path rate)."""
     seen: dict[tuple[object, ...], Node] = {}
-    for stage in plan.stages:
-        for block in stage.blocks:
+    head_blocks = [child for child in plan.head.children if child.kind == "block"]  # the class-attention head's
+    for blocks in (*(stage.blocks for stage in plan.stages), head_blocks):
+        for block in blocks:
             key = (
                 block.component,
                 block.flow,
@@ -97,7 +99,8 @@ FLOW_ERRORS = [
      "(reading the same shape); declare a second part [AS301]"),
     ("{m: mixer, mlp: ffn, _x: norm}", "[[m, add], [mlp, add]]",
      "6:7: stages[0].block.parts: part name '_x' must be a word of letters, digits and '_' starting with a letter, "
-     "other than add, concat, form, forward, program, sum, training [AS204]"),
+     "other than add, class_token, concat, form, forward, program, rejoin, sum, "
+     "training [AS204]"),
     ("{m: mixer, mlp: ffn}", "[[m, {add: m, sum: [[m], [m]]}], [mlp, add]]",
      "7:18: stages[0].block.flow[0][1]: a step written as a mapping has exactly one of add, sum, concat (got 2) "
      "[AS204]"),

@@ -171,7 +171,9 @@ def test_groups_cover_each_stage(path):
     graph = to_graph(plan, 1)
     for stage, expected in zip(plan.stages, EXPECTED_GROUPS[path.name], strict=True):
         groups = [
-            a for _, a in graph.nodes(data=True) if a["kind"] == "block" and a["cluster"] == f"stage {stage.index + 1}"
+            a
+            for _, a in graph.nodes(data=True)
+            if a["kind"] == "block" and a.get("cluster") == f"stage {stage.index + 1}"
         ]
         assert [(*g["blocks"], g["count"]) for g in groups] == expected
         assert sum(g["count"] for g in groups) == len(stage.blocks)

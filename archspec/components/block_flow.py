@@ -13,7 +13,7 @@ from archspec.registry import register
 from archspec.slots import Slot, default_component
 from archspec.specbase import ActSpec, NormSpec, PartSpec
 
-RESERVED = frozenset({"add", "sum", "concat", "forward", "training", "program", "form"})
+RESERVED = frozenset({"add", "sum", "concat", "class_token", "rejoin", "forward", "training", "program", "form"})
 """Names a part cannot take: the flow's own words and the block module's attributes."""
 
 

@@ -2,7 +2,7 @@
 
 from archspec.nn.attention import Attention
 from archspec.nn.backbone import Backbone, Body
-from archspec.nn.class_attention import ClassAttention, ClassBlock
+from archspec.nn.class_attention import ClassAttention
 from archspec.nn.drop import DropPath
 from archspec.nn.embed import DownSamples, Passthrough, PatchEmbed, PoolDownsample, Stem
 from archspec.nn.feature_info import FeatureInfo
@@ -21,7 +21,6 @@ __all__ = [
     "Body",
     "ClassAttention",
     "ClassAttentionModel",
-    "ClassBlock",
     "DWConv",
     "DownSamples",
     "DropPath",

@@ -30,19 +30,3 @@ class ClassAttention(nn.Module):
         q = self.q(x[:, :1]).reshape(batch, 1, self.heads, head_dim).transpose(1, 2)  # (B, h, 1, d)
         cls = F.scaled_dot_product_attention(q, k, v)  # (B, h, 1, d)
         return self.proj(cls.transpose(1, 2).reshape(batch, 1, dim))
-
-
-class ClassBlock(nn.Module):
-    """``cls += attn(norm1(all tokens))``, then ``cls += mlp(norm2(cls))``; patch tokens pass through."""
-
-    def __init__(self, norm1: nn.Module, norm2: nn.Module, attn: nn.Module, mlp: nn.Module) -> None:
-        super().__init__()
-        self.norm1 = norm1
-        self.norm2 = norm2
-        self.attn = attn
-        self.mlp = mlp
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, 1 + N, C)
-        cls = x[:, :1] + self.attn(self.norm1(x))
-        cls = cls + self.mlp(self.norm2(cls))
-        return torch.cat([cls, x[:, 1:]], dim=1)

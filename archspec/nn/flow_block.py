@@ -15,7 +15,7 @@ from torch import nn
 
 from archspec.nn.layout import grid_to_tokens, tokens_to_grid
 
-CALL, ADD, CONCAT = 0, 1, 2
+CALL, ADD, CONCAT, CLASS_TOKEN_OP, REJOIN_OP = 0, 1, 2, 3, 4
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,9 @@ class Op:
     ``code`` is :data:`CALL` (run part ``part`` on value ``sources[0]``; ``with_hw`` parts also get
     the grid size, as mixers and FFNs do), :data:`ADD` (``sources[0] + sources[1]``, the first
     passed through ``drop_path`` when ``drop`` is set) or :data:`CONCAT` (``sources`` joined along
-    channels). ``grid`` says whether the step works on a (B, C, H, W) grid rather than (B, N, C)
+    channels), :data:`CLASS_TOKEN_OP` (the first ``prefix`` tokens of ``sources[0]``) or
+    :data:`REJOIN_OP` (``sources[0]`` in front of the tokens of ``sources[1]`` after its first
+    ``prefix``). ``grid`` says whether the step works on a (B, C, H, W) grid rather than (B, N, C)
     tokens; values are converted between the two where a step needs the other.
     """
 
@@ -35,6 +37,7 @@ class Op:
     with_hw: bool = False
     drop: bool = False
     grid: bool = False
+    prefix: int = 0
 
 
 class FlowBlock(nn.Module):
@@ -85,8 +88,12 @@ class FlowBlock(nn.Module):
             elif op.code == ADD:
                 branch, residual = operands
                 out = residual + (self._modules["drop_path"](branch) if op.drop else branch)  # type: ignore[misc]
-            else:
+            elif op.code == CONCAT:
                 out = torch.cat(operands, dim=1 if op.grid else -1)
+            elif op.code == CLASS_TOKEN_OP:
+                out = operands[0][:, : op.prefix]  # (B, prefix, C)
+            else:
+                out = torch.cat([operands[0], operands[1][:, op.prefix :]], dim=1)  # (B, prefix + N, C)
             operands = []
             for index in release:
                 values[index] = None

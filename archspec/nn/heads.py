@@ -106,7 +106,7 @@ class ClassAttentionModel(Backbone):
     def _class_and_tokens(self, x: torch.Tensor) -> torch.Tensor:  # (B, N, C) → normed (B, 1 + N, C)
         x = torch.cat([x.mean(dim=1, keepdim=True), x], dim=1)  # (B, 1 + N, C)
         for block in self.post_network:
-            x = block(x)
+            x, _ = block(x, (1, x.shape[1] - 1))  # class blocks read no grid: the tokens as one row
         return self.final_norm(x)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:  # x: (B, N, C)
