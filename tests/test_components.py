@@ -234,3 +234,13 @@ def test_build_refuses_a_component_whose_module_drifts_from_its_plan():
         assert str(info.value) == "mixer 'drifting' at block1.0.m plans 5 parameters but its module holds 0"
     finally:
         del registry._COMPONENTS["mixer"]["drifting"]
+
+
+def test_class_attention_initialises_its_linears_as_the_official_head_does():
+    """Truncated normal, std 0.02, zero biases (SpectFormer-H's post-network), for the mixer and the FFN."""
+    plan = archspec.plan(archspec.validate(_with_component("block", "class")))
+    block = archspec.build(plan, seed=0).get_submodule("block1.0")  # the stage's one class block
+    for name in ("attn.kv", "attn.q", "attn.proj", "mlp.fc1", "mlp.fc2"):
+        linear = block.get_submodule(name)
+        assert 0.01 < float(linear.weight.detach().std()) < 0.03, name
+        assert not linear.bias.detach().any(), name

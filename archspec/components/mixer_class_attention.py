@@ -66,5 +66,6 @@ class ClassAttentionMixerSpec(MixerSpec):
     @staticmethod
     def build(node: Node) -> nn.Module:
         from archspec.nn import ClassAttention
+        from archspec.nn.init import init_trunc_normal
 
-        return ClassAttention(node.args.dim, node.args.heads)
+        return init_trunc_normal(ClassAttention(node.args.dim, node.args.heads))
