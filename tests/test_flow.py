@@ -127,3 +127,31 @@ def test_a_bad_flow_is_pointed_at(tmp_path, parts, flow, message):
     text, code = message.rsplit(" [", 1)
     assert str(caught.value).splitlines() == [f"{spec}:{text}"]
     assert [problem.code for problem in caught.value.problems] == [code.rstrip("]")]
+
+
+def _tiny_plan(block: dict[str, object]) -> archspec.nodes.Plan:
+    spec = _with_component("block", "flow")
+    for stage in spec["stages"]:
+        stage["block"], stage["mixer"] = block, {"type": "dwconv"}
+    return archspec.plan(archspec.validate(spec))
+
+
+def test_a_preset_is_a_flow_and_takes_overrides():
+    gfnet, as_flow = _tiny_plan({"type": "gfnet"}), _tiny_plan({"type": "flow", "preset": "gfnet"})
+    assert as_flow.params == gfnet.params == 6_325
+    assert [block.flow for block in as_flow.stages[0].blocks] == [block.flow for block in gfnet.stages[0].blocks]
+    # A part given by name replaces the preset's: GFNet's second norm as an RMSNorm, without its bias.
+    changed = _tiny_plan({"type": "flow", "preset": "gfnet", "parts": {"norm2": {"type": "norm", "norm": "rmsnorm"}}})
+    assert changed.params == 6_325 - 8 - 2 * 16  # each block loses its norm2 bias: 1 block of 8, 2 of 16
+    assert changed.stages[0].blocks[0].child("norm2").component == "rmsnorm"
+    # Parts given join the preset's, and a flow given replaces its lines: ConvNeXt with its layer scale.
+    scaled = {"type": "flow", "preset": "convnext", "parts": {"ls": {"type": "scale", "init": 1e-6}},
+              "flow": [["m", "norm", "mlp", "ls", "drop_path", "add"]]}  # fmt: skip
+    assert _tiny_plan(scaled).params == _tiny_plan({"type": "convnext", "layer_scale": 1e-6}).params
+
+
+def test_a_preset_must_be_a_form():
+    with pytest.raises(archspec.SpecError) as caught:
+        _tiny_plan({"type": "flow", "preset": "gfnetx"})
+    message = "preset 'gfnetx' is not a block form; did you mean 'gfnet'? (forms: basic, bottleneck, class, convnext, "
+    assert str(caught.value).splitlines()[0].startswith(f"<spec>: stages[0].block.preset: {message}")

@@ -7,6 +7,8 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
+from archspec import registry
+from archspec.errors import did_you_mean
 from archspec.flow import DROP_PATH, Combine, FlowBlockSpec, Form, Line
 from archspec.nodes import BlockInput
 from archspec.registry import register
@@ -18,8 +20,6 @@ RESERVED = frozenset({"add", "sum", "concat", "class_token", "rejoin", "forward"
 
 
 def _default_parts() -> dict[str, Any]:
-    from archspec import registry
-
     kinds = (("m", "mixer"), ("norm1", "norm"), ("norm2", "norm"), ("mlp", "ffn"), ("drop_path", "drop_path"))
     return {name: registry.default("part", kind) for name, kind in kinds}
 
@@ -39,6 +39,11 @@ class FlowSpec(FlowBlockSpec):
             "flow": [["m", "drop_path", "add", "norm"], ["mlp", "drop_path", "add"]],
         }
     }
+    preset: str | None = Field(
+        None,
+        description="a block type whose form this one starts from; parts given replace or join its parts by "
+        "name, and a flow given replaces its lines",
+    )
     norm: Slot[NormSpec] = Field(default_factory=default_component("norm", "layernorm"))
     act: Slot[ActSpec] = Field(default_factory=default_component("act", "gelu"))
     parts: dict[str, Slot[PartSpec]] = Field(
@@ -68,22 +73,58 @@ class FlowSpec(FlowBlockSpec):
                 raise ValueError(f"the name {DROP_PATH!r} is kept for the part of type {DROP_PATH!r}, and only for it")
         return parts
 
+    @field_validator("preset")
+    @classmethod
+    def _a_form(cls, preset: str | None) -> str | None:
+        if preset is None:
+            return None
+        forms = sorted(name for name in registry.names("block") if name != "flow" and _is_form(name))
+        if preset not in forms:
+            raise ValueError(
+                f"preset {preset!r} is not a block form{did_you_mean(preset, forms)} (forms: {', '.join(forms)})"
+            )
+        return preset
+
     def __hash__(self) -> int:
         # Frozen specs hash by value so that plans can be cached; the parts mapping is hashed as its items.
-        return hash((self.type, self.norm, self.act, tuple(self.parts.items()), self.flow))
+        return hash((self.type, self.preset, self.norm, self.act, tuple(self.parts.items()), self.flow))
+
+    def _own_parts(self) -> dict[str, PartSpec]:
+        """The parts this spec gives: all of them, or with a preset only those written."""
+        return self.parts if self.preset is None or "parts" in self.model_fields_set else {}
+
+    def _base(self) -> FlowBlockSpec | None:
+        if self.preset is None:
+            return None
+        fields = {"norm": self.norm} if "norm" in self.model_fields_set else {}
+        return registry.get("block", self.preset).model_validate(fields)  # type: ignore[return-value]
+
+    def _uses(self, kind: str) -> bool:
+        base = self._base()
+        own = any(spec.type == kind and getattr(spec, kind, None) is None for spec in self._own_parts().values())
+        return own or (base is not None and bool(getattr(base, f"uses_{kind}")))
 
     @property
     def uses_mixer(self) -> bool:  # type: ignore[override]
-        return any(spec.type == "mixer" and getattr(spec, "mixer", None) is None for spec in self.parts.values())
+        return self._uses("mixer")
 
     @property
     def uses_ffn(self) -> bool:  # type: ignore[override]
-        return any(spec.type == "ffn" and getattr(spec, "ffn", None) is None for spec in self.parts.values())
+        return self._uses("ffn")
 
     def form(self, given: BlockInput) -> Form:
         here = given.site.spec_path
-        parts = {name: (spec, (*here, "parts", name)) for name, spec in self.parts.items()}
-        return Form("Block", parts, self.flow, (*here, "flow"))
+        own = {name: (spec, (*here, "parts", name)) for name, spec in self._own_parts().items()}
+        base = self._base()
+        if base is None:
+            return Form("Block", own, self.flow, (*here, "flow"))
+        start = base.form(given)
+        lines = self.flow if "flow" in self.model_fields_set else start.lines
+        return Form(start.name, {**start.parts, **own}, lines, (*here, "flow"))
+
+
+def _is_form(name: str) -> bool:
+    return issubclass(registry.get("block", name), FlowBlockSpec)
 
 
 __all__ = ["Combine", "FlowSpec"]
