@@ -3,7 +3,7 @@
     python benchmarks/flow_overhead.py --threads 2 [--spec spectformer-h-s --spec resnet50] [--rounds 10]
 
 Both arms are the same built model with the same weights. In the second, every block of a form that
-once had its own module (pre-norm, ResNet's basic and bottleneck) runs that module's hand-written
+once had its own module (pre-norm, ResNet's basic and bottleneck, the class-attention head's) runs that module's hand-written
 ``forward`` again (``x + m(norm1(x))``, then ``x + mlp(norm2(x))`` for pre-norm). Steps alternate
 (ABAB, each arm first in every other round) and the table gives each arm's median and the median
 over rounds of the per-round ratio flow ÷ hand-written (above 1: the generic path is slower).
@@ -51,7 +51,13 @@ def _bottleneck(self: FlowBlock, x: torch.Tensor, hw: tuple[int, int]) -> tuple[
     return grid_to_tokens(out), (out.shape[-2], out.shape[-1])
 
 
-HAND_WRITTEN = {"Block": _prenorm, "BasicBlock": _basic, "Bottleneck": _bottleneck}
+def _class_block(self: FlowBlock, x: torch.Tensor, hw: tuple[int, int]) -> tuple[torch.Tensor, tuple[int, int]]:
+    cls = x[:, :1] + self.attn(self.norm1(x))
+    cls = cls + self.mlp(self.norm2(cls))
+    return torch.cat([cls, x[:, 1:]], dim=1), hw
+
+
+HAND_WRITTEN = {"Block": _prenorm, "BasicBlock": _basic, "Bottleneck": _bottleneck, "ClassBlock": _class_block}
 """The forwards the blocks of these forms ran before forms were data, by the name the block prints as."""
 
 
