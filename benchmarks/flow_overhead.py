@@ -3,8 +3,9 @@
     python benchmarks/flow_overhead.py --threads 2 [--spec spectformer-h-s --spec resnet50] [--rounds 10]
 
 Both arms are the same built model with the same weights. In the second, every block of a form that
-once had its own module (pre-norm, ResNet's basic and bottleneck, the class-attention head's) runs that module's hand-written
-``forward`` again (``x + m(norm1(x))``, then ``x + mlp(norm2(x))`` for pre-norm). Steps alternate
+once had its own module (pre-norm, ResNet's basic and bottleneck, the class-attention head's) runs
+that module's hand-written ``forward`` again (``x + m(norm1(x))``, then ``x + mlp(norm2(x))`` for
+pre-norm). Steps alternate
 (ABAB, each arm first in every other round) and the table gives each arm's median and the median
 over rounds of the per-round ratio flow ÷ hand-written (above 1: the generic path is slower).
 Stochastic depth is off.
