@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from archspec.flops import conv2d_flops, conv_out, linear_flops
+from archspec.flops import conv2d_flops, conv_out, fft2_plane_flops, linear_flops
 from archspec.nodes import BlockInput, Node, PlanProblem, Shape, Site, layer
 
 if TYPE_CHECKING:
@@ -120,3 +120,16 @@ def keep_width(block: BlockSpec, given: BlockInput) -> None:
             f"a {block.type} block keeps the width, but it gets {given.tokens.channels} channels for a stage of "
             f"{given.dim} (give the stage a downsample that changes the width)",
         )
+
+
+def fft_layers(site: Site, tokens: Shape, out: Shape, detail: str = "ortho") -> tuple[Shape, Node, Node]:
+    """A real 2-D FFT of the token grid and its inverse, as the layers of a Fourier mixer: the spectrum's
+    shape (channels last, ``W // 2 + 1`` columns, complex), the rfft2 layer and the irfft2 layer (giving
+    ``out``, described by ``detail``). What the mixer does to the spectrum goes between them."""
+    assert tokens.grid is not None
+    height, width = tokens.grid
+    spectrum = Shape.of(height, width // 2 + 1, tokens.channels)
+    flops = tokens.channels * fft2_plane_flops(height, width)
+    forward = layer(site, "fft", "fft", tokens, spectrum, 0, flops, detail="complex, ortho", title="rfft2")
+    inverse = layer(site, "fft", "ifft", spectrum, out, 0, flops, detail=detail, title="irfft2")
+    return spectrum, forward, inverse

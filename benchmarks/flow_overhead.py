@@ -20,6 +20,7 @@ import time
 import types
 
 import torch
+from ab_reference import _step  # benchmarks/ab_reference.py: one timed inference or training step
 
 import archspec
 from archspec.nn.flow_block import FlowBlock
@@ -73,18 +74,6 @@ def hand_written(model: torch.nn.Module) -> torch.nn.Module:
     if not replaced:
         raise SystemExit("the model has no blocks of a form with a hand-written forward to compare")
     return other
-
-
-def _step(model: torch.nn.Module, x: torch.Tensor, optimizer: torch.optim.Optimizer | None) -> None:
-    if optimizer is None:
-        with torch.inference_mode():
-            model(x)
-        return
-    out = model(x)
-    outputs = out if isinstance(out, tuple) else (out,)
-    sum(o.logsumexp(-1).mean() for o in outputs).backward()
-    optimizer.step()
-    optimizer.zero_grad(set_to_none=True)
 
 
 def main() -> None:

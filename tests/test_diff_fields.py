@@ -81,6 +81,12 @@ def _json(value: Any) -> Any:
     return value
 
 
+def _one_stage(parts: dict[str, Any], flow: list[list[Any]]) -> dict[str, Any]:
+    """The tiny spec's changes for one spectral stage of 8 channels whose block is this flow."""
+    block = {"type": "flow", "parts": parts, "flow": flow}
+    return {"stages": [{"dim": 8, "depth": 1, "mixer": {"type": "spectral"}, "ffn": {"type": "mlp"}, "block": block}]}
+
+
 CONTEXT: dict[tuple[str, str, str], dict[str, Any]] = {
     # A class token needs mixers and a head that read tokens with one in front: a one-stage ViT.
     ("stem", "patch", "cls_token"): {
@@ -88,36 +94,14 @@ CONTEXT: dict[tuple[str, str, str], dict[str, Any]] = {
         "head": {"type": "pool"},
     },
     # A part with a mixer (an FFN) of its own, beside the one that takes the stage's.
-    ("part", "mixer", "mixer"): {
-        "stages": [
-            {
-                "dim": 8,
-                "depth": 1,
-                "mixer": {"type": "spectral"},
-                "ffn": {"type": "mlp"},
-                "block": {
-                    "type": "flow",
-                    "parts": {"m": "mixer", "own": {"type": "mixer", "mixer": "identity"}, "mlp": "ffn"},
-                    "flow": [[{"sum": [["m"], ["own"]]}, "add"], ["mlp", "add"]],
-                },
-            },
-        ]
-    },
-    ("part", "ffn", "ffn"): {
-        "stages": [
-            {
-                "dim": 8,
-                "depth": 1,
-                "mixer": {"type": "spectral"},
-                "ffn": {"type": "mlp"},
-                "block": {
-                    "type": "flow",
-                    "parts": {"m": "mixer", "mlp": "ffn", "own": {"type": "ffn", "ffn": "mlp"}},
-                    "flow": [["m", "add"], ["mlp", "add"], ["own", "add"]],
-                },
-            },
-        ]
-    },
+    ("part", "mixer", "mixer"): _one_stage(
+        {"m": "mixer", "own": {"type": "mixer", "mixer": "identity"}, "mlp": "ffn"},
+        [[{"sum": [["m"], ["own"]]}, "add"], ["mlp", "add"]],
+    ),
+    ("part", "ffn", "ffn"): _one_stage(
+        {"m": "mixer", "mlp": "ffn", "own": {"type": "ffn", "ffn": "mlp"}},
+        [["m", "add"], ["mlp", "add"], ["own", "add"]],
+    ),
 }
 """Fields whose every other value needs a spec around the component unlike the component tests' tiny one."""
 

@@ -7,9 +7,8 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import Field
 
-from archspec.flops import fft2_plane_flops
 from archspec.nodes import Node, PlanProblem, Shape, Site, layer
-from archspec.planning import needs_grid
+from archspec.planning import fft_layers, needs_grid
 from archspec.registry import register
 from archspec.specbase import MixerSpec
 
@@ -50,17 +49,16 @@ class AfnoSpec(MixerSpec):
         size = dim // self.num_blocks
         hidden = size * self.hidden_factor
         bins = height * (width // 2 + 1)
-        spectrum = Shape.of(height, width // 2 + 1, dim)
-        fft = dim * fft2_plane_flops(height, width)
+        spectrum, rfft, irfft = fft_layers(site, tokens, tokens, "ortho, + input")
         # Each layer is four real block products (real and imaginary parts of input and weight).
         first = 4 * 2 * bins * self.num_blocks * size * hidden
         mlp_params = 2 * self.num_blocks * (2 * size * hidden + hidden + size)
         detail = f"{self.num_blocks} blocks of {size}, hidden {hidden}, softshrink {self.sparsity:g}"
         weights = tuple(site.sub(name) for name in ("w1", "b1", "w2", "b2"))  # the mixer's own parameters
         layers = [
-            layer(site, "fft", "fft", tokens, spectrum, 0, fft, detail="complex, ortho", title="rfft2"),
+            rfft,
             layer(site, "afno_mlp", "mlp", spectrum, spectrum, mlp_params, 2 * first, weights, detail),
-            layer(site, "fft", "ifft", spectrum, tokens, 0, fft, detail="ortho, + input", title="irfft2"),
+            irfft,
         ]
         return self.node(
             site,

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from archspec.flops import complex_mul_flops, fft2_plane_flops
+from archspec.flops import complex_mul_flops
 from archspec.nodes import Node, Shape, Site, layer
-from archspec.planning import conv_layer, needs_grid, odd_kernel
+from archspec.planning import conv_layer, fft_layers, needs_grid, odd_kernel
 from archspec.registry import register
 from archspec.specbase import MixerSpec
 
@@ -53,8 +53,7 @@ class SpectralSpec(MixerSpec):
         dim = tokens.channels
         bins = height * (width // 2 + 1)
         grid = tokens.as_grid()  # what the convs see
-        spectrum = Shape.of(height, width // 2 + 1, dim)  # complex, channels last
-        fft = dim * fft2_plane_flops(height, width)
+        spectrum, rfft, irfft = fft_layers(site, tokens, Shape.of(height, width, dim))
 
         def conv(name: str, kernel: int | None, module: str) -> list[Node]:
             return [conv_layer(site, name, grid, grid, kernel, module=site.sub(module))] if kernel else []
@@ -66,9 +65,9 @@ class SpectralSpec(MixerSpec):
         )
         layers = [
             *conv("conv_in", self.conv_in, "conv_input"),
-            layer(site, "fft", "fft", tokens, spectrum, 0, fft, detail="complex, ortho", title="rfft2"),
+            rfft,
             gate,
-            layer(site, "fft", "ifft", spectrum, Shape.of(height, width, dim), 0, fft, detail="ortho", title="irfft2"),
+            irfft,
             *conv("conv_out", self.conv_out, "conv_output"),
         ]
         return self.node(
