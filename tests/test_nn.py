@@ -168,3 +168,19 @@ def test_afno_mixer_follows_the_papers_formula():
     expected = x + torch.fft.irfft2(o.reshape(2, hw[0], -1, dim), s=hw, dim=(1, 2), norm="ortho").reshape(x.shape)
     assert torch.allclose(mixer(x, hw), expected, atol=1e-6)
     assert (mixer.w1.shape, mixer.b2.shape) == ((2, blocks, 4, 8), (2, blocks, 4))
+
+
+def test_affine_scales_and_shifts_each_channel_in_every_layout():
+    from archspec.nn.norm import Affine
+
+    torch.manual_seed(0)
+    tokens, grid = Affine(3), Affine(3, grid=True)
+    for norm in (tokens, grid):
+        with torch.no_grad():
+            norm.alpha.copy_(torch.tensor([1.0, 2.0, 3.0]).view(1, 1, 3))
+            norm.beta.copy_(torch.tensor([0.5, 0.0, -1.0]).view(1, 1, 3))
+    x = torch.randn(2, 4, 3)
+    expected = x * torch.tensor([1.0, 2.0, 3.0]) + torch.tensor([0.5, 0.0, -1.0])
+    assert torch.allclose(tokens(x), expected)
+    assert torch.allclose(tokens(x[:, 0]), expected[:, 0])  # a pooled (B, C) vector
+    assert torch.allclose(grid(x.transpose(1, 2).reshape(2, 3, 2, 2)), expected.transpose(1, 2).reshape(2, 3, 2, 2))

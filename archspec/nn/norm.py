@@ -59,3 +59,22 @@ class TokenGroupNorm(GroupNorm):
         # contiguous, and the pooling or conv after them stays on its channels-last path. A (B, C)
         # vector goes through (B, C, 1). No branch on the rank, so FX traces it.
         return super().forward(x.unsqueeze(1).movedim(-1, 1)).movedim(1, -1).squeeze(1)
+
+
+class Affine(nn.Module):
+    """``alpha · x + beta`` per channel, with no statistics (ResMLP's norm); starts as the identity.
+
+    ``alpha`` and ``beta`` have shape (1, 1, C) as in ResMLP and act on the last axis (tokens
+    (B, N, C), a pooled (B, C)); with ``grid`` set the input is (B, C, H, W) and they act on axis 1.
+    """
+
+    def __init__(self, dim: int, grid: bool = False) -> None:
+        super().__init__()
+        self.grid = grid
+        self.alpha = nn.Parameter(torch.ones(1, 1, dim))
+        self.beta = nn.Parameter(torch.zeros(1, 1, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.grid:
+            return torch.addcmul(self.beta.view(1, -1, 1, 1), self.alpha.view(1, -1, 1, 1), x)
+        return torch.addcmul(self.beta.flatten(), self.alpha.flatten(), x)  # over the last axis, any rank
