@@ -71,6 +71,18 @@ TIMM_MODELS: dict[str, int] = {
     "convnext_tiny": 28_589_128,
     "resnet18": 11_689_512,
     "resnet50": 25_557_032,
+    "vit_base_patch16_224": 86_567_656,
+    "swin_tiny_patch4_window7_224": 28_288_354,
+    "mixer_b16_224": 59_880_472,
+    "efficientnet_b0": 5_288_548,
+    "mobilenetv2_100": 3_504_872,
+    "mobilenetv3_large_100": 5_483_032,
+    "regnety_004": 4_344_144,
+    "convnextv2_atto": 3_708_400,
+    "maxvit_tiny_tf_224": 30_916_528,
+    "coatnet_0_rw_224": 27_435_562,
+    "resmlp_12_224": 15_350_872,
+    "cait_xxs24_224": 11_956_264,
 }
 
 # GFNet constructor arguments exactly as main_gfnet.py passes them for each --arch (img_size is its
