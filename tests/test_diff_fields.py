@@ -108,6 +108,7 @@ CONTEXT: dict[tuple[str, str, str], dict[str, Any]] = {
 VALUES: dict[tuple[str, str, str], list[Any]] = {
     ("block", "flow", "preset"): ["gfnet", "convnext"],  # a free-form name: the forms it may take
     ("mixer", "token_mlp", "tokens"): [64],  # the only count that plans: the first stage's 8×8 grid
+    ("mixer", "token_linear", "tokens"): [64],
 }
 """Candidate values for fields whose annotation does not say them."""
 
