@@ -3,8 +3,8 @@ shortcut that ends their forms."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, ClassVar, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, NamedTuple, TypeVar
 
 from pydantic import Field
 
@@ -27,6 +27,15 @@ def at_block(given: BlockInput, rule: Callable[..., T], *args: Any) -> T:
         return rule(*args)
     except PlanProblem as problem:
         raise PlanProblem((*given.site.spec_path, *problem.key), problem.message) from None
+
+
+class Conv(NamedTuple):
+    """One conv → norm (→ act) layer of a ResNet-style block: output channels, kernel, stride and groups."""
+
+    out: int
+    kernel: int
+    stride: int = 1
+    groups: int = 1
 
 
 class ResNetBlockSpec(FlowBlockSpec):
@@ -53,20 +62,33 @@ class ResNetBlockSpec(FlowBlockSpec):
         window_out(grid, 3, stride, 1, (*given.site.spec_path, "stride"), "the strided 3×3 conv")
         return stride
 
-    def _form(self, given: BlockInput, convs: list[tuple[int, int, int]], stride: int) -> Form:
-        """The form ``conv → norm → act`` per entry of ``convs`` ((out, kernel, stride)), without the last
-        act; then the shortcut, the addition and the last act."""
+    def _form(
+        self,
+        given: BlockInput,
+        convs: list[Conv],
+        stride: int,
+        after: Mapping[int, tuple[str, tuple[PartSpec, KeyPath]]] | None = None,
+    ) -> Form:
+        """The form ``conv → norm → act`` per entry of ``convs``, without the last act; then the
+        shortcut, the addition and the last act. ``after`` puts a named part right after the act of the
+        conv with that (1-based) index (RegNetY's squeeze-excitation after the 3×3 conv)."""
         here = given.site.spec_path
         parts: dict[str, tuple[PartSpec, KeyPath]] = {}
         line: list[str | Combine] = []
-        for index, (out, kernel, conv_stride) in enumerate(convs, 1):
+        extra = after or {}
+        for index, conv in enumerate(convs, 1):
             last = index == len(convs)
-            parts[f"conv{index}"] = part("conv", here, out=out, kernel=kernel, stride=conv_stride)
+            fields = dict(out=conv.out, kernel=conv.kernel, stride=conv.stride)
+            parts[f"conv{index}"] = part("conv", here, **fields, **({"groups": conv.groups} if conv.groups > 1 else {}))
             parts[f"bn{index}"] = part("norm", here, zero_init=last and self.zero_init_last)
             line += [f"conv{index}", f"bn{index}"]
             if not last:
                 parts[f"act{index}"] = part("act", here)
                 line.append(f"act{index}")
+            if index in extra:
+                name, extra_part = extra[index]
+                parts[name] = extra_part
+                line.append(name)
         if given.tokens.channels != given.dim or stride > 1:
             parts["shortcut"] = part("projection", here, stride=stride)
         act = f"act{len(convs)}"

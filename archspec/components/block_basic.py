@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from archspec.components._resnet import ResNetBlockSpec
+from archspec.components._resnet import Conv, ResNetBlockSpec
 from archspec.flow import Form
 from archspec.nodes import BlockInput
 from archspec.registry import register
@@ -21,4 +21,4 @@ class BasicBlockSpec(ResNetBlockSpec):
 
     def form(self, given: BlockInput) -> Form:
         stride = self._stride(given)
-        return self._form(given, [(given.dim, 3, stride), (given.dim, 3, 1)], stride)
+        return self._form(given, [Conv(given.dim, 3, stride), Conv(given.dim, 3)], stride)
