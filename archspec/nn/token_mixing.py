@@ -7,15 +7,24 @@ have one row per token: a model built for one token count cannot run on another.
 from __future__ import annotations
 
 import torch
+import torch.fx
 from torch import nn
 
 
-def _check_tokens(module: str, built: int, x: torch.Tensor) -> None:
+def check_tokens(module: str, built: int, x: torch.Tensor) -> None:
+    """Refuse tokens ``x`` (B, N, C) whose count N is not the ``built`` one.
+
+    A free function that FX records as one call (``torch.fx.wrap``): the count is a traced value there,
+    which Python cannot branch on.
+    """
     if x.shape[1] != built:
         raise ValueError(
             f"{module} was built for {built} tokens, got {x.shape[1]}: its weights act along the token axis, "
             "so the input size must be the one it was planned for"
         )
+
+
+torch.fx.wrap("check_tokens")
 
 
 class TokenMlp(nn.Module):
@@ -36,7 +45,7 @@ class TokenMlp(nn.Module):
         self.fc2 = nn.Linear(hidden, tokens, bias=bias)
 
     def forward(self, x: torch.Tensor, hw: tuple[int, int] | None = None) -> torch.Tensor:  # x: (B, N, C)
-        _check_tokens("TokenMlp", self.tokens, x)
+        check_tokens("TokenMlp", self.tokens, x)
         x = x.transpose(1, 2)  # (B, C, N): each channel's tokens are one row for the Linears
         x = self.fc2(self.act(self.fc1(x)))  # (B, C, N)
         return x.transpose(1, 2)  # (B, N, C)
@@ -56,5 +65,5 @@ class TokenLinear(nn.Module):
         self.fc = nn.Linear(tokens, tokens, bias=bias)
 
     def forward(self, x: torch.Tensor, hw: tuple[int, int] | None = None) -> torch.Tensor:  # x: (B, N, C)
-        _check_tokens("TokenLinear", self.tokens, x)
+        check_tokens("TokenLinear", self.tokens, x)
         return self.fc(x.transpose(1, 2)).transpose(1, 2)  # (B, C, N) through the Linear, back to (B, N, C)
