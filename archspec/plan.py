@@ -19,7 +19,7 @@ from archspec.nodes import BlockInput, Node, Plan, PlanProblem, Shape, Site, Sta
 
 if TYPE_CHECKING:
     from archspec.spec import ModelSpec, StageSpec
-    from archspec.specbase import BlockSpec, MixerSpec
+    from archspec.specbase import BlockSpec, FfnSpec, MixerSpec
 
 
 class PlanCache:
@@ -93,6 +93,42 @@ def expand_mixers(mixers: tuple[MixerSpec, ...], depth: int, path: KeyPath) -> l
     return result
 
 
+BlockChoice = tuple["BlockSpec", KeyPath, "MixerSpec | None", KeyPath, "FfnSpec"]
+"""What one block of a stage is made of: its block spec and where it was written, its mixer (None for
+a block without one) and where that was written, and its FFN."""
+
+
+def stage_blocks(stage: StageSpec, path: KeyPath) -> list[BlockChoice]:
+    """Every block of a stage: the stage's block, mixer and FFN, or those of the ``each`` entry it takes."""
+    mixers: list[tuple[MixerSpec, KeyPath]] | None = None
+    if stage.mixer is not None:
+        mixers = expand_mixers(stage.mixer, stage.depth, path)
+    chosen: list[BlockChoice] = []
+    for j in range(stage.depth):
+        edit = stage.edit(j)
+        at = (*path, "each", j % len(stage.each)) if stage.each is not None else path
+        block, block_path = (
+            (stage.block, (*path, "block")) if edit is None or edit.block is None else (edit.block, (*at, "block"))
+        )
+        mixer: MixerSpec | None = None
+        mixer_path = block_path
+        if edit is not None and edit.mixer is not None:
+            mixer, mixer_path = edit.mixer, (*at, "mixer")
+        elif mixers is not None:
+            mixer, mixer_path = mixers[j]
+        if mixer is not None and not block.uses_mixer:
+            where = mixer_path[: mixer_path.index("mixer") + 1]
+            raise PlanProblem(where[len(path) :], f"{block.type!r} blocks have no token mixer; remove 'mixer'")
+        if mixer is None and block.uses_mixer:
+            raise PlanProblem(("mixer",), f"{block.type!r} blocks need a 'mixer'")
+        ffn = stage.ffn if edit is None or edit.ffn is None else edit.ffn
+        if not block.uses_ffn and ("ffn" in stage.model_fields_set or (edit is not None and edit.ffn is not None)):
+            where = ("ffn",) if edit is None or edit.ffn is None else (*at[len(path) :], "ffn")
+            raise PlanProblem(where, f"{block.type!r} blocks have no feed-forward network; remove 'ffn'")
+        chosen.append((block, block_path, mixer, mixer_path, ffn))
+    return chosen
+
+
 class _Planner:
     def __init__(self, spec: ModelSpec, cache: PlanCache | None) -> None:
         self.spec = spec
@@ -155,41 +191,25 @@ class _Planner:
 
     def blocks(self, stage: StageSpec, path: KeyPath, tokens: Shape, rates: list[float]) -> list[Node]:
         """Plan a stage's blocks in order, each fed by the one before; problems are recorded, not raised."""
-        block = stage.block
-        if stage.mixer is not None and not block.uses_mixer:
-            message = f"{block.type!r} blocks have no token mixer; remove 'mixer'"
-            self.problems.append(Problem((*path, "mixer"), message, "AS301"))
+        chosen = self.attempt(path, stage_blocks, stage, path)
+        if chosen is None:
             return []
-        if stage.mixer is None and block.uses_mixer:
-            self.problems.append(Problem((*path, "mixer"), f"{block.type!r} blocks need a 'mixer'", "AS202"))
-            return []
-        if not block.uses_ffn and "ffn" in stage.model_fields_set:
-            message = f"{block.type!r} blocks have no feed-forward network; remove 'ffn'"
-            self.problems.append(Problem((*path, "ffn"), message, "AS301"))
-            return []
-        if stage.mixer is not None:
-            mixers: list[tuple[MixerSpec | None, KeyPath]] = self.attempt(
-                path, expand_mixers, stage.mixer, stage.depth, path
-            )
-            if mixers is None:
-                return []
-        else:
-            mixers = [(None, (*path, "block"))] * stage.depth
         blocks: list[Node] = []
-        for j, ((mixer, mixer_path), rate) in enumerate(zip(mixers, rates, strict=True)):
-            site = Site((*path, "block"), f"block{path[1] + 1}.{j}")  # type: ignore[operator]
-            given = BlockInput(tokens, stage.dim, j == 0, stage.ffn, mixer, mixer_path, site)
+        for j, ((block, block_path, mixer, mixer_path, ffn), rate) in enumerate(zip(chosen, rates, strict=True)):
+            site = Site(block_path, f"block{path[1] + 1}.{j}")  # type: ignore[operator]
+            given = BlockInput(tokens, stage.dim, j == 0, ffn, mixer, mixer_path, site)
             node = self.block(block, given) if self.cache is None else self.cache.block(block, given, self.block)
             if node is not None:
-                blocks.append(replace(node, drop_path=rate))
+                # A block is known by the key that chose it: its own where an ``each`` entry edits the block,
+                # else the one that chose its mixer.
+                known = mixer_path if mixer is not None and "each" not in block_path[len(path) :] else block_path
+                blocks.append(replace(node, drop_path=rate, spec_path=known))
                 tokens = node.out_shape
             # else: later blocks are still checked, as if this one had kept the shape
         return blocks
 
     def block(self, block: BlockSpec, given: BlockInput) -> Node | None:
         node: Node | None = self.attempt((), block.plan, given)
-        if node is not None and given.mixer is not None:
-            node = replace(node, spec_path=given.mixer_path)  # a block is known by the key that chose its mixer
         return node
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Union
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from archspec import registry
 from archspec.compose import Override, load_document, parse_override, read_document, shipped_path
@@ -69,11 +69,24 @@ class InputSpec(StrictModel):
         return self.size
 
 
+class StageEdit(StrictModel):
+    """One entry of a stage's ``each``: the block, mixer and FFN that its blocks use instead of the stage's.
+
+    An entry's mapping without a ``type`` (or with the stage's own) is an edit of the stage's value, merged
+    key by key (``{mixer: {shift: 3}}``); with another ``type`` it replaces the stage's value.
+    """
+
+    block: Slot[BlockSpec] | None = None
+    mixer: Slot[MixerSpec] | None = None
+    ffn: Slot[FfnSpec] | None = None
+
+
 class StageSpec(StrictModel):
     """One stage: ``depth`` blocks of width ``dim``, entered through ``downsample`` (stages after the first).
 
     ``block`` is the form of every block; ``mixer`` and ``ffn`` fill its token-mixing and channel-mixing
-    parts (a ResNet block has neither). ``norm`` is applied to the stage's output.
+    parts (a ResNet block has neither). ``norm`` is applied to the stage's output. ``each`` changes
+    blocks one by one: block ``j`` takes entry ``j % len(each)``, so a short list repeats to the depth.
     """
 
     dim: int = Field(ge=1, le=65_536)
@@ -83,12 +96,62 @@ class StageSpec(StrictModel):
     ffn: Slot[FfnSpec] = Field(default_factory=default_component("ffn", "mlp"))
     norm: Slot[NormSpec] = Field(default_factory=default_component("norm", "layernorm"))
     downsample: Slot[DownsampleSpec] | None = None
+    each: tuple[StageEdit, ...] | None = Field(None, min_length=1, max_length=1_000)
 
     @field_validator("mixer", mode="before", json_schema_input_type=Slot[MixerSpec] | list[Slot[MixerSpec]] | None)
     @classmethod
     def _one_or_pattern(cls, value: Any) -> Any:
         # A single mapping (or type name) is the mixer for every block; a list is a per-block pattern.
         return (value,) if isinstance(value, dict | str) else value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _edits_merged(cls, data: Any) -> Any:
+        """Each ``each`` entry's edits merged onto the stage's own block, mixer and FFN, so that every entry
+        holds whole components (validated where the user wrote the edit)."""
+        if not isinstance(data, dict) or not isinstance(data.get("each"), list | tuple):
+            return data
+        bases = {key: data.get(key, _written_default(key)) for key in StageEdit.model_fields}
+        if isinstance(bases["mixer"], list | tuple):
+            bases["mixer"] = bases["mixer"][0] if len(bases["mixer"]) == 1 else None  # a pattern: no single base
+        entries = [
+            {key: merge_edit(bases[key], value) for key, value in entry.items()} if isinstance(entry, dict) else entry
+            for entry in data["each"]
+        ]
+        return {**data, "each": entries}
+
+    @model_validator(mode="after")
+    def _each_fits(self) -> StageSpec:
+        if self.each is not None and len(self.each) > self.depth:
+            raise ValueError(f"'each' has {len(self.each)} entries but the stage has depth {self.depth}")
+        return self
+
+    def edit(self, index: int) -> StageEdit | None:
+        """The ``each`` entry that block ``index`` takes, if the stage has any."""
+        return None if self.each is None else self.each[index % len(self.each)]
+
+
+def _written_default(key: str) -> Any:
+    field = StageSpec.model_fields[key]
+    if field.default_factory is None:
+        return None
+    default = field.get_default(call_default_factory=True)
+    return {**default.model_dump(mode="json", exclude_unset=True), "type": default.type}
+
+
+def merge_edit(base: Any, edit: Any) -> Any:
+    """``edit`` applied to ``base`` (both as written): mappings merge key by key unless the edit names
+    another ``type``; anything else replaces. A bare type name stands for ``{type: name}``."""
+    if isinstance(base, str) and isinstance(edit, dict):
+        base = {"type": base}
+    if not isinstance(base, dict) or not isinstance(edit, dict):
+        return edit
+    if edit.get("type", base.get("type")) != base.get("type"):
+        return edit
+    merged = dict(base)
+    for key, value in edit.items():
+        merged[key] = merge_edit(base[key], value) if key in base else value
+    return merged
 
 
 class FeaturesSpec(StrictModel):

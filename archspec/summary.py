@@ -23,8 +23,40 @@ class Row:
 
 
 def _runs(labels: list[str]) -> str:
-    """``["a", "a", "b"]`` → ``"2×a, 1×b"``."""
+    """``["a", "a", "b"]`` → ``"2×a, 1×b"``; a list that repeats a shorter pattern is written once,
+    ``["a", "b", "a", "b"]`` → ``"2×(a, b)"``."""
+    for period in range(1, len(labels) // 2 + 1):
+        if len(labels) % period == 0 and labels == labels[:period] * (len(labels) // period):
+            if period == 1:
+                break
+            return f"{len(labels) // period}×({', '.join(labels[:period])})"
     return ", ".join(f"{len(list(group))}×{label}" for label, group in itertools.groupby(labels))
+
+
+def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        return {k: v for key, item in value.items() for k, v in _flat(item, f"{prefix}{key}.").items()}
+    return {prefix[:-1]: value}
+
+
+def _labels(nodes: list[Node]) -> list[str]:
+    """Each node's component, and where the nodes' specs differ (``each``, a mixer pattern), what this
+    one's spec sets differently from the first's: ``mbconv (expand 2.5)``."""
+    specs = [_flat(node.spec.model_dump(mode="json")) if node.spec is not None else {} for node in nodes]
+    labels = []
+    for node, spec in zip(nodes, specs, strict=True):
+        first = next(s for n, s in zip(nodes, specs, strict=True) if n.component == node.component)
+        changed = [
+            f"{key.removesuffix('.type')} {_text(value)}"
+            for key, value in spec.items()
+            if first.get(key) != value and key != "blocks"
+        ]
+        labels.append(f"{node.component} ({', '.join(changed)})" if changed else node.component)
+    return labels
+
+
+def _text(value: Any) -> str:
+    return "[" + ", ".join(map(_text, value)) + "]" if isinstance(value, list) else str(value)
 
 
 def _describe_embed(node: Node) -> str:
@@ -37,11 +69,11 @@ def rows(plan: Plan) -> list[Row]:
     for stage in plan.stages:
         parts = [(block.part_of("mixer"), block.part_of("ffn")) for block in stage.blocks]
         if all(mixer and ffn for mixer, ffn in parts):
-            mixers = _runs([mixer.component for mixer, _ in parts if mixer])
-            ffns = _runs([ffn.component for _, ffn in parts if ffn])
+            mixers = _runs(_labels([mixer for mixer, _ in parts if mixer]))
+            ffns = _runs(_labels([ffn for _, ffn in parts if ffn]))
             layers = f"{_describe_embed(stage.embed)}; {mixers} + {ffns}"
         else:  # blocks without a mixer and an FFN (ResNet's) are named by their own type
-            layers = f"{_describe_embed(stage.embed)}; {_runs([block.component for block in stage.blocks])}"
+            layers = f"{_describe_embed(stage.embed)}; {_runs(_labels(list(stage.blocks)))}"
         result.append(Row(f"stage {stage.index + 1}", layers, str(stage.out_shape), stage.params, stage.flops))
     head = plan.head
     result.append(Row("head", f"{head.component} head", str(head.out_shape), head.params, head.flops))
