@@ -58,6 +58,13 @@ def hidden_width(dim: int, ratio: float, key: str) -> int:
     return int(hidden)
 
 
+def round_channels(value: float, divisor: int) -> int:
+    """``value`` channels rounded to a multiple of ``divisor`` (at least ``divisor``), one step up where
+    rounding would lose more than a tenth of them: the widths of the MobileNet and EfficientNet families."""
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * value else rounded
+
+
 def odd_kernel(value: int | None) -> int | None:
     if value is not None and value % 2 == 0:
         raise ValueError(f"kernel must be odd to keep the grid size, got {value}")

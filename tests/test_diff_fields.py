@@ -102,10 +102,13 @@ CONTEXT: dict[tuple[str, str, str], dict[str, Any]] = {
         {"m": "mixer", "mlp": "ffn", "own": {"type": "ffn", "ffn": "mlp"}},
         [["m", "add"], ["mlp", "add"], ["own", "add"]],
     ),
+    # A conv head reads the tokens before the mean, so the last stage's norm goes before it.
+    ("head", "pool", "conv"): {"head": {"type": "pool", "norm": "before_pool"}},
 }
 """Fields whose every other value needs a spec around the component unlike the component tests' tiny one."""
 
 VALUES: dict[tuple[str, str, str], list[Any]] = {
+    ("head", "pool", "conv"): [{"channels": 16}],  # its width has no default
     ("block", "flow", "preset"): ["gfnet", "convnext"],  # a free-form name: the forms it may take
     ("mixer", "token_mlp", "tokens"): [64],  # the only count that plans: the first stage's 8×8 grid
     ("mixer", "token_linear", "tokens"): [64],

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from archspec.nodes import Node, PartInput, PlanProblem, Shape, Site, layer, within
-from archspec.planning import conv_layer
+from archspec.planning import conv_layer, round_channels
 from archspec.registry import build_node, register
 from archspec.slots import Slot, default_component
 from archspec.specbase import ActSpec, PartSpec
@@ -28,7 +28,8 @@ class SePartArgs:
 
 @register
 class SePartSpec(PartSpec):
-    """The squeezed width is ``channels`` if given, else ``dim × ratio`` rounded (at least 1). ``act``
+    """The squeezed width is ``channels`` if given, else ``dim × ratio`` rounded (at least 1; with ``divisor``,
+    to a multiple of it, as MobileNetV3 rounds its widths). ``act``
     runs between the two 1×1 convs; ``gate`` is ``sigmoid`` or ``hard_sigmoid``."""
 
     type: Literal["se"] = "se"
@@ -42,6 +43,9 @@ class SePartSpec(PartSpec):
     }
     ratio: float = Field(0.25, gt=0, le=16, description="squeezed width / input width")
     channels: int | None = Field(None, ge=1, le=1 << 16, description="squeezed width, instead of ratio")
+    divisor: int = Field(
+        1, ge=1, le=256, description="round the squeezed width dim × ratio to a multiple of this (MobileNetV3: 8)"
+    )
     act: Slot[ActSpec] = Field(default_factory=default_component("act", "relu"))
     gate: Literal["sigmoid", "hard_sigmoid"] = "sigmoid"
 
@@ -51,6 +55,14 @@ class SePartSpec(PartSpec):
             raise ValueError("give the squeezed width as ratio or as channels, not both")
         return self
 
+    def squeezed(self, dim: int) -> int:
+        """The squeezed width for ``dim`` channels (``channels`` if given, else ``dim × ratio`` rounded)."""
+        if self.channels is not None:
+            return self.channels
+        if self.divisor > 1:
+            return round_channels(dim * self.ratio, self.divisor)
+        return max(1, round(dim * self.ratio))
+
     def plan(self, given: PartInput) -> Node:
         return self.plan_on(given.shape, given.site)
 
@@ -59,7 +71,7 @@ class SePartSpec(PartSpec):
         if shape.grid is None or shape.explicit_dims is not None:
             raise PlanProblem(site.spec_path, f"squeeze-excitation needs tokens or a grid, got {shape}")
         dim = shape.channels
-        hidden = self.channels if self.channels is not None else max(1, round(dim * self.ratio))
+        hidden = self.squeezed(dim)
         squeezed = Shape(hidden, (1, 1))
         reduce = conv_layer(
             site, "conv_reduce", Shape(dim, (1, 1)), squeezed, 1, detail=f"mean, 1×1 conv {dim}→{hidden}"

@@ -1,4 +1,5 @@
-"""Stem ``conv``: Conv-BN-ReLU layers, an optional max-pool, then an optional strided projection conv and a norm."""
+"""Stem ``conv``: conv layers (each Conv-BN-ReLU by default), an optional max-pool, then an optional strided
+projection conv and a norm."""
 
 from __future__ import annotations
 
@@ -7,25 +8,31 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
+from archspec import registry
 from archspec.flops import conv2d_flops
 from archspec.nodes import Node, Shape, Site, layer
 from archspec.planning import child_site, conv_layer, conv_text, window_out
 from archspec.registry import build_node, register
 from archspec.slots import Slot, default_component
-from archspec.specbase import NormSpec, StemSpec, StrictModel
+from archspec.specbase import ActSpec, NormSpec, StemSpec, StrictModel
 
 if TYPE_CHECKING:
     from torch import nn
 
 
 class ConvLayer(StrictModel):
-    """One Conv-BN-ReLU layer; ``padding`` defaults to ``kernel // 2``."""
+    """One conv layer, a BatchNorm (unless ``norm: false``) and an activation (``act: null`` for none):
+    Conv-BN-ReLU by default. ``padding`` defaults to ``kernel // 2``."""
 
     channels: int = Field(ge=1, le=65_536)
     kernel: int = Field(3, ge=1, le=255)
     stride: int = Field(1, ge=1, le=64)
     padding: int | None = Field(None, ge=0, le=127)
     bias: bool = False
+    norm: bool = Field(True, description="a BatchNorm after the conv")
+    act: Slot[ActSpec] | None = Field(
+        default_factory=default_component("act", "relu"), description="the activation after the conv (and norm)"
+    )
 
 
 class Pool(StrictModel):
@@ -75,24 +82,42 @@ class ConvStemSpec(StemSpec):
         grid, cin = image.grid, image.channels
         children: list[Node] = []
         layers = []
+        at = 0  # the index of the next module in the stem's Sequential
         for index, conv in enumerate(self.layers):
             padding = conv.kernel // 2 if conv.padding is None else conv.padding
             grid = window_out(grid, conv.kernel, conv.stride, padding, ("layers", index), "this conv")
-            # Conv2d, BatchNorm2d (a weight and a bias per channel) and ReLU: three modules, one layer.
-            params = cin * conv.channels * conv.kernel**2 + conv.channels * (conv.bias + 2)
-            flops = conv2d_flops(cin, conv.channels, conv.kernel, grid)
-            modules = tuple(site.sub(f"conv.{3 * index + j}") for j in range(3))
-            detail = conv_text(conv.kernel, conv.stride, cin, conv.channels, "Conv-BN-ReLU")
-            x = children[-1].out_shape if children else image
             out = Shape(conv.channels, grid)
+            # Conv2d, BatchNorm2d (a weight and a bias per channel) and the activation: one layer.
+            count = 1 + conv.norm + (conv.act is not None)
+            modules = tuple(site.sub(f"conv.{at + j}") for j in range(count))
+            act = None
+            if conv.act is not None:
+                act_path = (*site.spec_path, "layers", index, "act")
+                act = conv.act.plan(out, Site(act_path, modules[-1]))
+            params = cin * conv.channels * conv.kernel**2 + conv.channels * (conv.bias + 2 * conv.norm)
+            params += act.params if act is not None else 0
+            flops = conv2d_flops(cin, conv.channels, conv.kernel, grid)
+            names = ["Conv", *(["BN"] if conv.norm else []), *([act.detail] if act is not None else [])]
+            detail = conv_text(conv.kernel, conv.stride, cin, conv.channels, "-".join(names))
+            x = children[-1].out_shape if children else image
             name, title = f"layers[{index}]", f"conv {index + 1}"
-            children.append(layer(site, "conv-bn-relu", name, x, out, params, flops, modules, detail, title))
+            component = "-".join(names).lower()
+            children.append(layer(site, component, name, x, out, params, flops, modules, detail, title))
             layers.append(
                 dict(
-                    cin=cin, cout=conv.channels, kernel=conv.kernel, stride=conv.stride, padding=padding, bias=conv.bias
+                    cin=cin,
+                    cout=conv.channels,
+                    kernel=conv.kernel,
+                    stride=conv.stride,
+                    padding=padding,
+                    bias=conv.bias,
+                    norm=conv.norm,
+                    # The activation's own spec (it is no child of the layer, whose numbers it would not split).
+                    act=None if conv.act is None else {"type": conv.act.type, **conv.act.model_dump()},
                 )
             )
             cin = conv.channels
+            at += count
         pool = None
         if self.pool is not None:
             kernel, stride = self.pool.kernel, self.pool.stride
@@ -100,7 +125,7 @@ class ConvStemSpec(StemSpec):
             x = Shape(cin, grid)
             grid = window_out(grid, kernel, stride, padding, "pool", "the pool")
             detail = f"MaxPool2d {kernel}×{kernel}/{stride}"
-            modules = (site.sub(f"conv.{3 * len(self.layers)}"),)
+            modules = (site.sub(f"conv.{at}"),)
             children.append(layer(site, "pool", "pool", x, Shape(cin, grid), 0, 0, modules, detail))
             pool = dict(kernel=kernel, stride=stride, padding=padding)
         proj = None
@@ -125,14 +150,18 @@ class ConvStemSpec(StemSpec):
         from archspec.nn.init import init_fan_out
 
         layers: list[nn.Module] = []
-        for conv in node.args.layers:
-            layers += [
-                nn.Conv2d(
-                    conv["cin"], conv["cout"], conv["kernel"], conv["stride"], conv["padding"], bias=conv["bias"]
-                ),
-                nn.BatchNorm2d(conv["cout"]),
-                nn.ReLU(inplace=True),
-            ]
+        for conv, planned in zip(node.args.layers, node.children, strict=False):
+            layers.append(
+                nn.Conv2d(conv["cin"], conv["cout"], conv["kernel"], conv["stride"], conv["padding"], bias=conv["bias"])
+            )
+            if conv["norm"]:
+                layers.append(nn.BatchNorm2d(conv["cout"]))
+            if (act := conv["act"]) is not None:
+                spec = registry.get("act", act["type"]).model_validate(act)
+                assert isinstance(spec, ActSpec)
+                layers.append(
+                    build_node(spec.plan(planned.out_shape, Site(planned.spec_path, planned.module_paths[-1])))
+                )
         if (pool := node.args.pool) is not None:
             layers.append(nn.MaxPool2d(pool["kernel"], pool["stride"], pool["padding"]))
         proj = None

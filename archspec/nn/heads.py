@@ -23,22 +23,62 @@ class MlpHead(nn.Module):
         return self.fc2(self.norm(self.act(self.fc1(x))))
 
 
+class ConvHead(nn.Module):
+    """A 1×1 conv → norm → act on every token before the pooling (EfficientNet's ``conv_head``, ``bn2``).
+
+    The conv keeps its (C_out, C_in, 1, 1) weight, as timm's does, and reads the tokens as a
+    (B, C, N, 1) grid, on which a 1×1 conv and a BatchNorm act per token.
+    """
+
+    def __init__(self, conv: nn.Conv2d, norm: nn.Module, act: nn.Module) -> None:
+        super().__init__()
+        self.width = conv.out_channels
+        self.conv = conv
+        self.norm = norm
+        self.act = act
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, N, C)
+        x = x.transpose(1, 2).unsqueeze(-1)  # (B, C, N, 1)
+        x = self.act(self.norm(self.conv(x)))
+        return x.squeeze(-1).transpose(1, 2)  # (B, N, C_out)
+
+
 class PoolModel(Backbone):
     """Average the last tokens, then a classifier (``head``); the last stage's norm is applied after
     the pooling or, with ``norm_before_pool``, to every token before it. ``drop`` is dropout before
-    the classifier."""
+    the classifier. A ``conv_head`` (a :class:`ConvHead`) runs on the normed tokens before the pooling."""
 
     global_pool = "avg"
 
-    def __init__(self, body: Body, head: nn.Module, norm_before_pool: bool = False, drop: float = 0.0) -> None:
+    def __init__(
+        self,
+        body: Body,
+        head: nn.Module,
+        norm_before_pool: bool = False,
+        drop: float = 0.0,
+        conv_head: ConvHead | None = None,
+    ) -> None:
         super().__init__(body)
+        self.conv_head = conv_head  # before the classifier, as it runs; None registers no module
         self.head = head
         self.norm_before_pool = norm_before_pool
         self.drop = drop
 
+    @property
+    def num_features(self) -> int:
+        """Channels the pooling reads: the conv head's width where there is one, else the last stage's."""
+        if self.conv_head is None:
+            return super().num_features
+        return self.conv_head.width
+
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:  # x: (B, N, C)
         """Tokens → logits; with ``pre_logits``, the pooled and normed (B, C) vector the classifier reads."""
-        x = self.final_norm(x).mean(dim=1) if self.norm_before_pool else self.final_norm(x.mean(dim=1))
+        if self.conv_head is not None:
+            x = self.conv_head(self.final_norm(x)).mean(dim=1)
+        elif self.norm_before_pool:
+            x = self.final_norm(x).mean(dim=1)
+        else:
+            x = self.final_norm(x.mean(dim=1))
         if pre_logits:
             return x
         return self.head(F.dropout(x, self.drop, self.training))
