@@ -30,13 +30,17 @@ class AttentionArgs:
     sr_ratio: int
     attn_drop: float
     proj_drop: float
+    rel_pos: tuple[int, int] | None
 
 
 @register
 class AttentionSpec(MixerSpec):
     """Give ``heads`` or ``head_dim`` (heads = dim / head_dim). ``qkv: fused`` keeps one ``qkv``
     Linear laid out [q | k | v] (ViT, DeiT); ``split`` has ``q`` and ``kv`` (PVT, SpectFormer).
-    ``sr_ratio`` > 1 reduces the keys' and values' grid with a conv of that kernel and stride and a norm."""
+    ``sr_ratio`` > 1 reduces the keys' and values' grid with a conv of that kernel and stride and a norm.
+    ``rel_pos`` adds a learned bias per head for each offset between two cells of the token grid (as
+    Swin's window attention does within a window); the table is made for the built grid, so the model
+    refuses other input sizes."""
 
     type: Literal["attention"] = "attention"
     build_args = AttentionArgs
@@ -50,6 +54,7 @@ class AttentionSpec(MixerSpec):
     sr_norm: Slot[NormSpec] = Field(default_factory=default_component("norm", "layernorm", eps=1e-5))
     attn_drop: float = Field(0.0, ge=0, lt=1, description="dropout on the attention weights")
     proj_drop: float = Field(0.0, ge=0, lt=1, description="dropout after the output projection")
+    rel_pos: bool = Field(False, description="a learned bias per head for each relative offset between two cells")
 
     @model_validator(mode="after")
     def _heads_or_head_dim(self) -> AttentionSpec:
@@ -57,16 +62,12 @@ class AttentionSpec(MixerSpec):
             raise ValueError("give 'heads' or 'head_dim', not both")
         return self
 
+    def size_policy(self) -> str | None:
+        return "strict" if self.rel_pos else None  # one bias per offset of the built grid
+
     def plan(self, tokens: Shape, site: Site) -> Node:
         dim = tokens.channels
-        if self.head_dim is not None:
-            if dim % self.head_dim:
-                raise PlanProblem("head_dim", f"head_dim {self.head_dim} does not divide the stage's dim {dim}")
-            heads = dim // self.head_dim
-        else:
-            heads = self.heads or 1
-            if dim % heads:
-                raise PlanProblem("heads", f"{heads} heads do not divide the stage's dim {dim}")
+        heads = heads_of(dim, self.heads, self.head_dim)
         n, bias = tokens.dims[0], self.qkv_bias
         parts: list[Node] = []
         kv_tokens, kv_source = tokens, LAYER_INPUT
@@ -91,6 +92,28 @@ class AttentionSpec(MixerSpec):
             parts.append(linear_layer(site, "q", tokens, dim, bias, after=(LAYER_INPUT,)))
             parts.append(linear_layer(site, "kv", kv_tokens, 2 * dim, bias, after=(kv_source,)))
             sources = ("q", "kv")
+        rel_pos = None
+        if self.rel_pos:
+            if tokens.grid is None or tokens.prefix:
+                raise PlanProblem("rel_pos", "a relative-position bias needs tokens on a grid, without a class token")
+            if self.sr_ratio > 1:
+                raise PlanProblem("rel_pos", "a relative-position bias needs keys on the queries' grid (sr_ratio 1)")
+            rel_pos = tokens.grid
+            offsets = (2 * rel_pos[0] - 1) * (2 * rel_pos[1] - 1)
+            table = layer(
+                site,
+                "rel_pos",
+                "rel_pos",
+                tokens,
+                tokens,
+                offsets * heads,
+                0,
+                (site.sub("rel_pos"),),
+                f"{offsets} offsets × {heads} heads",
+                after=(),  # a table of parameters: it feeds the attention directly
+            )
+            parts.append(table)
+            sources += ("rel_pos",)
         detail = f"softmax(qkᵀ)v, {heads} heads" + (f", {m} keys" if m != n else "")
         parts.append(
             layer(site, "sdpa", "sdpa", tokens, tokens, 0, attention_flops(n, m, dim), detail=detail, after=sources)
@@ -109,14 +132,17 @@ class AttentionSpec(MixerSpec):
             sr_ratio=self.sr_ratio,
             attn_drop=self.attn_drop,
             proj_drop=self.proj_drop,
+            rel_pos=rel_pos,
         )
 
     @staticmethod
     def build(node: Node) -> nn.Module:
         from archspec.nn import Attention
         from archspec.nn.init import init_fan_out, init_trunc_normal
+        from archspec.nn.rel_pos import RelativePositionBias
 
         a = node.args
+        rel_pos = RelativePositionBias(a.rel_pos[0], a.rel_pos[1], a.heads) if a.rel_pos is not None else None
         sr_norm = build_node(node.child("norm")) if a.sr_ratio > 1 else None
         fused = a.qkv == "fused"
         module = Attention(
@@ -129,8 +155,21 @@ class AttentionSpec(MixerSpec):
             a.attn_drop,
             a.proj_drop,
             a.proj_bias,
+            rel_pos,
         )
         return init_fan_out(init_trunc_normal(module))
+
+
+def heads_of(dim: int, heads: int | None, head_dim: int | None) -> int:
+    """The number of heads ``heads`` or ``head_dim`` (one of them, or neither: 1 head) give a width of ``dim``."""
+    if head_dim is not None:
+        if dim % head_dim:
+            raise PlanProblem("head_dim", f"head_dim {head_dim} does not divide the stage's dim {dim}")
+        return dim // head_dim
+    heads = heads or 1
+    if dim % heads:
+        raise PlanProblem("heads", f"{heads} heads do not divide the stage's dim {dim}")
+    return heads
 
 
 def _after(node: Node, after: tuple[str, ...]) -> Node:

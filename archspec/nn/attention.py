@@ -6,7 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from archspec.nn.layout import grid_to_tokens, tokens_to_grid
+from archspec.nn.layout import grid_to_tokens, known_equal, tokens_to_grid
+from archspec.nn.rel_pos import RelativePositionBias
 
 
 class Attention(nn.Module):
@@ -16,7 +17,8 @@ class Attention(nn.Module):
     per token and ``kv`` gives [k | v], each split the same way; with ``fused`` one ``qkv`` gives
     [q | k | v] (the ViT layout). The scale is head_dim ** -0.5. With ``sr_ratio`` > 1, keys and
     values come from the token grid reduced by ``sr`` (a conv with kernel = stride = sr_ratio) and
-    ``norm``.
+    ``norm``. With ``rel_pos``, a learned bias per head for each offset between two cells of the grid
+    is added to the logits; it is made for one grid and refuses others.
 
     Args:
         dim: channels; must be divisible by ``heads``.
@@ -28,6 +30,7 @@ class Attention(nn.Module):
         attn_drop: dropout on the attention weights (training only).
         proj_drop: dropout after ``proj`` (training only).
         proj_bias: whether ``proj`` has a bias.
+        rel_pos: the relative-position bias over the token grid (None: none).
     """
 
     def __init__(
@@ -41,6 +44,7 @@ class Attention(nn.Module):
         attn_drop: float = 0.0,
         proj_drop: float = 0.0,
         proj_bias: bool = True,
+        rel_pos: RelativePositionBias | None = None,
     ) -> None:
         super().__init__()
         if dim % heads:
@@ -61,16 +65,18 @@ class Attention(nn.Module):
             self.norm = sr_norm
         self.attn_drop = attn_drop
         self.proj_drop = proj_drop
+        self.rel_pos = rel_pos
 
     def forward(self, x: torch.Tensor, hw: tuple[int, int] | None = None) -> torch.Tensor:
         batch, tokens, dim = x.shape
         head_dim = dim // self.heads
         drop = self.attn_drop if self.training else 0.0
+        bias = None if self.rel_pos is None else self._bias(hw)  # (h, N, N)
         if self.fused:
             # unbind, not indexing: its backward writes the three gradients into one tensor, where
             # each index's backward would fill a zero tensor of the whole size and add them up.
             q, k, v = self.qkv(x).reshape(batch, tokens, 3, self.heads, head_dim).permute(2, 0, 3, 1, 4).unbind(0)
-            x = F.scaled_dot_product_attention(q, k, v, dropout_p=drop)  # (B, h, N, d)
+            x = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=drop)  # (B, h, N, d)
         else:
             q = self.q(x).reshape(batch, tokens, self.heads, head_dim).transpose(1, 2)  # (B, h, N, d)
             source = x
@@ -78,6 +84,13 @@ class Attention(nn.Module):
                 assert hw is not None
                 source = self.norm(grid_to_tokens(self.sr(tokens_to_grid(x, hw))))  # (B, M, C)
             k, v = self.kv(source).reshape(batch, -1, 2, self.heads, head_dim).permute(2, 0, 3, 1, 4).unbind(0)
-            x = F.scaled_dot_product_attention(q, k, v, dropout_p=drop)  # (B, h, N, d)
+            x = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=drop)  # (B, h, N, d)
         x = x.transpose(1, 2).reshape(batch, tokens, dim)  # (B, N, C)
         return F.dropout(self.proj(x), self.proj_drop, self.training)
+
+    def _bias(self, hw: tuple[int, int] | None) -> torch.Tensor:
+        assert self.rel_pos is not None
+        if hw is None or not known_equal(hw, self.rel_pos.size):
+            built = "×".join(map(str, self.rel_pos.size))
+            raise ValueError(f"the relative-position bias was made for a {built} token grid, got {hw}")
+        return self.rel_pos()
