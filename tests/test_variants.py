@@ -25,6 +25,7 @@ EXPECTED = {
     "spectformer-se-ffn": (14_835_462, ["stage 1", "stage 2", "stage 3", "stage 4"]),
     "spectformer-afno": (11_769_126, ["stage 1", "stage 2"]),
     "spectformer-convnext-form": (14_179_366, ["stage 1", "stage 2", "stage 3", "stage 4"]),
+    "spectformer-window": (12_045_228, ["stage 1", "stage 2"]),
 }
 
 
