@@ -1,4 +1,4 @@
-"""FFN ``mlp``: fc1 → activation → fc2, with optional dropout."""
+"""FFN ``mlp``: fc1 → activation (→ norm) → fc2, with optional dropout."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from archspec.nodes import Node, Shape, Site
 from archspec.planning import child_site, hidden_width, linear_layer
 from archspec.registry import build_node, register
 from archspec.slots import Slot, default_component
-from archspec.specbase import ActSpec, FfnSpec
+from archspec.specbase import ActSpec, FfnSpec, NormSpec
 
 if TYPE_CHECKING:
     from torch import nn
@@ -35,15 +35,26 @@ class MlpFfnSpec(FfnSpec):
     act: Slot[ActSpec] = Field(default_factory=default_component("act", "gelu"))
     bias: bool = True
     drop: float = Field(0.0, ge=0, lt=1, description="dropout after the activation and after fc2")
+    norm: Slot[NormSpec] | None = Field(
+        None, description="a norm of the hidden tokens, between the activation and fc2 (ConvNeXt-V2: grn)"
+    )
 
     def plan(self, tokens: Shape, site: Site) -> Node:
         dim = tokens.channels
         hidden = hidden_width(dim, self.ratio, "ratio")
         fc1 = linear_layer(site, "fc1", tokens, hidden, self.bias)
         act = self.act.plan(fc1.out_shape, child_site(site, "act"))
+        norm = [] if self.norm is None else [self.norm.plan(act.out_shape, child_site(site, "norm"))]
         fc2 = linear_layer(site, "fc2", act.out_shape, dim, self.bias)
         return self.node(
-            site, tokens, tokens, children=(fc1, act, fc2), dim=dim, hidden=hidden, bias=self.bias, drop=self.drop
+            site,
+            tokens,
+            tokens,
+            children=(fc1, act, *norm, fc2),
+            dim=dim,
+            hidden=hidden,
+            bias=self.bias,
+            drop=self.drop,
         )
 
     @staticmethod
@@ -52,4 +63,5 @@ class MlpFfnSpec(FfnSpec):
         from archspec.nn.init import init_trunc_normal
 
         a = node.args
-        return init_trunc_normal(FFN(a.dim, a.hidden, build_node(node.child("act")), a.bias, a.drop))
+        norm = build_node(node.child("norm")) if any(child.name == "norm" for child in node.children) else None
+        return init_trunc_normal(FFN(a.dim, a.hidden, build_node(node.child("act")), a.bias, a.drop, norm))

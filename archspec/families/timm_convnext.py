@@ -1,4 +1,5 @@
-"""timm's ConvNeXt checkpoints (timm 1.0.31, ``timm/models/convnext.py``; checked on ``convnext_atto``, ``_tiny``).
+"""timm's ConvNeXt and ConvNeXt-V2 checkpoints (timm 1.0.31, ``timm/models/convnext.py``; checked on
+``convnext_atto``, ``convnext_tiny`` and ``convnextv2_atto``).
 
 timm nests everything under ``stages.i`` (counted from 0); archspec keeps flat, 1-based
 ``patch_embed{i}`` / ``block{i}`` / ``norm{i}`` modules, with the stem as ``patch_embed1`` and the
@@ -12,12 +13,14 @@ timm                                             archspec
 ``stages.i.blocks.j.gamma``                      ``block{i+1}.j.ls.scale``
 ``stages.i.blocks.j.conv_dw``                    ``block{i+1}.j.m.conv``
 ``stages.i.blocks.j.{norm,mlp.fc1,mlp.fc2}``     ``block{i+1}.j.{norm,mlp.fc1,mlp.fc2}``
+``stages.i.blocks.j.mlp.grn`` (V2)               ``block{i+1}.j.mlp.norm``
 ``head.norm``                                    ``norm{n}`` (n = number of stages)
 ``head.fc``                                      ``head``
 ===============================================  ====================================================
 
-The only reshape: variants with ``conv_mlp=True`` (such as ``convnext_atto``) write the MLP as 1×1 convs, whose
-(out, in, 1, 1) weights become archspec's (out, in) Linear weights.
+The only reshapes: variants with ``conv_mlp=True`` (such as ``convnext_atto`` and every V2) write the MLP as 1×1
+convs, whose (out, in, 1, 1) weights become archspec's (out, in) Linear weights; and a V2 GRN's gamma and beta,
+one value per channel in any shape, become flat (C,) vectors.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ _MARK = re.compile(r"^stages\.\d+\.blocks\.\d+\.conv_dw\.weight$")
 _STAGE = re.compile(r"^stages\.(\d+)\.(.*)$")
 _BLOCK = re.compile(r"^blocks\.(\d+)\.(.*)$")
 _DOWNSAMPLE = {"0": "norm", "1": "proj"}  # timm's Sequential(norm, conv)
+_GRN = re.compile(r"^block\d+\.\d+\.mlp\.norm\.(weight|bias)$")
 
 
 def detect(keys: Collection[str]) -> bool:
@@ -55,6 +59,8 @@ def _stage_key(stage: int, rest: str) -> str | None:
         inner = "ls.scale"
     elif inner.startswith("conv_dw."):
         inner = "m.conv." + inner.removeprefix("conv_dw.")
+    elif inner.startswith("mlp.grn."):
+        inner = "mlp.norm." + inner.removeprefix("mlp.grn.")
     return f"block{stage}.{index}.{inner}"
 
 
@@ -75,10 +81,14 @@ def _key(key: str, stages: int) -> str:
 
 
 def convert(state: Mapping[str, torch.Tensor]) -> StateDict:
-    """Rename a timm ConvNeXt state_dict into archspec's names; 1×1 conv MLP weights become Linear weights."""
+    """Rename a timm ConvNeXt (V1 or V2) state_dict into archspec's names; 1×1 conv MLP weights become Linear
+    weights and GRN parameters flat vectors."""
     stages = 1 + max((int(m.group(1)) for key in state if (m := _STAGE.match(key))), default=0)
     renamed = {_key(key, stages): value for key, value in state.items()}
+    renamed = {key: value.flatten() if _GRN.match(key) else value for key, value in renamed.items()}
     return conv1x1_to_linear(renamed, r"^block\d+\.\d+\.mlp\.fc[12]\.weight$")
 
 
-LAYOUT = register_layout(Layout("timm-convnext", "timm ConvNeXt (timm/models/convnext.py)", detect, convert))
+LAYOUT = register_layout(
+    Layout("timm-convnext", "timm ConvNeXt, ConvNeXt-V2 (timm/models/convnext.py)", detect, convert)
+)

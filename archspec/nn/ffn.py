@@ -12,7 +12,7 @@ from archspec.nn.token_linear import token_linear
 
 
 class FFN(nn.Module):
-    """fc1 → act → dropout → fc2 → dropout.
+    """fc1 → act → dropout (→ norm) → fc2 → dropout.
 
     Args:
         dim: channels in and out.
@@ -20,14 +20,22 @@ class FFN(nn.Module):
         act: the activation module (GELU when None).
         bias: whether the Linears have biases.
         drop: dropout probability after the activation and after fc2 (applied in training only).
+        norm: a norm of the hidden tokens before fc2 (ConvNeXt-V2's GRN), or None.
     """
 
     def __init__(
-        self, dim: int, hidden: int, act: nn.Module | None = None, bias: bool = True, drop: float = 0.0
+        self,
+        dim: int,
+        hidden: int,
+        act: nn.Module | None = None,
+        bias: bool = True,
+        drop: float = 0.0,
+        norm: nn.Module | None = None,
     ) -> None:
         super().__init__()
         self.fc1 = nn.Linear(dim, hidden, bias=bias)
         self.act = act if act is not None else nn.GELU()
+        self.norm = norm
         self.fc2 = nn.Linear(hidden, dim, bias=bias)
         self.drop = drop
 
@@ -36,6 +44,8 @@ class FFN(nn.Module):
 
     def forward(self, x: torch.Tensor, hw: tuple[int, int] | None = None) -> torch.Tensor:
         x = F.dropout(self.act(token_linear(self.fc1, x)), self.drop, self.training)
+        if self.norm is not None:
+            x = self.norm(x)
         return F.dropout(token_linear(self.fc2, x), self.drop, self.training)
 
 
