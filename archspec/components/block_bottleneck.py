@@ -54,11 +54,9 @@ class BottleneckBlockSpec(ResNetBlockSpec):
 
     def _se(self, given: BlockInput) -> tuple[PartSpec, KeyPath]:
         """The squeeze-excitation part with its squeezed width fixed: RegNet squeezes the inner
-        channels to ``round(block input width × ratio)``, not to a share of the inner width."""
+        channels to the block's input width × ratio, not to a share of the inner width."""
         assert self.se is not None
-        channels = self.se.channels
-        if channels is None:
-            channels = max(1, round(given.tokens.channels * self.se.ratio))
-        fields = self.se.model_dump(exclude={"ratio", "channels"})
+        channels = self.se.squeezed(given.tokens.channels)
+        fields = self.se.model_dump(exclude={"ratio", "channels", "divisor"})
         spec = SePartSpec.model_validate({**fields, "type": "se", "channels": channels})
         return spec, (*given.site.spec_path, "se")
