@@ -380,6 +380,12 @@ HEAD_FORMS = {
          ("head.fc1", "head.act", "32"), ("head.act", "head.norm", "32"), ("head.norm", "head.fc2", "32"),
          ("head.fc2", "output", "5")],
     ),
+    "pool-conv": (
+        tiny(head={"type": "pool", "norm": "before_pool", "conv": {"channels": 24}}),
+        [("…", "stages[1].norm", "16×16"), ("stages[1].norm", "head.conv", "16×16"),
+         ("head.conv", "head.norm", "24×4×4"), ("head.norm", "head.act", "24×4×4"), ("head.act", "head.pool", "24×4×4"),
+         ("head.pool", "head.head", "24"), ("head.head", "output", "5")],
+    ),
     "token": (
         _token_head_spec(),
         [("…", "head.cls", "65×8"), ("head.cls", "stages[0].norm", "8"), ("stages[0].norm", "head.head", "8"),
