@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
-from archspec.nodes import LAYER_INPUT, BlockInput, HeadSteps, Node, PlanProblem, Shape, Site
+from archspec.nodes import LAYER_INPUT, BlockInput, HeadSteps, Node, PlanProblem, Shape, Site, layer
 from archspec.planning import hidden_width, linear_layer
 from archspec.registry import build_node, register
 from archspec.slots import Slot, default_component
@@ -26,11 +26,15 @@ class ClassAttentionHeadArgs:
     dim: int
     num_classes: int
     aux_head: bool
+    learned_token: bool
 
 
 @register
 class ClassAttentionHeadSpec(HeadSpec):
-    """``heads`` defaults to dim // 32; ``aux_head`` adds the token-labelling classifier."""
+    """``heads`` defaults to dim // 32; ``aux_head`` adds the token-labelling classifier. The class token
+    starts as the mean of the last stage's tokens (SpectFormer-H), or, with ``cls_token: learned``, as
+    one learned vector (CaiT). ``layer_scale`` gives the class blocks' branches learnable per-channel
+    scales starting at that value (CaiT)."""
 
     type: Literal["class_attention"] = "class_attention"
     build_args = ClassAttentionHeadArgs
@@ -39,6 +43,8 @@ class ClassAttentionHeadSpec(HeadSpec):
     mlp_ratio: float = Field(4.0, gt=0, le=64)
     norm: Slot[NormSpec] = Field(default_factory=default_component("norm", "layernorm", eps=1e-6))
     aux_head: bool = False
+    cls_token: Literal["mean", "learned"] = Field("mean", description="the class token: the tokens' mean, or learned")
+    layer_scale: float | None = Field(None, gt=0, le=10, description="initial value of the class blocks' branch scales")
 
     def plan(self, tokens: Shape, num_classes: int, site: Site) -> Node:
         from archspec.components.block_class import ClassBlockSpec
@@ -53,10 +59,13 @@ class ClassAttentionHeadSpec(HeadSpec):
         hidden = hidden_width(dim, self.mlp_ratio, "mlp_ratio")
         # Each post-network block is the ``class`` form: class attention over [class token; tokens], an
         # FFN on the class token, its norms the head's ``norm``.
-        block = ClassBlockSpec(norm=self.norm)
+        block = ClassBlockSpec(norm=self.norm, layer_scale=self.layer_scale)
         mixer, ffn = ClassAttentionMixerSpec(heads=heads), MlpFfnSpec(ratio=self.mlp_ratio)
         with_cls = Shape(dim, tokens.grid, tokens=True, prefix=1)  # the class token in front of the tokens
         layers = []
+        if self.cls_token == "learned":
+            start = layer(site, "token", "cls_token", tokens, with_cls, dim, 0, ("cls_token",), "learned class token")
+            layers.append(start)
         for i in range(self.blocks):
             given = BlockInput(
                 with_cls, dim, i == 0, ffn, mixer, site.spec_path, Site(site.spec_path, f"post_network.{i}")
@@ -75,19 +84,29 @@ class ClassAttentionHeadSpec(HeadSpec):
             layers.append(
                 linear_layer(site, "aux_head", tokens, num_classes, module="aux_head", reads="every token", after=last)
             )
+        learned = self.cls_token == "learned"
         node = self.node(
-            site, tokens, Shape(num_classes), children=layers, dim=dim, num_classes=num_classes, aux_head=self.aux_head
+            site,
+            tokens,
+            Shape(num_classes),
+            children=layers,
+            dim=dim,
+            num_classes=num_classes,
+            aux_head=self.aux_head,
+            learned_token=learned,
         )
         paths = ("post_network", "head", "aux_head") if self.aux_head else ("post_network", "head")
-        return replace(node, module_paths=paths)
+        return replace(node, module_paths=paths + ("cls_token",) * learned)
 
     @staticmethod
     def steps(node: Node) -> HeadSteps:
-        # The model puts the tokens' mean in front as the class token, runs the class blocks, then the
-        # norm, which head (class token) and aux_head (the other tokens) read; in eval their logits
-        # are combined (in training too; TokenLabelling returns them apart).
+        # The model puts the class token (the tokens' mean, or a learned one) in front, runs the class
+        # blocks, then the norm, which head (class token) and aux_head (the other tokens) read; in eval
+        # their logits are combined (in training too; TokenLabelling returns them apart).
         tokens, dim = node.in_shape.dims[0], node.in_shape.channels
-        start = ("cls_token", "class token", (tokens + 1, dim), "mean of the tokens, put in front")
+        # A learned class token is a layer of its own; the mean of the tokens is a step of the forward.
+        mean = ("cls_token", "class token", (tokens + 1, dim), "mean of the tokens, put in front")
+        start = None if node.args.learned_token else mean
         blocks = [child.name for child in node.children if child.kind == "block"]
         how = "head + 0.5 × max over tokens of aux_head"
         combine = (("head", "aux_head"), how) if node.args.aux_head else None
@@ -103,7 +122,9 @@ class ClassAttentionHeadSpec(HeadSpec):
         a = node.args
         post_network = nn.ModuleList(build_node(child) for child in node.children if child.kind == "block")
         aux_head = nn.Linear(a.dim, a.num_classes) if a.aux_head else None
-        model = ClassAttentionModel(body, post_network, nn.Linear(a.dim, a.num_classes), aux_head)
+        model = ClassAttentionModel(
+            body, post_network, nn.Linear(a.dim, a.num_classes), aux_head, a.dim if a.learned_token else None
+        )
         for part in (model.head, aux_head):
             if part is not None:
                 init_trunc_normal(part)

@@ -43,7 +43,7 @@ class ScalePartSpec(PartSpec):
 
     def plan(self, given: PartInput) -> Node:
         shape = given.shape
-        if not shape.tokens:
+        if not shape.tokens and shape.explicit_dims is None:  # channels last: tokens, or a class token alone
             raise PlanProblem(given.site.spec_path, f"a scale multiplies tokens' channels; it reads a {shape} grid")
         detail = f"× scale, init {self.init:g}"
         return self.node(given.site, shape, shape, shape.channels, 0, dim=shape.channels, init=self.init, detail=detail)

@@ -124,10 +124,11 @@ class TokenModel(Backbone):
 
 
 class ClassAttentionModel(Backbone):
-    """SpectFormer-H's head: class-attention blocks over [mean token; tokens], then norm and Linear.
+    """SpectFormer-H's and CaiT's head: class-attention blocks over [class token; tokens], then norm and Linear.
 
-    The class token starts as the mean of the last stage's tokens. After ``post_network`` the last
-    stage's norm is applied to all tokens and ``head`` reads the class token. With an ``aux_head``
+    The class token starts as the mean of the last stage's tokens, or, when ``cls_dim`` gives its width
+    C, as the learned ``cls_token`` (1, 1, C) (CaiT). After ``post_network`` the last stage's norm is
+    applied to all tokens and ``head`` reads the class token. With an ``aux_head``
     (token labelling) the model returns ``head(cls) + 0.5 * max_tokens(aux_head(tokens))``, in
     training as in evaluation, so every parameter gets a gradient from any loss on the output.
     :meth:`forward_aux` gives the two logits apart, ``(head(cls), aux_head(tokens))``, for a dense
@@ -136,18 +137,33 @@ class ClassAttentionModel(Backbone):
 
     global_pool = "token"
 
-    def __init__(self, body: Body, post_network: nn.ModuleList, head: nn.Module, aux_head: nn.Module | None) -> None:
+    def __init__(
+        self,
+        body: Body,
+        post_network: nn.ModuleList,
+        head: nn.Module,
+        aux_head: nn.Module | None,
+        cls_dim: int | None = None,
+    ) -> None:
         super().__init__(body)
+        self.cls_token = None if cls_dim is None else nn.Parameter(torch.zeros(1, 1, cls_dim))
+        if self.cls_token is not None and not self.cls_token.is_meta:
+            nn.init.trunc_normal_(self.cls_token, std=0.02)
         self.post_network = post_network
         self.head = head
         self.aux_head = aux_head
         self.token_labelling = aux_head is not None  # kept across reset_classifier(0)
 
     def _class_and_tokens(self, x: torch.Tensor) -> torch.Tensor:  # (B, N, C) → normed (B, 1 + N, C)
-        x = torch.cat([x.mean(dim=1, keepdim=True), x], dim=1)  # (B, 1 + N, C)
+        cls = x.mean(dim=1, keepdim=True) if self.cls_token is None else self.cls_token.expand(x.shape[0], -1, -1)
+        x = torch.cat([cls, x], dim=1)  # (B, 1 + N, C)
         for block in self.post_network:
             x, _ = block(x, (1, x.shape[1] - 1))  # class blocks read no grid: the tokens as one row
         return self.final_norm(x)
+
+    def no_weight_decay(self) -> set[str]:
+        """As every model's, and the learned class token, if there is one (as timm's CaiT)."""
+        return super().no_weight_decay() | ({"cls_token"} if self.cls_token is not None else set())
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:  # x: (B, N, C)
         """Tokens → logits; with ``pre_logits``, the normed class token (B, C) the classifier reads."""
