@@ -35,7 +35,8 @@ def test_the_model_describes_itself_as_timm_does(name):
     assert model.feature_info.channels() == [stage.dim for stage in planned.stages]
     assert model.feature_info.module_name() == [f"block{i}" for i in range(1, len(planned.stages) + 1)]
     assert model.feature_info.reduction() == [224 // stage.grid[0] for stage in planned.stages]
-    assert model.num_features == planned.stages[-1].dim
+    conv_head = getattr(planned.head.args, "conv", None)  # a pool head's conv widens what the pooling reads
+    assert model.num_features == (conv_head["cout"] if conv_head else planned.stages[-1].dim)
     assert model.num_classes == planned.spec.num_classes
     classifier = model.get_classifier()
     assert isinstance(classifier, nn.Linear) and classifier.out_features == model.num_classes
@@ -64,7 +65,7 @@ def test_group_matcher_orders_stem_stages_and_head(name):
     fine, coarse = model.group_matcher(), model.group_matcher(coarse=True)
     for param in (n for n, _ in model.named_parameters()):
         layer = _layer_of(fine, param)
-        if param.startswith(("head", "aux_head", "post_network", "cls_token")):
+        if param.startswith(("head", "aux_head", "post_network", "cls_token", "conv_head")):
             assert layer is None, param  # the head (with CaiT's learned class token) is the last layer
         elif param.startswith("patch_embed1."):
             assert layer == (0.0,), param
