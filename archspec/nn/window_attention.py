@@ -57,6 +57,38 @@ def shift_mask(
     return torch.zeros(apart.shape, device=device).masked_fill(apart, MASKED)
 
 
+def attention_mask(
+    bias: torch.Tensor | None,
+    built_mask: torch.Tensor | None,
+    padded: tuple[int, int],
+    built: tuple[int, int] | None,
+    window: tuple[int, int],
+    shift: tuple[int, int],
+    heads: int,
+    count: int,
+    device: torch.device,
+) -> torch.Tensor | None:
+    """The (windows · heads, N, N) additive mask: the relative-position bias (h, N, N) plus the shift
+    mask, the one prepared for the built grid when the padded grid is that one.
+
+    A free function that FX records as one call (``torch.fx.wrap``): which mask it takes depends on
+    the grid, a traced value there.
+    """
+    shifted: torch.Tensor | None = None
+    if any(shift):
+        reuse = built_mask is not None and built is not None and known_equal(padded, built)
+        shifted = built_mask if reuse else shift_mask(padded, window, shift, device)
+    if bias is None:
+        return None if shifted is None else shifted.repeat_interleave(heads, dim=0)  # (nW·h, N, N)
+    cells = bias.shape[-1]
+    if shifted is None:
+        return bias.expand(count, -1, -1, -1).reshape(-1, cells, cells)  # (nW·h, N, N)
+    return (bias[None] + shifted[:, None]).reshape(-1, cells, cells)  # (nW·h, N, N)
+
+
+torch.fx.wrap("attention_mask")
+
+
 class WindowAttention(nn.Module):
     """Multi-head self-attention within each window of the token grid, with a learned bias per
     relative offset inside a window, computed by ``F.scaled_dot_product_attention``.
@@ -131,7 +163,9 @@ class WindowAttention(nn.Module):
         # Windows join the heads axis, so that one (windows · heads, N, N) mask serves the whole batch.
         qkv = self.qkv(windows).view(batch, count, cells, 3, self.heads, head_dim)
         q, k, v = qkv.permute(3, 0, 1, 4, 2, 5).reshape(3, batch, count * self.heads, cells, head_dim).unbind(0)
-        mask = self._mask(padded, count, x.device)
+        built = self._padded(self.grid) if self.grid is not None else None
+        bias = self.rel_pos() if self.rel_pos is not None else None  # (h, N, N)
+        mask = attention_mask(bias, self.mask, padded, built, self.window, self.shift, self.heads, count, x.device)
         drop = self.attn_drop if self.training else 0.0
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop)  # (B, nW·h, N, d)
         out = out.view(batch, count, self.heads, cells, head_dim).transpose(2, 3).reshape(batch, count, cells, dim)
@@ -140,22 +174,6 @@ class WindowAttention(nn.Module):
         if sh or sw:
             x = torch.roll(x, shifts=(sh, sw), dims=(1, 2))
         return x.reshape(batch, tokens, dim)  # (B, N, C)
-
-    def _mask(self, padded: tuple[int, int], count: int, device: torch.device) -> torch.Tensor | None:
-        """The (windows · heads, N, N) additive mask: the relative-position bias plus the shift mask."""
-        shifted: torch.Tensor | None = None
-        if any(self.shift):
-            built = self.mask is not None and known_equal(padded, self._padded(self.grid))
-            shifted = self.mask if built else shift_mask(padded, self.window, self.shift, device)
-        if self.rel_pos is None:
-            if shifted is None:
-                return None
-            return shifted.repeat_interleave(self.heads, dim=0)  # (nW·h, N, N)
-        bias = self.rel_pos()  # (h, N, N)
-        cells = bias.shape[-1]
-        if shifted is None:
-            return bias.expand(count, -1, -1, -1).reshape(-1, cells, cells)  # (nW·h, N, N)
-        return (bias[None] + shifted[:, None]).reshape(-1, cells, cells)  # (nW·h, N, N)
 
     def extra_repr(self) -> str:
         return f"heads={self.heads}, window={self.window}, shift={self.shift}"
