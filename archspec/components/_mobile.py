@@ -51,9 +51,7 @@ class MobileBlockSpec(FlowBlockSpec):
         assert self.se is not None
         return self.se.model_copy(update={"channels": self.se.squeezed(width)}), (*here, "se")
 
-    def _end(
-        self, given: BlockInput, parts: dict[str, tuple[PartSpec, KeyPath]], line: list[Any], stride: int
-    ) -> Form:
+    def _end(self, given: BlockInput, parts: dict[str, tuple[PartSpec, KeyPath]], line: list[Any], stride: int) -> Form:
         """The form of ``line`` over ``parts``, with the residual where the block keeps the shape."""
         here = given.site.spec_path
         if self.skip and stride == 1 and given.tokens.channels == given.dim:
