@@ -61,6 +61,8 @@ def json_schema() -> dict[str, Any]:
     model["properties"]["extends"] = dict(EXTENDS)  # never present here, but offered where a file starts
     for name, definition in partial.made.items():
         _claim(defs, name, definition)
+    # An ``each`` entry edits the stage's components as a child spec edits its base's.
+    defs["StageEdit"] = {"$ref": f"{_DEFS}{PARTIAL_PREFIX}StageEdit"}
     return {
         "$schema": SCHEMA_URI,
         "$id": "archspec.schema.json",

@@ -238,7 +238,7 @@ def test_quiet_and_verbose_are_the_same_everywhere(capsys):
     assert main(["validate", SPEC, "-q", "--set", "stages.2.heads=3"]) == 1
     assert capsys.readouterr().err == (
         "--set stages.2.heads=3: stages[2].heads: unknown key 'heads' "
-        "(valid keys: dim, depth, block, mixer, ffn, norm, downsample) [AS201]\n"
+        "(valid keys: dim, depth, block, mixer, ffn, norm, downsample, each) [AS201]\n"
     )
     for command in ("validate", "summary", "show", "build", "render", "diff", "sweep", "bench", "export", "schema",
                     "components"):  # fmt: skip

@@ -238,7 +238,7 @@ def test_odd_keys_are_quoted_in_paths(tmp_path):
     assert [line.removeprefix(f"{path}:") for line in info.value.lines()] == [
         "2:1: ['']: unknown key '' "
         "(valid keys: name, input, num_classes, drop_path_rate, stem, stages, head, features)",
-        "3:20: head['my key']: unknown key 'my key' for head 'pool' (valid keys: type, norm, mlp, drop)",
+        "3:20: head['my key']: unknown key 'my key' for head 'pool' (valid keys: type, norm, conv, mlp, drop)",
     ]
 
 

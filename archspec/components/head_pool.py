@@ -23,14 +23,14 @@ if TYPE_CHECKING:
 class MlpHeadSpec(StrictModel):
     """fc1 (width × ``ratio``, or ``hidden``) → act → norm → fc2 (classes)."""
 
-    ratio: float = Field(4.0, gt=0, le=64)
+    ratio: float | None = Field(None, gt=0, le=64, description="fc1's width / input width (4 unless hidden is given)")
     hidden: int | None = Field(None, ge=1, le=1 << 16, description="fc1's width, instead of ratio")
     act: Slot[ActSpec] = Field(default_factory=default_component("act", "gelu"))
     norm: Slot[NormSpec] = Field(default_factory=default_component("norm", "layernorm", eps=1e-5))
 
     @model_validator(mode="after")
     def _one_width(self) -> MlpHeadSpec:
-        if self.hidden is not None and "ratio" in self.model_fields_set:
+        if self.hidden is not None and self.ratio is not None:
             raise ValueError("give fc1's width as ratio or as hidden, not both")
         return self
 
@@ -97,7 +97,9 @@ class PoolHeadSpec(HeadSpec):
         if self.mlp is None:
             parts.append(linear_layer(site, "head", pool.out_shape, num_classes, module="head", reads="pooled"))
         else:
-            hidden = self.mlp.hidden or hidden_width(dim, self.mlp.ratio, "mlp.ratio")
+            hidden = self.mlp.hidden or hidden_width(
+                dim, 4.0 if self.mlp.ratio is None else self.mlp.ratio, "mlp.ratio"
+            )
             fc1 = linear_layer(site, "fc1", pool.out_shape, hidden, module="head.fc1", reads="pooled")
             act = self.mlp.act.plan(fc1.out_shape, Site((*site.spec_path, "mlp", "act"), "head.act"))
             norm = self.mlp.norm.plan(fc1.out_shape, Site((*site.spec_path, "mlp", "norm"), "head.norm"))

@@ -41,7 +41,9 @@ class SePartSpec(PartSpec):
             "flow": [["m", "se", "drop_path", "add"], ["mlp", "add"]],
         }
     }
-    ratio: float = Field(0.25, gt=0, le=16, description="squeezed width / input width")
+    ratio: float | None = Field(
+        None, gt=0, le=16, description="squeezed width / input width (0.25 unless channels is given)"
+    )
     channels: int | None = Field(None, ge=1, le=1 << 16, description="squeezed width, instead of ratio")
     divisor: int = Field(
         1, ge=1, le=256, description="round the squeezed width dim × ratio to a multiple of this (MobileNetV3: 8)"
@@ -51,7 +53,7 @@ class SePartSpec(PartSpec):
 
     @model_validator(mode="after")
     def _one_width(self) -> SePartSpec:
-        if self.channels is not None and "ratio" in self.model_fields_set:
+        if self.channels is not None and self.ratio is not None:
             raise ValueError("give the squeezed width as ratio or as channels, not both")
         return self
 
@@ -59,9 +61,10 @@ class SePartSpec(PartSpec):
         """The squeezed width for ``dim`` channels (``channels`` if given, else ``dim × ratio`` rounded)."""
         if self.channels is not None:
             return self.channels
+        ratio = 0.25 if self.ratio is None else self.ratio
         if self.divisor > 1:
-            return round_channels(dim * self.ratio, self.divisor)
-        return max(1, round(dim * self.ratio))
+            return round_channels(dim * ratio, self.divisor)
+        return max(1, round(dim * ratio))
 
     def plan(self, given: PartInput) -> Node:
         return self.plan_on(given.shape, given.site)
