@@ -32,6 +32,7 @@ def _force(monkeypatch, conv: bool) -> list[tuple[int, int]]:
         return conv
 
     monkeypatch.setattr(token_linear_module, "_conv_is_faster", decide)
+    monkeypatch.setattr(token_linear_module, "_trained_conv_is_faster", decide)
     return timed
 
 
@@ -61,7 +62,7 @@ def test_each_shape_is_timed_once_and_its_choice_kept(monkeypatch):
         token_linear(wide, torch.randn(1, 1024, 64))  # another row count is another shape
     assert timed == [(64, 128), (128, 64), (64, 128)]
     assert token_linear_module._faster == {
-        (ROWS, 64, 128, True): True, (ROWS, 128, 64, True): True, (1024, 64, 128, True): True
+        (ROWS, 64, 128, True, False): True, (ROWS, 128, 64, True, False): True, (1024, 64, 128, True, False): True
     }  # fmt: skip
 
 
@@ -78,14 +79,46 @@ def test_the_timing_runs_each_route_five_times(monkeypatch):
 
 
 @needs_kernel
-def test_the_choice_is_made_only_in_inference_mode_on_plain_float32_cpu_tensors(monkeypatch):
+@pytest.mark.parametrize("bias", [True, False])
+def test_the_training_route_gives_the_linear_result_and_gradients(monkeypatch, bias):
+    timed = _force(monkeypatch, conv=True)
+    layer = nn.Linear(64, 256, bias=bias)
+    x = torch.randn(2, 1024, 64, requires_grad=True)
+    got = token_linear(layer, x)
+    assert timed == [(64, 256)]
+    permute = got.grad_fn.next_functions[0][0]  # reshape ← permute ← the convolution
+    assert type(permute.next_functions[0][0]).__name__ == "ConvolutionBackward0"
+    grads = torch.autograd.grad(got.square().sum(), [x, *layer.parameters()])
+    want = layer(x)
+    expected = torch.autograd.grad(want.square().sum(), [x, *layer.parameters()])
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    for grad, reference in zip(grads, expected, strict=True):
+        torch.testing.assert_close(grad, reference, rtol=1e-4, atol=1e-3)
+    assert token_linear_module._faster == {(ROWS, 64, 256, bias, True): True}
+
+
+@needs_kernel
+def test_the_training_timing_runs_forward_and_backward_on_copies(monkeypatch):
+    layer = nn.Linear(64, 64)
+    routes = []
+    as_conv = token_linear_module._as_trainable_conv
+    monkeypatch.setattr(
+        token_linear_module, "_as_trainable_conv", lambda *args: routes.append("conv") or as_conv(*args)
+    )
+    x = torch.randn(2, 1024, 64, requires_grad=True)
+    token_linear_module._trained_conv_is_faster(layer, x)
+    assert routes == ["conv"] * 5
+    assert layer.weight.grad is None and layer.bias.grad is None and x.grad is None  # nothing left behind
+
+
+@needs_kernel
+def test_the_choice_is_made_only_in_inference_mode_or_under_autograd_on_plain_float32_cpu_tensors(monkeypatch):
     timed = _force(monkeypatch, conv=True)
     layer = nn.Linear(64, 64)
     x = torch.randn(2, 1024, 64)
-    out = token_linear(layer, x)  # autograd on: MKL, differentiable as usual
-    assert type(out.grad_fn).__name__ == "ViewBackward0"
     with torch.no_grad():
-        token_linear(layer, x)
+        token_linear(layer, x)  # neither inference mode nor autograd: the module
+    assert timed == []
     with torch.inference_mode():
         token_linear(layer, torch.randn(2, 16, 64))  # 2M multiply-adds: under MIN_MACS
         token_linear(layer, x.transpose(0, 1).contiguous().transpose(0, 1))  # not contiguous
@@ -126,7 +159,7 @@ def test_a_shape_mkl_won_is_served_by_the_module(monkeypatch):
     layer = nn.Linear(64, 64)
     seen = []
     layer.register_forward_hook(lambda module, args, out: seen.append(1))
-    token_linear_module._faster[(ROWS, 64, 64, True)] = False
+    token_linear_module._faster[(ROWS, 64, 64, True, False)] = False
     with torch.inference_mode():
         token_linear(layer, torch.randn(2, 1024, 64))
     assert seen == [1] and timed == []

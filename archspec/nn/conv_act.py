@@ -40,12 +40,17 @@ def plain_module(layer: nn.Module, kind: type[nn.Module]) -> bool:
     )
 
 
-def unwatched(x: torch.Tensor) -> bool:
-    """A plain float32 CPU tensor in inference mode, with nothing recording or transforming the ops."""
+def unwatched(x: torch.Tensor, inference: bool = True) -> bool:
+    """A plain float32 CPU tensor in inference mode (or, with ``inference=False``, under autograd), with
+    nothing recording or transforming the ops."""
     return (
         not torch.compiler.is_compiling()  # first: the compiler then reads no further
         and type(x) is torch.Tensor  # also excludes FX proxies and tensor subclasses
-        and torch.is_inference_mode_enabled()
+        and (
+            torch.is_inference_mode_enabled()
+            if inference
+            else torch.is_grad_enabled() and not torch.is_inference_mode_enabled()
+        )
         and x.device.type == "cpu"
         and x.dtype == torch.float32
         and not torch.is_autocast_enabled("cpu")
