@@ -74,31 +74,41 @@ class FlowBlock(nn.Module):
         return self.form
 
     def forward(self, x: torch.Tensor, hw: tuple[int, int]) -> tuple[torch.Tensor, tuple[int, int]]:  # (B, N, C)
+        # The loop runs once per step of every block, so it is written for few Python operations per
+        # step: a small conv block (MobileNet's) spends as long here as in some of its kernels at batch 1.
         grids = [False]  # whether each value is a (B, C, H, W) grid rather than (B, N, C) tokens
         sizes = [hw]  # each value's grid size: a strided conv shrinks it
         values: list[torch.Tensor | None] = [x]
+        modules = self._modules
         for op, release in zip(self._program, self._release, strict=True):
-            operands = [_value(values[s], grids[s], sizes[s], op.grid) for s in op.sources]
-            size = sizes[op.sources[0]]
-            if op.code == CALL:
-                module = self._modules[op.part]
-                out = module(operands[0], size) if op.with_hw else module(operands[0])  # type: ignore[misc]
-                if op.grid:
+            code, sources, grid = op.code, op.sources, op.grid
+            first = sources[0]
+            size = sizes[first]
+            if code == CALL:
+                value = values[first]
+                if grids[first] != grid:
+                    value = _value(value, grids[first], size, grid)
+                module = modules[op.part]
+                out = module(value, size) if op.with_hw else module(value)  # type: ignore[misc]
+                del value  # released values must not outlive their last reader here either
+                if grid:
                     size = (out.shape[-2], out.shape[-1])
-            elif op.code == ADD:
-                branch, residual = operands
-                out = residual + (self._modules["drop_path"](branch) if op.drop else branch)  # type: ignore[misc]
-            elif op.code == CONCAT:
-                out = torch.cat(operands, dim=1 if op.grid else -1)
-            elif op.code == CLASS_TOKEN_OP:
-                out = operands[0][:, : op.prefix]  # (B, prefix, C)
             else:
-                out = torch.cat([operands[0], operands[1][:, op.prefix :]], dim=1)  # (B, prefix + N, C)
-            operands = []
+                operands = [_value(values[s], grids[s], sizes[s], grid) for s in sources]
+                if code == ADD:
+                    branch, residual = operands
+                    out = residual + (modules["drop_path"](branch) if op.drop else branch)  # type: ignore[misc]
+                elif code == CONCAT:
+                    out = torch.cat(operands, dim=1 if grid else -1)
+                elif code == CLASS_TOKEN_OP:
+                    out = operands[0][:, : op.prefix]  # (B, prefix, C)
+                else:
+                    out = torch.cat([operands[0], operands[1][:, op.prefix :]], dim=1)  # (B, prefix + N, C)
+                del operands
             for index in release:
                 values[index] = None
             values.append(out)
-            grids.append(op.grid)
+            grids.append(grid)
             sizes.append(size)
         out = values[-1]
         assert out is not None
