@@ -16,6 +16,11 @@ def conv_out(size: int, kernel: int, stride: int, padding: int) -> int:
     return (size + 2 * padding - kernel) // stride + 1
 
 
+def same_out(size: int, stride: int) -> int:
+    """Output length along one axis under TensorFlow's SAME padding: ceil(size / stride)."""
+    return -(-size // stride)
+
+
 def conv2d_flops(in_ch: int, out_ch: int, kernel: int, out_hw: tuple[int, int], groups: int = 1) -> int:
     return 2 * out_hw[0] * out_hw[1] * out_ch * (in_ch // groups) * kernel * kernel
 

@@ -102,6 +102,10 @@ CONTEXT: dict[tuple[str, str, str], dict[str, Any]] = {
         {"m": "mixer", "mlp": "ffn", "own": {"type": "ffn", "ffn": "mlp"}},
         [["m", "add"], ["mlp", "add"], ["own", "add"]],
     ),
+    # The example's shifted windows take no grid partition: an unshifted stage.
+    ("mixer", "window_attention", "partition"): {
+        "stages": [{"dim": 8, "depth": 1, "mixer": {"type": "window_attention", "window": 2}, "ffn": {"type": "mlp"}}]
+    },
     # A conv head reads the tokens before the mean, so the last stage's norm goes before it.
     ("head", "pool", "conv"): {"head": {"type": "pool", "norm": "before_pool"}},
 }

@@ -34,6 +34,7 @@ class WindowAttentionArgs:
     rel_pos: bool
     attn_drop: float
     proj_drop: float
+    dilated: bool = False
 
 
 @register
@@ -44,7 +45,9 @@ class WindowAttentionSpec(MixerSpec):
     larger than the window makes the window that side's length and drops the shift along it, and a
     grid that is not a multiple of the window is padded with zeros. ``rel_pos`` adds a learned bias per
     head for each of the (2·window − 1)² offsets between two cells of a window. Give ``heads`` or
-    ``head_dim``; the projections are a fused ``qkv`` Linear laid out [q | k | v] and ``proj``."""
+    ``head_dim``; the projections are a fused ``qkv`` Linear laid out [q | k | v] and ``proj``.
+    ``partition: grid`` makes each window a ``window`` × ``window`` grid of cells spread evenly over the whole
+    (padded) grid instead of a block of neighbours (MaxViT's grid attention); it takes no shift."""
 
     type: Literal["window_attention"] = "window_attention"
     build_args = WindowAttentionArgs
@@ -55,6 +58,9 @@ class WindowAttentionSpec(MixerSpec):
     window: int = Field(7, ge=1, le=256, description="the window's side, in cells")
     shift: int = Field(0, ge=0, le=255, description="the cyclic shift of the grid, in cells (less than the window)")
     rel_pos: bool = Field(True, description="a learned bias per head for each relative offset within a window")
+    partition: Literal["window", "grid"] = Field(
+        "window", description="window: blocks of neighbouring cells; grid: cells spread evenly over the grid"
+    )
     qkv_bias: bool = True
     proj_bias: bool = True
     attn_drop: float = Field(0.0, ge=0, lt=1, description="dropout on the attention weights")
@@ -66,6 +72,8 @@ class WindowAttentionSpec(MixerSpec):
             raise ValueError("give 'heads' or 'head_dim', not both")
         if self.shift >= self.window:
             raise ValueError(f"the shift ({self.shift}) must be smaller than the window ({self.window})")
+        if self.partition == "grid" and self.shift:
+            raise ValueError("a grid partition takes no shift")
         return self
 
     def plan(self, tokens: Shape, site: Site) -> Node:
@@ -92,7 +100,8 @@ class WindowAttentionSpec(MixerSpec):
             )
             sources += ("rel_pos",)
         shifted = f", shift {shift[0]}×{shift[1]}" if any(shift) else ""
-        detail = f"softmax(qkᵀ)v in {count} windows of {wh}×{ww}{shifted}, {heads} heads"
+        kind = "dilated windows" if self.partition == "grid" else "windows"
+        detail = f"softmax(qkᵀ)v in {count} {kind} of {wh}×{ww}{shifted}, {heads} heads"
         flops = count * attention_flops(cells, cells, dim)
         parts.append(layer(site, "sdpa", "sdpa", windows, windows, 0, flops, detail=detail, after=sources))
         proj = linear_layer(site, "proj", windows, dim, self.proj_bias)
@@ -112,6 +121,7 @@ class WindowAttentionSpec(MixerSpec):
             rel_pos=self.rel_pos,
             attn_drop=self.attn_drop,
             proj_drop=self.proj_drop,
+            dilated=self.partition == "grid",
         )
 
     @staticmethod
@@ -133,5 +143,6 @@ class WindowAttentionSpec(MixerSpec):
             rel_pos,
             a.attn_drop,
             a.proj_drop,
+            a.dilated,
         )
         return init_trunc_normal(module)

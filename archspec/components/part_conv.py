@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
 
+from archspec.flops import same_out
 from archspec.nodes import Node, PartInput, PlanProblem, Shape
 from archspec.planning import conv_layer, needs_grid, window_out
 from archspec.registry import register
@@ -26,6 +27,7 @@ class ConvPartArgs:
     stride: int
     groups: int
     bias: bool
+    padding: str = "symmetric"
 
 
 @register
@@ -48,6 +50,9 @@ class ConvPartSpec(PartSpec):
     stride: int = Field(1, ge=1, le=16)
     groups: int = Field(1, ge=1, le=1 << 16, description="channel groups (the input and output widths' divisor)")
     bias: bool = False
+    padding: Literal["symmetric", "same"] = Field(
+        "symmetric", description="symmetric: kernel // 2 on every side; same: TensorFlow's SAME padding"
+    )
 
     def plan(self, given: PartInput) -> Node:
         path = given.site.spec_path
@@ -60,6 +65,8 @@ class ConvPartSpec(PartSpec):
         if cin % self.groups or cout % self.groups:
             raise PlanProblem((*path, "groups"), f"{self.groups} groups do not divide {cin} → {cout} channels")
         out_grid = window_out(grid, self.kernel, self.stride, self.kernel // 2, (*path, "stride"), "the conv")
+        if self.padding == "same":
+            out_grid = (same_out(grid[0], self.stride), same_out(grid[1], self.stride))
         x, out = given.shape.as_grid(), Shape(cout, out_grid)
         conv = conv_layer(
             given.site, "conv", x, out, self.kernel, self.stride, self.bias, given.site.module_path, self.groups
@@ -76,6 +83,7 @@ class ConvPartSpec(PartSpec):
             stride=self.stride,
             groups=self.groups,
             bias=self.bias,
+            padding=self.padding,
             detail=conv.detail,
         )
 
@@ -86,5 +94,10 @@ class ConvPartSpec(PartSpec):
         from archspec.nn.init import init_kaiming
 
         a = node.args
+        if a.padding == "same" and (a.stride > 1 or a.kernel % 2 == 0):
+            from archspec.nn.same_pad import SameConv2d
+
+            return SameConv2d(a.cin, a.cout, a.kernel, a.stride, a.groups, a.bias)
+        # With stride 1 and an odd kernel, SAME padding is kernel // 2 on every side.
         conv = nn.Conv2d(a.cin, a.cout, a.kernel, a.stride, a.kernel // 2, groups=a.groups, bias=a.bias)
         return init_kaiming(conv)

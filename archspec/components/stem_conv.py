@@ -4,12 +4,12 @@ projection conv and a norm."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field
 
 from archspec import registry
-from archspec.flops import conv2d_flops
+from archspec.flops import conv2d_flops, same_out
 from archspec.nodes import Node, Shape, Site, layer
 from archspec.planning import child_site, conv_layer, conv_text, window_out
 from archspec.registry import build_node, register
@@ -22,14 +22,16 @@ if TYPE_CHECKING:
 
 class ConvLayer(StrictModel):
     """One conv layer, a BatchNorm (unless ``norm: false``) and an activation (``act: null`` for none):
-    Conv-BN-ReLU by default. ``padding`` defaults to ``kernel // 2``."""
+    Conv-BN-ReLU by default. ``padding`` defaults to ``kernel // 2``; ``same`` pads as TensorFlow's SAME
+    padding does (ceil(size / stride) cells out, the odd padding cell at the bottom and right)."""
 
     channels: int = Field(ge=1, le=65_536)
     kernel: int = Field(3, ge=1, le=255)
     stride: int = Field(1, ge=1, le=64)
-    padding: int | None = Field(None, ge=0, le=127)
+    padding: Annotated[int, Field(ge=0, le=127)] | Literal["same"] | None = None
     bias: bool = False
     norm: bool = Field(True, description="a BatchNorm after the conv")
+    eps: float = Field(1e-5, gt=0, lt=1, description="the BatchNorm's eps")
     act: Slot[ActSpec] | None = Field(
         default_factory=default_component("act", "relu"), description="the activation after the conv (and norm)"
     )
@@ -84,8 +86,12 @@ class ConvStemSpec(StemSpec):
         layers = []
         at = 0  # the index of the next module in the stem's Sequential
         for index, conv in enumerate(self.layers):
-            padding = conv.kernel // 2 if conv.padding is None else conv.padding
+            grid_in = grid
+            padding = conv.kernel // 2 if conv.padding in (None, "same") else conv.padding
+            assert isinstance(padding, int)
             grid = window_out(grid, conv.kernel, conv.stride, padding, ("layers", index), "this conv")
+            if conv.padding == "same":
+                grid = (same_out(grid_in[0], conv.stride), same_out(grid_in[1], conv.stride))
             out = Shape(conv.channels, grid)
             # Conv2d, BatchNorm2d (a weight and a bias per channel) and the activation: one layer.
             count = 1 + conv.norm + (conv.act is not None)
@@ -114,6 +120,9 @@ class ConvStemSpec(StemSpec):
                     norm=conv.norm,
                     # The activation's own spec (it is no child of the layer, whose numbers it would not split).
                     act=None if conv.act is None else {"type": conv.act.type, **conv.act.model_dump()},
+                    # Written only where they differ from the defaults, so that other stems plan as before.
+                    **({"same": True} if conv.padding == "same" else {}),
+                    **({"eps": conv.eps} if conv.eps != 1e-5 else {}),
                 )
             )
             cin = conv.channels
@@ -151,11 +160,15 @@ class ConvStemSpec(StemSpec):
 
         layers: list[nn.Module] = []
         for conv, planned in zip(node.args.layers, node.children, strict=False):
-            layers.append(
-                nn.Conv2d(conv["cin"], conv["cout"], conv["kernel"], conv["stride"], conv["padding"], bias=conv["bias"])
-            )
+            if conv.get("same") and (conv["stride"] > 1 or conv["kernel"] % 2 == 0):
+                from archspec.nn.same_pad import SameConv2d
+
+                layers.append(SameConv2d(conv["cin"], conv["cout"], conv["kernel"], conv["stride"], bias=conv["bias"]))
+            else:
+                cin, cout, kernel, stride, padding = (conv[k] for k in ("cin", "cout", "kernel", "stride", "padding"))
+                layers.append(nn.Conv2d(cin, cout, kernel, stride, padding, bias=conv["bias"]))
             if conv["norm"]:
-                layers.append(nn.BatchNorm2d(conv["cout"]))
+                layers.append(nn.BatchNorm2d(conv["cout"], eps=conv.get("eps", 1e-5)))
             if (act := conv["act"]) is not None:
                 spec = registry.get("act", act["type"]).model_validate(act)
                 assert isinstance(spec, ActSpec)

@@ -30,6 +30,23 @@ def window_merge(windows: torch.Tensor, window: tuple[int, int], hw: tuple[int, 
     return x.permute(0, 1, 3, 2, 4, 5).reshape(batch, height, width, dim)  # (B, H, W, C)
 
 
+def grid_partition(x: torch.Tensor, window: tuple[int, int]) -> torch.Tensor:
+    """(B, H, W, C) with H, W multiples of the window → (B, windows, cells, C): window (i, j) holds the cells
+    whose position modulo (H / wh, W / ww) is (i, j), a wh × ww grid spread over the whole image (MaxViT)."""
+    batch, height, width, dim = x.shape
+    wh, ww = window
+    x = x.view(batch, wh, height // wh, ww, width // ww, dim)
+    return x.permute(0, 2, 4, 1, 3, 5).reshape(batch, -1, wh * ww, dim)  # (B, nW, wh·ww, C)
+
+
+def grid_merge(windows: torch.Tensor, window: tuple[int, int], hw: tuple[int, int]) -> torch.Tensor:
+    """The inverse of :func:`grid_partition`: (B, windows, cells, C) → (B, H, W, C)."""
+    batch, _, _, dim = windows.shape
+    (wh, ww), (height, width) = window, hw
+    x = windows.view(batch, height // wh, width // ww, wh, ww, dim)
+    return x.permute(0, 3, 1, 4, 2, 5).reshape(batch, height, width, dim)  # (B, H, W, C)
+
+
 def shift_mask(
     padded: tuple[int, int], window: tuple[int, int], shift: tuple[int, int], device: torch.device | None = None
 ) -> torch.Tensor:
@@ -100,6 +117,9 @@ class WindowAttention(nn.Module):
     does). The projections are a fused ``qkv`` Linear laid out [q | k | v] and ``proj``; the scale
     is head_dim ** -0.5.
 
+    With ``dilated``, a window is not a block of neighbouring cells but a window-sized grid of cells
+    spread evenly over the whole (padded) grid (MaxViT's grid attention); it takes no shift.
+
     Args:
         dim: channels; must be divisible by ``heads``.
         heads: number of attention heads.
@@ -111,6 +131,7 @@ class WindowAttention(nn.Module):
         rel_pos: the relative-position bias (None: none).
         attn_drop: dropout on the attention weights (training only).
         proj_drop: dropout after ``proj`` (training only).
+        dilated: windows spread over the grid instead of blocks of neighbours.
     """
 
     mask: torch.Tensor | None
@@ -127,12 +148,16 @@ class WindowAttention(nn.Module):
         rel_pos: RelativePositionBias | None = None,
         attn_drop: float = 0.0,
         proj_drop: float = 0.0,
+        dilated: bool = False,
     ) -> None:
         super().__init__()
         if dim % heads:
             raise ValueError(f"heads ({heads}) must divide dim ({dim})")
         if any(not 0 <= s < w for s, w in zip(shift, window, strict=True)):
             raise ValueError(f"the shift {shift} must be smaller than the window {window}")
+        if dilated and any(shift):
+            raise ValueError("dilated windows take no shift")
+        self.dilated = dilated
         self.heads = heads
         self.window = window
         self.shift = shift
@@ -158,7 +183,8 @@ class WindowAttention(nn.Module):
             x = torch.roll(x, shifts=(-sh, -sw), dims=(1, 2))
         padded = self._padded(hw)
         x = F.pad(x, (0, 0, 0, padded[1] - width, 0, padded[0] - height))  # (B, Hp, Wp, C)
-        windows = window_partition(x, self.window)  # (B, nW, N, C)
+        partition, merge = (grid_partition, grid_merge) if self.dilated else (window_partition, window_merge)
+        windows = partition(x, self.window)  # (B, nW, N, C)
         count, cells, head_dim = windows.shape[1], wh * ww, dim // self.heads
         # Windows join the heads axis, so that one (windows · heads, N, N) mask serves the whole batch.
         qkv = self.qkv(windows).view(batch, count, cells, 3, self.heads, head_dim)
@@ -170,10 +196,11 @@ class WindowAttention(nn.Module):
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop)  # (B, nW·h, N, d)
         out = out.view(batch, count, self.heads, cells, head_dim).transpose(2, 3).reshape(batch, count, cells, dim)
         out = F.dropout(self.proj(out), self.proj_drop, self.training)  # (B, nW, N, C)
-        x = window_merge(out, self.window, padded)[:, :height, :width]  # (B, H, W, C)
+        x = merge(out, self.window, padded)[:, :height, :width]  # (B, H, W, C)
         if sh or sw:
             x = torch.roll(x, shifts=(sh, sw), dims=(1, 2))
         return x.reshape(batch, tokens, dim)  # (B, N, C)
 
     def extra_repr(self) -> str:
-        return f"heads={self.heads}, window={self.window}, shift={self.shift}"
+        dilated = ", dilated" if self.dilated else ""
+        return f"heads={self.heads}, window={self.window}, shift={self.shift}{dilated}"
