@@ -102,6 +102,18 @@ CONTEXT: dict[tuple[str, str, str], dict[str, Any]] = {
         {"m": "mixer", "mlp": "ffn", "own": {"type": "ffn", "ffn": "mlp"}},
         [["m", "add"], ["mlp", "add"], ["own", "add"]],
     ),
+    # An attention that widens (a pooling first block's, CoAtNet) feeds a branch that is not added back.
+    ("mixer", "attention", "out"): {
+        "stages": [
+            {
+                "dim": 8,
+                "depth": 1,
+                "mixer": {"type": "attention", "heads": 2},
+                "ffn": {"type": "mlp"},
+                "block": {"type": "flow", "parts": {"m": "mixer", "mlp": "ffn"}, "flow": [["m"], ["mlp", "add"]]},
+            }
+        ]
+    },
     # The example's shifted windows take no grid partition: an unshifted stage.
     ("mixer", "window_attention", "partition"): {
         "stages": [{"dim": 8, "depth": 1, "mixer": {"type": "window_attention", "window": 2}, "ffn": {"type": "mlp"}}]
@@ -116,6 +128,7 @@ VALUES: dict[tuple[str, str, str], list[Any]] = {
     ("block", "flow", "preset"): ["gfnet", "convnext"],  # a free-form name: the forms it may take
     ("mixer", "token_mlp", "tokens"): [64],  # the only count that plans: the first stage's 8×8 grid
     ("mixer", "token_linear", "tokens"): [64],
+    ("mixer", "attention", "out"): [16],
 }
 """Candidate values for fields whose annotation does not say them."""
 

@@ -31,6 +31,7 @@ class AttentionArgs:
     attn_drop: float
     proj_drop: float
     rel_pos: tuple[int, int] | None
+    out: int | None = None
 
 
 @register
@@ -40,7 +41,8 @@ class AttentionSpec(MixerSpec):
     ``sr_ratio`` > 1 reduces the keys' and values' grid with a conv of that kernel and stride and a norm.
     ``rel_pos`` adds a learned bias per head for each offset between two cells of the token grid (as
     Swin's window attention does within a window); the table is made for the built grid, so the model
-    refuses other input sizes."""
+    refuses other input sizes. ``out`` sets the output projection's width (the input's when left out), for a
+    block that widens the tokens in its attention branch (CoAtNet's first transformer block of a stage)."""
 
     type: Literal["attention"] = "attention"
     build_args = AttentionArgs
@@ -55,6 +57,9 @@ class AttentionSpec(MixerSpec):
     attn_drop: float = Field(0.0, ge=0, lt=1, description="dropout on the attention weights")
     proj_drop: float = Field(0.0, ge=0, lt=1, description="dropout after the output projection")
     rel_pos: bool = Field(False, description="a learned bias per head for each relative offset between two cells")
+    out: int | None = Field(
+        None, ge=1, le=1 << 16, description="the output projection's width; the input's if left out"
+    )
 
     @model_validator(mode="after")
     def _heads_or_head_dim(self) -> AttentionSpec:
@@ -118,11 +123,12 @@ class AttentionSpec(MixerSpec):
         parts.append(
             layer(site, "sdpa", "sdpa", tokens, tokens, 0, attention_flops(n, m, dim), detail=detail, after=sources)
         )
-        parts.append(linear_layer(site, "proj", tokens, dim, self.proj_bias))
+        out = dim if self.out is None else self.out
+        parts.append(linear_layer(site, "proj", tokens, out, self.proj_bias))
         return self.node(
             site,
             tokens,
-            tokens,
+            parts[-1].out_shape,
             children=parts,
             dim=dim,
             heads=heads,
@@ -133,6 +139,7 @@ class AttentionSpec(MixerSpec):
             attn_drop=self.attn_drop,
             proj_drop=self.proj_drop,
             rel_pos=rel_pos,
+            out=self.out,
         )
 
     @staticmethod
@@ -156,6 +163,7 @@ class AttentionSpec(MixerSpec):
             a.proj_drop,
             a.proj_bias,
             rel_pos,
+            a.out,
         )
         return init_fan_out(init_trunc_normal(module))
 

@@ -31,6 +31,7 @@ class Attention(nn.Module):
         proj_drop: dropout after ``proj`` (training only).
         proj_bias: whether ``proj`` has a bias.
         rel_pos: the relative-position bias over the token grid (None: none).
+        out: ``proj``'s output width (None: ``dim``).
     """
 
     def __init__(
@@ -45,6 +46,7 @@ class Attention(nn.Module):
         proj_drop: float = 0.0,
         proj_bias: bool = True,
         rel_pos: RelativePositionBias | None = None,
+        out: int | None = None,
     ) -> None:
         super().__init__()
         if dim % heads:
@@ -56,7 +58,7 @@ class Attention(nn.Module):
         else:
             self.q = nn.Linear(dim, dim, bias=qkv_bias)
             self.kv = nn.Linear(dim, dim * 2, bias=qkv_bias)
-        self.proj = nn.Linear(dim, dim, bias=proj_bias)
+        self.proj = nn.Linear(dim, dim if out is None else out, bias=proj_bias)
         self.sr_ratio = sr_ratio
         if sr_ratio > 1:
             if sr_norm is None:
