@@ -1,8 +1,8 @@
 """Build reference vision models with their own implementations and record them as small JSON files.
 
 Each model (timm's ViT/DeiT, CaiT, PVTv2, Swin, MetaFormer, ConvNeXt (V1, V2), MLP-Mixer, ResMLP,
-ResNet, RegNetY, EfficientNet and MobileNet (V2, V3) models, and the official GFNet / GFNet-H) is
-built in eval mode, given the seeded weights of :func:`archspec.testing.seeded_state_dict` (the names
+ResNet, RegNetY, EfficientNet, MobileNet (V2, V3), MaxViT and CoAtNet models, and the official GFNet /
+GFNet-H) is built in eval mode, given the seeded weights of :func:`archspec.testing.seeded_state_dict` (the names
 and shapes come from the model's own ``state_dict``, buffers included, in order) and run on
 :func:`archspec.testing.seeded_input`. One file per model goes to ``tests/data/zoo/<name>.json`` with
 the reference and constructor used, the parameter count, the state_dict names and shapes, the leaf
@@ -80,6 +80,8 @@ TIMM_MODELS: dict[str, int] = {
     "mobilenetv3_large_100": 5_483_032,
     "regnety_004": 4_344_144,
     "convnextv2_atto": 3_708_400,
+    "maxvit_tiny_tf_224": 30_916_528,
+    "coatnet_0_rw_224": 27_435_562,
     "resmlp_12_224": 15_350_872,
     "cait_xxs24_224": 11_956_264,
 }
