@@ -8,6 +8,23 @@ from torch import nn
 
 from archspec.nn.layout import grid_to_tokens, known_equal, tokens_to_grid
 from archspec.nn.rel_pos import RelativePositionBias
+from archspec.nn.token_linear import token_linear
+
+
+def grid_bias(bias: torch.Tensor, hw: tuple[int, int] | None, built: tuple[int, int]) -> torch.Tensor:
+    """The relative-position bias (h, N, N) as a (1, h, N, N) attention mask, refused for a grid other
+    than the one it was made for.
+
+    4-D: given a 3-D mask, ``scaled_dot_product_attention`` leaves its fused CPU kernel for the unfused
+    product (CoAtNet-0 ran at 0.85 of timm's speed at batch 8 that way). A free function that FX records
+    as one call (``torch.fx.wrap``): the grid is a traced value there.
+    """
+    if hw is None or not known_equal(hw, built):
+        raise ValueError(f"the relative-position bias was made for a {built[0]}×{built[1]} token grid, got {hw}")
+    return bias[None]
+
+
+torch.fx.wrap("grid_bias")
 
 
 class Attention(nn.Module):
@@ -73,26 +90,33 @@ class Attention(nn.Module):
         batch, tokens, dim = x.shape
         head_dim = dim // self.heads
         drop = self.attn_drop if self.training else 0.0
-        bias = None if self.rel_pos is None else self._bias(hw)  # (h, N, N)
+        bias = None if self.rel_pos is None else self._bias(hw)  # (1, h, N, N)
         if self.fused:
             # unbind, not indexing: its backward writes the three gradients into one tensor, where
             # each index's backward would fill a zero tensor of the whole size and add them up.
-            q, k, v = self.qkv(x).reshape(batch, tokens, 3, self.heads, head_dim).permute(2, 0, 3, 1, 4).unbind(0)
+            q, k, v = (
+                token_linear(self.qkv, x)
+                .reshape(batch, tokens, 3, self.heads, head_dim)
+                .permute(2, 0, 3, 1, 4)
+                .unbind(0)
+            )
             x = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=drop)  # (B, h, N, d)
         else:
-            q = self.q(x).reshape(batch, tokens, self.heads, head_dim).transpose(1, 2)  # (B, h, N, d)
+            q = token_linear(self.q, x).reshape(batch, tokens, self.heads, head_dim).transpose(1, 2)  # (B, h, N, d)
             source = x
             if self.sr_ratio > 1:
                 assert hw is not None
                 source = self.norm(grid_to_tokens(self.sr(tokens_to_grid(x, hw))))  # (B, M, C)
-            k, v = self.kv(source).reshape(batch, -1, 2, self.heads, head_dim).permute(2, 0, 3, 1, 4).unbind(0)
+            k, v = (
+                token_linear(self.kv, source)
+                .reshape(batch, -1, 2, self.heads, head_dim)
+                .permute(2, 0, 3, 1, 4)
+                .unbind(0)
+            )
             x = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=drop)  # (B, h, N, d)
         x = x.transpose(1, 2).reshape(batch, tokens, dim)  # (B, N, C)
-        return F.dropout(self.proj(x), self.proj_drop, self.training)
+        return F.dropout(token_linear(self.proj, x), self.proj_drop, self.training)
 
     def _bias(self, hw: tuple[int, int] | None) -> torch.Tensor:
         assert self.rel_pos is not None
-        if hw is None or not known_equal(hw, self.rel_pos.size):
-            built = "×".join(map(str, self.rel_pos.size))
-            raise ValueError(f"the relative-position bias was made for a {built} token grid, got {hw}")
-        return self.rel_pos()
+        return grid_bias(self.rel_pos(), hw, self.rel_pos.size)

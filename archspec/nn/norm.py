@@ -35,6 +35,10 @@ class TokenBatchNorm(nn.BatchNorm1d):
         # (B, N, C) goes through (B, C, N); a (B, C) vector is left as it is: no branch on the rank, so FX traces it.
         return super().forward(x.movedim(-1, 1)).movedim(1, -1)
 
+    def _check_input_dim(self, input: torch.Tensor) -> None:
+        # BatchNorm1d's own check branches on the rank, which FX cannot trace; the plan fixes the rank here.
+        pass
+
 
 class GroupNorm(nn.GroupNorm):
     """GroupNorm with an optional bias (``bias=False`` keeps only the per-channel gain)."""

@@ -26,6 +26,7 @@ Linear is called as a module. ``set_autotune(False)`` turns the choice off for t
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 import torch.nn.functional as F
@@ -68,7 +69,14 @@ def _as_trainable_conv(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
 
 
 def _trained_conv_is_faster(layer: nn.Linear, x: torch.Tensor) -> bool:
-    """Time forward + backward of both routes on detached copies of the layer and the tokens."""
+    """Time forward + backward of both routes on detached copies of the layer and the tokens, in a thread
+    of its own: autograd's thread-local state (saved-tensor hooks, which activation checkpointing and
+    memory probes install, anomaly mode) then never sees the probe's graph."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(_time_training, layer, x).result()
+
+
+def _time_training(layer: nn.Linear, x: torch.Tensor) -> bool:
     probe = nn.Linear(layer.in_features, layer.out_features, bias=layer.bias is not None)
     with torch.no_grad():
         probe.weight.copy_(layer.weight)

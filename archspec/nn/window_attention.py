@@ -8,6 +8,7 @@ from torch import nn
 
 from archspec.nn.layout import known_equal
 from archspec.nn.rel_pos import RelativePositionBias
+from archspec.nn.token_linear import token_linear
 
 MASKED = -100.0
 """What the shift mask adds to the logit of a pair of cells that the shift brought together from
@@ -85,8 +86,9 @@ def attention_mask(
     count: int,
     device: torch.device,
 ) -> torch.Tensor | None:
-    """The (windows · heads, N, N) additive mask: the relative-position bias (h, N, N) plus the shift
-    mask, the one prepared for the built grid when the padded grid is that one.
+    """The (1, windows · heads, N, N) additive mask: the relative-position bias (h, N, N) plus the shift
+    mask, the one prepared for the built grid when the padded grid is that one. It is 4-D because
+    ``scaled_dot_product_attention`` leaves its fused CPU kernel for the unfused product given a 3-D mask.
 
     A free function that FX records as one call (``torch.fx.wrap``): which mask it takes depends on
     the grid, a traced value there.
@@ -96,11 +98,11 @@ def attention_mask(
         reuse = built_mask is not None and built is not None and known_equal(padded, built)
         shifted = built_mask if reuse else shift_mask(padded, window, shift, device)
     if bias is None:
-        return None if shifted is None else shifted.repeat_interleave(heads, dim=0)  # (nW·h, N, N)
+        return None if shifted is None else shifted.repeat_interleave(heads, dim=0)[None]  # (1, nW·h, N, N)
     cells = bias.shape[-1]
     if shifted is None:
-        return bias.expand(count, -1, -1, -1).reshape(-1, cells, cells)  # (nW·h, N, N)
-    return (bias[None] + shifted[:, None]).reshape(-1, cells, cells)  # (nW·h, N, N)
+        return bias.expand(count, -1, -1, -1).reshape(1, -1, cells, cells)  # (1, nW·h, N, N)
+    return (bias[None] + shifted[:, None]).reshape(1, -1, cells, cells)  # (1, nW·h, N, N)
 
 
 torch.fx.wrap("attention_mask")
@@ -187,7 +189,8 @@ class WindowAttention(nn.Module):
         windows = partition(x, self.window)  # (B, nW, N, C)
         count, cells, head_dim = windows.shape[1], wh * ww, dim // self.heads
         # Windows join the heads axis, so that one (windows · heads, N, N) mask serves the whole batch.
-        qkv = self.qkv(windows).view(batch, count, cells, 3, self.heads, head_dim)
+        qkv = token_linear(self.qkv, windows.reshape(batch, count * cells, dim))  # (B, nW·N, 3C)
+        qkv = qkv.view(batch, count, cells, 3, self.heads, head_dim)
         q, k, v = qkv.permute(3, 0, 1, 4, 2, 5).reshape(3, batch, count * self.heads, cells, head_dim).unbind(0)
         built = self._padded(self.grid) if self.grid is not None else None
         bias = self.rel_pos() if self.rel_pos is not None else None  # (h, N, N)
@@ -195,7 +198,8 @@ class WindowAttention(nn.Module):
         drop = self.attn_drop if self.training else 0.0
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop)  # (B, nW·h, N, d)
         out = out.view(batch, count, self.heads, cells, head_dim).transpose(2, 3).reshape(batch, count, cells, dim)
-        out = F.dropout(self.proj(out), self.proj_drop, self.training)  # (B, nW, N, C)
+        out = token_linear(self.proj, out.reshape(batch, count * cells, dim)).view(batch, count, cells, dim)
+        out = F.dropout(out, self.proj_drop, self.training)  # (B, nW, N, C)
         x = merge(out, self.window, padded)[:, :height, :width]  # (B, H, W, C)
         if sh or sw:
             x = torch.roll(x, shifts=(sh, sw), dims=(1, 2))
