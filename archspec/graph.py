@@ -48,6 +48,7 @@ the plan's, its norm included wherever that is drawn.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -230,14 +231,16 @@ def character(block: Node) -> str:
     return mixer.component if mixer is not None else block.component
 
 
-def _slot_name(child: Node) -> str:
-    """A block part's local name: ``mixer`` and ``ffn`` for those, else the module's own name."""
-    return child.kind if child.kind in ("mixer", "ffn") else child.name
+def _slot_name(child: Node, alone: bool) -> str:
+    """A block part's local name: ``mixer`` and ``ffn`` for the block's only one of that kind, else the
+    module's own name (MaxViT's block has two mixers, ``block_attn`` and ``grid_attn``)."""
+    return child.kind if child.kind in ("mixer", "ffn") and alone else child.name
 
 
 def _block_parts(block: Node, depth: int) -> list[Part]:
     """A block's parts in the order of its ``flow``: each child whole (or opened at depth 3), and its additions."""
-    local = {child.name: _slot_name(child) for child in block.children}
+    kinds = Counter(child.kind for child in block.children)
+    local = {child.name: _slot_name(child, kinds[child.kind] == 1) for child in block.children}
     local[IN] = IN
     spec_path = format_path(block.spec_path)
     parts: list[Part] = []

@@ -81,7 +81,7 @@ def test_plugin_component_is_listed_validated_built_and_in_the_schema(tmp_path):
     assert ["mixer", "avgmix", "demo-plugin", "0.1", "(demo_plugin)"] in [
         line.split() for line in listing.stdout.splitlines()
     ]
-    assert "mixer       spectral         archspec" in listing.stdout.splitlines()
+    assert ["mixer", "spectral", "archspec"] in [line.split() for line in listing.stdout.splitlines()]
     built = _archspec(tmp_path, "build", "spec.yaml", "--no-tree")
     assert built.returncode == 0, built.stderr
     # patch stem 408 + 2 × (norms 32 + avgmix 0 + mlp 552) + norm 16 + pool head 45
