@@ -115,7 +115,9 @@ class StageSpec(StrictModel):
         if isinstance(bases["mixer"], list | tuple):
             bases["mixer"] = bases["mixer"][0] if len(bases["mixer"]) == 1 else None  # a pattern: no single base
         entries = [
-            {key: merge_edit(bases[key], value) for key, value in entry.items()} if isinstance(entry, dict) else entry
+            {key: merge_edit(bases[key], value) if key in bases else value for key, value in entry.items()}
+            if isinstance(entry, dict)
+            else entry
             for entry in data["each"]
         ]
         return {**data, "each": entries}

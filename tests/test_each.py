@@ -104,3 +104,10 @@ def test_a_mixer_edit_on_a_blocks_without_a_mixer_is_refused(tmp_path):
     assert _problems(tmp_path, text) == [
         "8:13: stages[0].each[0].mixer: 'basic' blocks have no token mixer; remove 'mixer'",
     ]
+
+
+def test_an_entry_holds_only_block_mixer_and_ffn(tmp_path):
+    text = STAGES + "        each: [{norm: layernorm}, {}]\n"
+    assert _problems(tmp_path, text) == [
+        "8:13: stages[0].each[0].norm: unknown key 'norm' (valid keys: block, mixer, ffn)",
+    ]
