@@ -107,20 +107,7 @@ class StageSpec(StrictModel):
     @model_validator(mode="before")
     @classmethod
     def _edits_merged(cls, data: Any) -> Any:
-        """Each ``each`` entry's edits merged onto the stage's own block, mixer and FFN, so that every entry
-        holds whole components (validated where the user wrote the edit)."""
-        if not isinstance(data, dict) or not isinstance(data.get("each"), list | tuple):
-            return data
-        bases = {key: data.get(key, _written_default(key)) for key in StageEdit.model_fields}
-        if isinstance(bases["mixer"], list | tuple):
-            bases["mixer"] = bases["mixer"][0] if len(bases["mixer"]) == 1 else None  # a pattern: no single base
-        entries = [
-            {key: merge_edit(bases[key], value) if key in bases else value for key, value in entry.items()}
-            if isinstance(entry, dict)
-            else entry
-            for entry in data["each"]
-        ]
-        return {**data, "each": entries}
+        return edits_merged(data)
 
     @model_validator(mode="after")
     def _each_fits(self) -> StageSpec:
@@ -131,6 +118,23 @@ class StageSpec(StrictModel):
     def edit(self, index: int) -> StageEdit | None:
         """The ``each`` entry that block ``index`` takes, if the stage has any."""
         return None if self.each is None else self.each[index % len(self.each)]
+
+
+def edits_merged(data: Any) -> Any:
+    """Each ``each`` entry's edits merged onto the stage's own block, mixer and FFN, so that every entry
+    holds whole components (validated where the user wrote the edit)."""
+    if not isinstance(data, dict) or not isinstance(data.get("each"), list | tuple):
+        return data
+    bases = {key: data.get(key, _written_default(key)) for key in StageEdit.model_fields}
+    if isinstance(bases["mixer"], list | tuple):
+        bases["mixer"] = bases["mixer"][0] if len(bases["mixer"]) == 1 else None  # a pattern: no single base
+    entries = [
+        {key: merge_edit(bases[key], value) if key in bases else value for key, value in entry.items()}
+        if isinstance(entry, dict)
+        else entry
+        for entry in data["each"]
+    ]
+    return {**data, "each": entries}
 
 
 def _written_default(key: str) -> Any:
@@ -288,6 +292,8 @@ def _model_at(path: KeyPath, data: Any) -> type[StrictModel] | None:
     current = data
     for part in path:
         model = _pick_model(annotation, current)
+        if model is StageSpec:
+            current = edits_merged(current)  # an ``each`` edit is known by the component it edits
         if isinstance(part, str):
             if model is None or part not in model.model_fields:
                 return None

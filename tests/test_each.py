@@ -111,3 +111,11 @@ def test_an_entry_holds_only_block_mixer_and_ffn(tmp_path):
     assert _problems(tmp_path, text) == [
         "8:13: stages[0].each[0].norm: unknown key 'norm' (valid keys: block, mixer, ffn)",
     ]
+
+
+def test_an_unknown_key_in_an_edit_is_named_with_the_component_it_edits(tmp_path):
+    text = STAGES.replace("{type: attention, heads: 2}", "{type: window_attention, heads: 2, window: 2}")
+    text += "        each: [{}, {mixer: {shft: 1}}]\n"
+    assert _problems(tmp_path, text) == [
+        "8:25: stages[0].each[1].mixer.shft: unknown key 'shft' for mixer 'window_attention'; did you mean 'shift'?",
+    ]
