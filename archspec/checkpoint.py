@@ -3,16 +3,20 @@
 A state_dict that does not fit the model under its own names is matched against the checkpoint
 layouts the families register (:mod:`archspec.families`): timm's, the official GFNet's and
 SpectFormer-H's. Loading is strict: every key must map onto the model with the right shape and a dtype
-it can take without losing data, and each one that does not is named. :func:`warm_start` is the
-forgiving form, for an edited variant.
+of the same kind (bool, integer, floating-point, complex), and each one that does not is named.
+:func:`warm_start` is the forgiving form, for an edited variant.
 
 Reading is guarded too: a file whose tensors would not fit in memory (a zip bomb among them) is refused
-before anything is inflated, and weights that are NaN or infinite are refused unless asked for.
+before anything is inflated, a pickle is read without running code (an ``argparse.Namespace`` of plain
+values, as timm's train.py stores, is read as a dict), a checkpoint saved from the meta device is refused
+for holding no values, and weights that are NaN or infinite are refused unless asked for.
 """
 
 from __future__ import annotations
 
 import itertools
+import pickle
+import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from archspec.errors import KeyPath, format_path
 from archspec.families import StateDict, get_layout, layouts
 from archspec.fingerprint import canonical, chosen, differences, spec_fingerprint, structure_fingerprint
 from archspec.nodes import Plan
@@ -73,21 +78,47 @@ def _kind(dtype: torch.dtype) -> int:
 
 
 def _dtype_problems(expected: Mapping[str, torch.Tensor], state: Mapping[str, torch.Tensor]) -> list[str]:
-    """Tensors whose dtype is of a wider kind than the model's: loading would cast away data.
+    """Tensors whose dtype is of another kind than the model's (bool, integer, floating-point, complex).
 
-    ``load_state_dict`` copies with a silent cast, so complex becomes real and float becomes integer
-    without a word. A narrower precision of the same kind (float32 into float16) is a cast, not a loss
-    of kind, and passes.
+    ``load_state_dict`` copies with a silent cast, so complex becomes real, float becomes integer and an
+    integer tensor fills a float parameter without a word; a tensor of another kind is a checkpoint of
+    something else. Another precision of the same kind (float16 into float32, float64 into float32) is
+    a cast, not a change of kind, and passes.
     """
     problems = []
     for key, value in state.items():
-        if key in expected and _kind(value.dtype) > _kind(expected[key].dtype):
-            theirs, ours = str(value.dtype).removeprefix("torch."), str(expected[key].dtype).removeprefix("torch.")
-            problems.append(
-                f"dtype: {key} is {theirs} in the checkpoint, {ours} in the model "
-                f"({_KINDS[_kind(value.dtype)]} values do not fit {_KINDS[_kind(expected[key].dtype)]} ones)"
-            )
+        if key not in expected:
+            continue
+        theirs, ours = _kind(value.dtype), _kind(expected[key].dtype)
+        if theirs == ours:
+            continue
+        why = (
+            f"{_KINDS[theirs]} values do not fit {_KINDS[ours]} ones"
+            if theirs > ours
+            else f"{_KINDS[theirs]} values for {_KINDS[ours]} ones: a load may change the precision, not the kind"
+        )
+        problems.append(
+            f"dtype: {key} is {_dtype_name(value.dtype)} in the checkpoint, {_dtype_name(expected[key].dtype)} "
+            f"in the model ({why})"
+        )
     return problems
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def _refuse_meta_state(state: Mapping[str, torch.Tensor]) -> None:
+    """Refuse a checkpoint whose tensors live on the meta device: saved from a model built there, it holds
+    shapes and no values, and ``load_state_dict`` would fail copying out of it."""
+    empty = [key for key, value in state.items() if value.is_meta]
+    if empty:
+        count = f"{len(empty)} of its {len(state)} tensors" if len(empty) < len(state) else f"its {len(state)} tensors"
+        raise CheckpointError(
+            f"the checkpoint holds no data: saved from the meta device, {count} have shapes and no values "
+            f"(the first: {shown(empty[0])}); save the weights of a model built on cpu or cuda",
+            "AS501",
+        )
 
 
 def _listing(problems: list[str]) -> str:
@@ -187,12 +218,14 @@ def load_state(
         The name of the layout the checkpoint was converted from, or None.
 
     Raises:
-        CheckpointError: the model is on the meta device; a key is missing, unexpected, of another shape
-            or of a dtype kind the model's tensor cannot hold (AS502); a key is not a string, or a
-            tensor holds NaN or inf (AS501).
+        CheckpointError: the model is on the meta device, or a tensor holds NaN or inf (AS503); a key
+            is missing, unexpected, of another shape or of another dtype kind than the model's tensor
+            (AS502); a key is not a string, or the tensors were saved from the meta device (AS501).
     """
     _refuse_meta(model, "there is nothing to load the weights into")
-    state, used = to_model_names(model, unwrap(checkpoint), layout)
+    bare = unwrap(checkpoint)
+    _refuse_meta_state(bare)
+    state, used = to_model_names(model, bare, layout)
     expected = model.state_dict()
 
     def reinitialised(key: str) -> bool:
@@ -239,12 +272,14 @@ def warm_start(
     """Copy every tensor of a (parent's) checkpoint whose converted name and shape match the model.
 
     The rest of the model keeps its initialisation. The result names every tensor that is new in the
-    model, dropped from the checkpoint, or of another shape. A tensor that fits but would lose data in
-    the cast to the model's dtype (complex into real) refuses the whole copy, as does a NaN or inf
-    among the copied tensors unless ``allow_nonfinite`` is set.
+    model, dropped from the checkpoint, or of another shape. A tensor that fits but is of another dtype
+    kind than the model's (complex into real, integer into float) refuses the whole copy, as do tensors
+    saved from the meta device, and a NaN or inf among the copied tensors unless ``allow_nonfinite`` is set.
     """
     _refuse_meta(model, "there is nothing to load the weights into")
-    state, used = to_model_names(model, unwrap(checkpoint), layout)
+    bare = unwrap(checkpoint)
+    _refuse_meta_state(bare)
+    state, used = to_model_names(model, bare, layout)
     expected = model.state_dict()
     result = WarmStart(used)
     fitting = {}
@@ -291,15 +326,61 @@ def save_file(
     return write_atomic(path, lambda handle: torch.save(payload, handle), force)
 
 
+MAX_SPEC_DEPTH = 64
+"""The deepest a checkpoint's stored spec may nest; a spec is a handful of levels deep."""
+
+
+def _plain_spec(value: object, path: KeyPath, path_label: str) -> Any:
+    """A copy of a stored spec as plain data (dicts with string keys, lists, strings, numbers, None).
+
+    Raises:
+        CheckpointError: (AS501) the spec nests deeper than :data:`MAX_SPEC_DEPTH`, has a key that is
+            not a string, or holds something other than plain data; ``path_label`` names the file.
+    """
+    if len(path) > MAX_SPEC_DEPTH:
+        raise CheckpointError(
+            f"{path_label}: the stored spec nests too deeply (past {MAX_SPEC_DEPTH} levels, at "
+            f"{shown(format_path(path[:4]))}…); a spec is a few levels deep",
+            "AS501",
+        )
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
+    if isinstance(value, list | tuple):
+        return [_plain_spec(item, (*path, i), path_label) for i, item in enumerate(value)]
+    if isinstance(value, Mapping):
+        plain = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise CheckpointError(
+                    f"{path_label}: the stored spec has the key {shown(key)} ({type(key).__name__}) at "
+                    f"{shown(format_path(path))}; a spec's keys are strings",
+                    "AS501",
+                )
+            plain[key] = _plain_spec(item, (*path, key), path_label)
+        return plain
+    raise CheckpointError(
+        f"{path_label}: the stored spec holds a {type(value).__module__}.{type(value).__qualname__} at "
+        f"{shown(format_path(path))}; a spec is plain data",
+        "AS501",
+    )
+
+
 def check_spec(checkpoint: Mapping[str, Any], plan: Plan, path: str | Path) -> None:
     """Refuse an archspec checkpoint saved for another model, naming what differs.
 
     Fingerprints that differ only because the format has grown since (or because the checkpoint
     predates fingerprints without defaults) are no difference: the stored spec is read again and
-    what it chose is compared with what this spec chooses.
+    what it chose is compared with what this spec chooses. A stored spec that is not plain data, or
+    nests past :data:`MAX_SPEC_DEPTH` levels, is refused (AS501) before it is read.
     """
     stored = checkpoint.get("spec_fingerprint")
-    if stored is None or stored == spec_fingerprint(plan.spec):
+    if stored is None:
+        return
+    if not isinstance(stored, str):
+        raise CheckpointError(
+            f"{path}: its spec_fingerprint is {shown(stored)} ({type(stored).__name__}), not a string", "AS501"
+        )
+    if stored == spec_fingerprint(plan.spec):
         return
     from archspec.errors import SpecError
     from archspec.spec import validate
@@ -308,28 +389,139 @@ def check_spec(checkpoint: Mapping[str, Any], plan: Plan, path: str | Path) -> N
     if not isinstance(stored_spec, Mapping):
         listing = "(the checkpoint holds no spec to compare)"
     else:
+        plain = _plain_spec(stored_spec, (), str(path))
         try:
-            theirs = chosen(validate(dict(stored_spec)))
+            theirs = chosen(validate(plain))
         except SpecError:
-            theirs = dict(stored_spec)  # a spec this version cannot read: compare it as written
+            theirs = plain  # a spec this version cannot read: compare it as written
         changes = differences(theirs, chosen(plan.spec))
         if not changes:
             return
         listing = "\n  ".join(changes[:20])
+    label = stored if len(stored) <= 80 and stored.isprintable() else shown(stored)
     raise CheckpointError(
-        f"{path}: saved for a different spec (fingerprint {stored}, this spec {spec_fingerprint(plan.spec)}); "
+        f"{path}: saved for a different spec (fingerprint {label}, this spec {spec_fingerprint(plan.spec)}); "
         f"checkpoint → this spec:\n  {listing}"
     )
+
+
+PLAIN_VALUES = "strings, numbers, booleans, None, and lists, tuples and dicts of them"
+"""What an ``argparse.Namespace`` in a checkpoint may hold, in words."""
+_MAX_ARGS_DEPTH = 32
+
+
+class _NotPlainData(Exception):
+    """Raised from inside ``torch.load`` when an ``argparse.Namespace`` holds more than plain values."""
+
+
+def _plain_value(value: object, name: str, depth: int = 0) -> Any:
+    """A copy of the Namespace attribute ``name``'s ``value``, made of plain values only."""
+    if depth > _MAX_ARGS_DEPTH:
+        raise _NotPlainData(f"whose {name} nests past {_MAX_ARGS_DEPTH} levels")
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
+    if isinstance(value, list | tuple):
+        items = [_plain_value(item, name, depth + 1) for item in value]
+        return items if isinstance(value, list) else tuple(items)
+    if isinstance(value, dict):  # a NamespaceData among them: already checked, copied as a plain dict
+        copy = {}
+        for key, item in value.items():
+            if not isinstance(key, str | int | float | bool) and key is not None:
+                raise _NotPlainData(f"whose {name} holds the dict key {_what(key)}")
+            copy[key] = _plain_value(item, name, depth + 1)
+        return copy
+    raise _NotPlainData(f"whose {name} {'is' if depth == 0 else 'holds'} {_what(value)}")
+
+
+def _what(value: object) -> str:
+    """``a torch.Tensor``, ``the class collections.OrderedDict``: what a refused value is."""
+    if isinstance(value, type):
+        return f"the class {value.__module__}.{value.__qualname__}"
+    kind = type(value)
+    return f"a {kind.__module__}.{kind.__qualname__}".replace("a builtins.", "a ")
+
+
+class NamespaceData(dict[str, Any]):
+    """An ``argparse.Namespace`` of a checkpoint (timm's ``args``), read as a dict of its values.
+
+    :func:`read_file` lets ``torch.load(weights_only=True)`` build this class wherever the pickle names
+    ``argparse.Namespace``. It is built empty and takes its values from the pickle's state, copying
+    only plain data (strings, numbers, booleans, None, and lists, tuples and dicts of them); anything
+    else stops the load.
+    """
+
+    def __new__(cls, *args: object, **kwargs: object) -> NamespaceData:
+        if args or kwargs:
+            raise _NotPlainData("built with arguments")
+        return super().__new__(cls)
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    def __setstate__(self, state: object) -> None:
+        if not isinstance(state, dict):
+            raise _NotPlainData(f"whose state is {_what(state)}, not a dict")
+        for key, value in state.items():
+            if not isinstance(key, str):
+                raise _NotPlainData(f"with the attribute name {shown(key, 40)}")
+            self[key] = _plain_value(value, shown(key, 40))
+
+
+_STAND_INS: list[Any] = [(NamespaceData, "argparse.Namespace")]
+"""Globals ``torch.load`` may build, each as an archspec class that takes plain data only."""
+_REFUSED_GLOBAL = re.compile(r"GLOBAL (\S+) (?:was not an allowed global|whose module \S+ is blocked)")
+_ADVICE = (
+    "weights_only",
+    "safe_globals",
+    "torch.load",
+    "file an issue",
+    "weights only load",
+    "documentation",
+    "trusted source",
+)
+"""Words of the sentences torch adds to a refusal: how to load the file anyway, where to read more."""
+
+
+def _without_advice(text: str) -> str:
+    """``text`` without torch's advice on loading the file anyway (``weights_only=False`` runs its code)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", text).replace(getattr(torch.serialization, "UNSAFE_MESSAGE", "\0"), "")
+    sentences = re.split(r"(?<=[.!?])\s+|\n+", text)
+    kept = [s.strip() for s in sentences if s.strip() and not any(w in s.lower() for w in _ADVICE)]
+    return " ".join(kept)
+
+
+def _refusal(path: Path, exc: Exception) -> CheckpointError:
+    """Why ``torch.load(weights_only=True)`` failed on ``path``, in words that never advise running its code."""
+    text = str(exc)
+    if isinstance(exc, _NotPlainData):
+        why = f"it holds an argparse.Namespace {text}; only plain values are read from one ({PLAIN_VALUES})"
+    elif found := _REFUSED_GLOBAL.search(text):
+        name = found[1] if "." in found[1] else f"builtins.{found[1]}"  # torch drops the builtins prefix
+        why = f"it holds the Python object {name}, which a weights-only load does not run"
+    elif "TorchScript archive" in text:
+        why = "it is a TorchScript archive (a program), not a checkpoint of weights"
+    elif "legacy .tar format" in text:
+        why = "it is in torch's legacy .tar format, which a weights-only load does not read"
+    elif isinstance(exc, pickle.UnpicklingError):
+        why = f"a weights-only load refused it ({_without_advice(text) or 'no reason given'})"
+    else:
+        return CheckpointError(
+            f"{path}: not a readable checkpoint ({type(exc).__name__}: {_without_advice(text)})", "AS501"
+        )
+    return CheckpointError(f"{path}: not a readable checkpoint: {why}", "AS501")
 
 
 def read_file(path: str | Path, max_bytes: int | None = None) -> Mapping[str, Any]:
     """Read a checkpoint file without running code: ``torch.load(weights_only=True)``, or safetensors.
 
     Before anything is inflated, :func:`archspec.weights_file.check_file` checks the sizes the file
-    declares against ``max_bytes`` (default: the memory available now).
+    declares against ``max_bytes`` (default: the memory available now). An ``argparse.Namespace`` in
+    the file (timm's train.py stores its options as ``args``) is read as a :class:`NamespaceData` dict
+    of plain values, so timm's training checkpoints load; at the top level it becomes a plain dict.
 
     Raises:
-        CheckpointError: the file is missing, unreadable, or refused by those checks (AS501).
+        CheckpointError: the file is missing, unreadable, holds a Python object the weights-only load
+            does not build, or is refused by those checks (AS501).
     """
     path = check_file(path, max_bytes)
     if path.suffix == ".safetensors":
@@ -346,13 +538,13 @@ def read_file(path: str | Path, max_bytes: int | None = None) -> Mapping[str, An
                 f"{path}: not a readable safetensors file ({type(exc).__name__}: {exc})", "AS501"
             ) from None
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        with torch.serialization.safe_globals(_STAND_INS):
+            checkpoint: object = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for truncated or foreign files
-        message = f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})"
-        raise CheckpointError(message, "AS501") from None
+        raise _refusal(path, exc) from None
     if not isinstance(checkpoint, Mapping):
         raise CheckpointError(f"{path}: expected a dict of tensors, found {type(checkpoint).__name__}", "AS501")
-    return checkpoint
+    return {key: dict(value) if isinstance(value, NamespaceData) else value for key, value in checkpoint.items()}
 
 
 def load_file(

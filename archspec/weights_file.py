@@ -41,12 +41,20 @@ _SAFETENSORS_BITS = {
 
 
 def shown(value: object, limit: int = 80) -> str:
-    """``value`` as Python writes it (control characters escaped), cut to ``limit`` characters."""
-    text = repr(value)
+    """``value`` as Python writes it (control characters escaped), cut to ``limit`` characters.
+
+    A value nested too deeply for ``repr``, or an integer past Python's digit limit, is described instead.
+    """
+    try:
+        text = repr(value)
+    except (RecursionError, ValueError):
+        return f"(a {type(value).__name__} too deep or too long to show)"
     return text if len(text) <= limit else f"{text[:limit]}… ({len(text) - limit:,} more characters)"
 
 
 def _size(count: int) -> str:
+    if count >= 2**70:  # past any memory, and past what a float division (or str of a long int) copes with
+        return f"about 10^{math.log10(count):.0f} bytes"
     if count < 2**20:
         return "1 byte" if count == 1 else f"{count:,} bytes"
     unit, scale = ("GiB", 2**30) if count >= 2**30 else ("MiB", 2**20)
@@ -85,35 +93,66 @@ def _check_zip(path: Path, limit: int) -> None:
             )
 
 
+def _unreadable_header(path: Path, what: str) -> CheckpointError:
+    return CheckpointError(f"{path}: not a readable safetensors file ({what})", "AS501")
+
+
+def _header_bytes(path: Path, header: object) -> int:
+    """The tensor bytes a parsed safetensors header declares; each entry must be well formed.
+
+    Raises:
+        CheckpointError: (AS501) naming the tensor and what is wrong with its entry.
+    """
+    if not isinstance(header, dict):
+        raise _unreadable_header(path, f"its header is a JSON {_json_kind(header)}, not an object")
+    declared = 0
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        if not isinstance(entry, dict):
+            raise _unreadable_header(
+                path, f"tensor {shown(name)} is described by a JSON {_json_kind(entry)}, not an object"
+            )
+        dtype, shape = entry.get("dtype"), entry.get("shape")
+        if not isinstance(dtype, str):
+            raise _unreadable_header(path, f"tensor {shown(name)} has the dtype {shown(dtype)}, not a string")
+        if not isinstance(shape, list):
+            raise _unreadable_header(path, f"tensor {shown(name)} has the shape {shown(shape)}, not a list")
+        for size in shape:
+            if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+                raise _unreadable_header(
+                    path,
+                    f"tensor {shown(name)} has the size {shown(size)} in its shape; sizes are whole numbers from 0",
+                )
+        if dtype in _SAFETENSORS_BITS:  # a dtype not listed is left to the reader to judge
+            declared += math.prod(shape) * _SAFETENSORS_BITS[dtype] // 8
+    return declared
+
+
+def _json_kind(value: object) -> str:
+    """What JSON calls a parsed value's type (an array, a number ...)."""
+    kinds = ((dict, "object"), (list, "array"), (str, "string"), (bool, "boolean"), (int | float, "number"))
+    return next((kind for cls, kind in kinds if isinstance(value, cls)), "null")
+
+
 def _check_safetensors(path: Path, limit: int) -> None:
-    """Refuse a safetensors file whose header declares more tensor bytes than the file or memory holds."""
+    """Refuse a safetensors file whose header is malformed or declares more tensor bytes than the file or
+    memory holds."""
     on_disk = path.stat().st_size
     with path.open("rb") as handle:
         length = int.from_bytes(handle.read(8), "little")
         if on_disk < 8 or not 0 < length <= min(on_disk - 8, MAX_HEADER):
-            raise CheckpointError(
-                f"{path}: not a readable safetensors file (a header of {length:,} bytes declared in a file of "
-                f"{_size(on_disk)})",
-                "AS501",
-            )
+            raise _unreadable_header(path, f"a header of {length:,} bytes declared in a file of {_size(on_disk)}")
         raw = handle.read(length)
     try:
         header = json.loads(raw)
-        declared = 0
-        for name, entry in header.items():
-            if name == "__metadata__" or entry["dtype"] not in _SAFETENSORS_BITS:
-                continue
-            declared += math.prod(int(d) for d in entry["shape"]) * _SAFETENSORS_BITS[entry["dtype"]] // 8
-    except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
-        raise CheckpointError(
-            f"{path}: not a readable safetensors file (a malformed header: {type(exc).__name__})", "AS501"
-        ) from None
+    except (ValueError, RecursionError) as exc:  # not UTF-8, not JSON, a number too long, nested too deep
+        raise _unreadable_header(path, f"a malformed header: {type(exc).__name__}") from None
+    declared = _header_bytes(path, header)
     payload = on_disk - 8 - length
     if declared > payload:
-        raise CheckpointError(
-            f"{path}: not a readable safetensors file (its header declares {_size(declared)} of tensors, "
-            f"the file holds {_size(payload)})",
-            "AS501",
+        raise _unreadable_header(
+            path, f"its header declares {_size(declared)} of tensors, the file holds {_size(payload)}"
         )
     if declared > limit:
         raise _too_large(path, "declares tensors of", declared, limit)

@@ -12,8 +12,10 @@ import importlib
 import pkgutil
 import re
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
+
+from archspec.weights_file import CheckpointError, shown
 
 if TYPE_CHECKING:
     import torch
@@ -40,10 +42,76 @@ class Layout:
 
 _LAYOUTS: dict[str, Layout] = {}
 
+MAX_INDEX_DIGITS = 6
+"""The most digits a stage or block number in a checkpoint key may have (a million blocks is far past any model)."""
+_LONG_NUMBER = re.compile(rf"\d{{{MAX_INDEX_DIGITS + 1},}}")
+
+
+def _long_index(key: str, digits: int) -> CheckpointError:
+    return CheckpointError(
+        f"the checkpoint key {shown(key)} holds an index of {digits:,} digits; stage and block indices have at "
+        f"most {MAX_INDEX_DIGITS}",
+        "AS501",
+    )
+
+
+def index(digits: str, key: str) -> int:
+    """The stage or block number ``digits`` read from ``key``.
+
+    Raises:
+        CheckpointError: (AS501) naming the key, when the number has more than :data:`MAX_INDEX_DIGITS`
+            digits or digits other than ASCII ones (``int`` reads ``"٣"`` as 3).
+    """
+    if len(digits) > MAX_INDEX_DIGITS:
+        raise _long_index(key, len(digits))
+    if not (digits.isascii() and digits.isdigit()):
+        raise CheckpointError(
+            f"the checkpoint key {shown(key)} holds the index {shown(digits)}, not ASCII digits", "AS501"
+        )
+    return int(digits)
+
+
+def one_based(pattern: re.Pattern[str], key: str, template: str) -> str:
+    """``key`` with the part ``pattern`` matches at its start replaced by ``template`` filled with the
+    matched index plus one (references count stages from 0, archspec from 1); other keys unchanged."""
+    found = pattern.match(key)
+    if found is None:
+        return key
+    return template.format(index(found[1], key) + 1) + key[found.end() :]
+
+
+def check_indices(keys: Collection[str]) -> None:
+    """Refuse a key holding a number of more than :data:`MAX_INDEX_DIGITS` digits, before any layout reads it.
+
+    Raises:
+        CheckpointError: (AS501) naming the first such key.
+    """
+    for key in keys:
+        if found := _LONG_NUMBER.search(key):
+            raise _long_index(key, len(found[0]))
+
+
+def _checked(
+    name: str, convert: Callable[[Mapping[str, torch.Tensor]], StateDict]
+) -> Callable[[Mapping[str, torch.Tensor]], StateDict]:
+    """``convert``, refusing a key with an overlong index first (see :func:`check_indices`), and reporting a
+    tensor it cannot reshape (a checkpoint of this layout's names with other shapes) as a CheckpointError."""
+
+    def run(state: Mapping[str, torch.Tensor]) -> StateDict:
+        check_indices(state.keys())
+        try:
+            return convert(state)
+        except (ValueError, RuntimeError, IndexError) as exc:
+            raise CheckpointError(f"cannot convert the checkpoint from the {name} layout: {exc}") from None
+
+    return run
+
 
 def register_layout(layout: Layout) -> Layout:
+    """Add ``layout``; its conversion refuses keys with overlong indices (:func:`check_indices`) before it runs."""
     if layout.name in _LAYOUTS:
         raise ValueError(f"checkpoint layout {layout.name!r} is registered twice")
+    layout = replace(layout, convert=_checked(layout.name, layout.convert))
     _LAYOUTS[layout.name] = layout
     return layout
 

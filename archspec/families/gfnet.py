@@ -21,7 +21,7 @@ from collections.abc import Collection, Mapping
 
 import torch
 
-from archspec.families import Layout, StateDict, register_layout
+from archspec.families import Layout, StateDict, index, register_layout
 
 # Every GFNet block holds a global filter; no other family names a parameter ``filter.complex_weight``.
 _ISOTROPIC = re.compile(r"^blocks\.\d+\.filter\.complex_weight$")
@@ -56,7 +56,7 @@ def _convert_isotropic(state: Mapping[str, torch.Tensor]) -> StateDict:
             if key.startswith("patch_embed."):
                 name = "patch_embed1." + key.removeprefix("patch_embed.")
             elif found := block.match(key):
-                name = f"block1.{found[1]}{_block_part(found[2])}"
+                name = f"block1.{index(found[1], key)}{_block_part(found[2])}"
             else:
                 name = key  # head.*, and anything unforeseen, which strict loading then names
         result[name] = value
@@ -68,15 +68,15 @@ def _convert_pyramid(state: Mapping[str, torch.Tensor]) -> StateDict:
     block = re.compile(r"^blocks\.(\d+)\.(\d+)(\..+)$")
     embed = re.compile(r"^patch_embed\.(\d+)(\..+)$")
     # The final norm belongs to the last stage: count the stages by their blocks.
-    stages = 1 + max((int(found[1]) for key in state if (found := block.match(key))), default=0)
+    stages = 1 + max((index(found[1], key) for key in state if (found := block.match(key))), default=0)
     result: StateDict = {}
     for key, value in state.items():
         name = _common(key, stages)
         if name is None:
-            if found := embed.match(key):
-                name = f"patch_embed{int(found[1]) + 1}{found[2]}"  # official stages count from 0, archspec's from 1
+            if found := embed.match(key):  # official stages count from 0, archspec's from 1
+                name = f"patch_embed{index(found[1], key) + 1}{found[2]}"
             elif found := block.match(key):
-                name = f"block{int(found[1]) + 1}.{found[2]}{_block_part(found[3])}"
+                name = f"block{index(found[1], key) + 1}.{index(found[2], key)}{_block_part(found[3])}"
             else:
                 name = key
         result[name] = value

@@ -31,7 +31,8 @@ from collections.abc import Collection, Mapping
 
 import torch
 
-from archspec.families import Layout, StateDict, register_layout, rename
+from archspec.families import Layout, StateDict, index, one_based, register_layout, rename
+from archspec.weights_file import CheckpointError
 
 # A first conv block whose shortcut pools and widens (``shortcut.expand``) beside a squeeze-excitation
 # placed before the norm (``se_early``): timm's CoAtNet. MaxViT's blocks nest their MBConv under ``conv``.
@@ -70,9 +71,9 @@ def _heads_first_to_fused(value: torch.Tensor, heads: int) -> torch.Tensor:
 
 def convert(state: Mapping[str, torch.Tensor]) -> StateDict:
     """Rename a timm CoAtNet state_dict into archspec's names, with its 1×1 convs as Linears."""
-    stages = 1 + max((int(m.group(1)) for key in state if (m := _STAGE.match(key))), default=0)
+    stages = 1 + max((index(m.group(1), key) for key in state if (m := _STAGE.match(key))), default=0)
     renamed = rename(state, [*_RULES, (r"^norm\.", f"norm{stages}.")])
-    renamed = {_STAGE.sub(lambda m: f"block{int(m.group(1)) + 1}.", key): value for key, value in renamed.items()}
+    renamed = {one_based(_STAGE, key, "block{}."): value for key, value in renamed.items()}
     result: StateDict = {}
     for key, value in renamed.items():
         if _LINEAR.search(key) and value.ndim == 4 and value.shape[2:] == (1, 1):
@@ -81,7 +82,7 @@ def convert(state: Mapping[str, torch.Tensor]) -> StateDict:
         if match is not None:
             table = renamed.get(f"{match.group(1)}rel_pos.table")
             if table is None:
-                raise ValueError(f"{key}: no relative-position table beside it to count its heads from")
+                raise CheckpointError(f"{key}: no relative-position table beside it to count its heads from")
             value = _heads_first_to_fused(value, table.shape[1])
         result[key] = value
     return result

@@ -30,7 +30,7 @@ from collections.abc import Collection, Mapping
 
 import torch
 
-from archspec.families import Layout, StateDict, conv1x1_to_linear, register_layout
+from archspec.families import Layout, StateDict, conv1x1_to_linear, index, register_layout
 
 # A depthwise conv named ``conv_dw`` directly in a stage's block is ConvNeXt's; the other timm families
 # built from stages of blocks (MetaFormer, PVTv2, ...) name their block parts otherwise.
@@ -77,13 +77,13 @@ def _key(key: str, stages: int) -> str:
     match = _STAGE.match(key)
     if match is None:
         return key
-    return _stage_key(int(match.group(1)) + 1, match.group(2)) or key  # archspec counts stages from 1
+    return _stage_key(index(match.group(1), key) + 1, match.group(2)) or key  # archspec counts stages from 1
 
 
 def convert(state: Mapping[str, torch.Tensor]) -> StateDict:
     """Rename a timm ConvNeXt (V1 or V2) state_dict into archspec's names; 1×1 conv MLP weights become Linear
     weights and GRN parameters flat vectors."""
-    stages = 1 + max((int(m.group(1)) for key in state if (m := _STAGE.match(key))), default=0)
+    stages = 1 + max((index(m.group(1), key) for key in state if (m := _STAGE.match(key))), default=0)
     renamed = {_key(key, stages): value for key, value in state.items()}
     renamed = {key: value.flatten() if _GRN.match(key) else value for key, value in renamed.items()}
     return conv1x1_to_linear(renamed, r"^block\d+\.\d+\.mlp\.fc[12]\.weight$")

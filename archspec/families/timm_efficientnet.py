@@ -27,7 +27,7 @@ from collections.abc import Collection, Mapping
 
 import torch
 
-from archspec.families import Layout, StateDict, conv1x1_to_linear, register_layout, rename
+from archspec.families import Layout, StateDict, conv1x1_to_linear, one_based, register_layout, rename
 
 # The stem conv named ``conv_stem`` beside stages named ``blocks.i.j``: no other timm family names them so.
 _REQUIRED = ("conv_stem.weight", "blocks.0.0.bn1.weight")
@@ -48,7 +48,7 @@ def convert(state: Mapping[str, torch.Tensor]) -> StateDict:
     """Rename a timm EfficientNet or MobileNetV3 state_dict into archspec's names."""
     normed_head = "bn2.weight" in state
     renamed = rename(state, _STEM + (_CONV_HEAD if normed_head else _MLP_HEAD))
-    renamed = {_BLOCK.sub(lambda m: f"block{int(m.group(1)) + 1}.", key): value for key, value in renamed.items()}
+    renamed = {one_based(_BLOCK, key, "block{}."): value for key, value in renamed.items()}
     return renamed if normed_head else conv1x1_to_linear(renamed, r"^head\.fc1\.weight$")
 
 

@@ -33,7 +33,7 @@ from collections.abc import Collection, Mapping
 
 import torch
 
-from archspec.families import Layout, StateDict, register_layout
+from archspec.families import Layout, StateDict, index, register_layout
 
 # Grid attention is MaxViT's alone: CoAtNet's blocks (the same timm file) have one ``attn`` layer.
 _MARK = re.compile(r"^stages\.\d+\.blocks\.\d+\.attn_grid\.attn\.qkv\.weight$")
@@ -87,13 +87,13 @@ def _key(key: str, stages: int) -> str:
     match = _BLOCK.match(key)
     if match is None:
         return key
-    stage, index, part, rest = match.groups()
-    return f"block{int(stage) + 1}.{index}.{_inner(part, rest)}"  # archspec counts stages from 1
+    stage, block, part, rest = match.groups()
+    return f"block{index(stage, key) + 1}.{index(block, key)}.{_inner(part, rest)}"  # archspec counts stages from 1
 
 
 def convert(state: Mapping[str, torch.Tensor]) -> StateDict:
     """Rename a timm MaxViT state_dict into archspec's names, re-laying out TensorFlow-style bias tables."""
-    stages = 1 + max((int(m.group(1)) for key in state if (m := _BLOCK.match(key))), default=0)
+    stages = 1 + max((index(m.group(1), key) for key in state if (m := _BLOCK.match(key))), default=0)
     return {_key(key, stages): _table(value) if key.endswith(_TABLE) else value for key, value in state.items()}
 
 

@@ -27,7 +27,7 @@ from collections.abc import Collection, Mapping
 
 import torch
 
-from archspec.families import Layout, Rule, StateDict, conv1x1_to_linear, register_layout, rename
+from archspec.families import Layout, Rule, StateDict, conv1x1_to_linear, index, one_based, register_layout, rename
 
 # Every MetaFormer has a conv stem named ``stem.conv`` (ConvNeXt's stem is ``stem.0``, PVTv2's
 # ``patch_embed``) and pre-norm blocks with ``norm1``, ``norm2`` and ``mlp`` under ``stages.0.blocks.0``.
@@ -70,12 +70,12 @@ def detect(keys: Collection[str]) -> bool:
 
 def _one_based(key: str) -> str:
     """``stages.i.`` → ``stages.{i+1}.``: archspec counts stages from 1."""
-    return _STAGE.sub(lambda match: f"stages.{int(match.group(1)) + 1}.", key, count=1)
+    return one_based(_STAGE, key, "stages.{}.")
 
 
 def convert(state: Mapping[str, torch.Tensor]) -> StateDict:
     """Rename a timm MetaFormer state_dict into archspec's names and flatten its 1×1 conv weights."""
-    stages = 1 + max((int(m.group(1)) for key in state if (m := _STAGE.match(key))), default=0)
+    stages = 1 + max((index(m.group(1), key) for key in state if (m := _STAGE.match(key))), default=0)
     renumbered = {_one_based(key): value for key, value in state.items()}
     # timm's final norm sits in its head; in archspec it is the last stage's end norm.
     renamed = rename(renumbered, [(r"^head\.norm\.", f"norm{stages}."), *_RULES])

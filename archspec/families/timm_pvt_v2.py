@@ -25,7 +25,7 @@ from collections.abc import Collection, Mapping
 
 import torch
 
-from archspec.families import Layout, StateDict, register_layout
+from archspec.families import Layout, StateDict, index, register_layout
 
 # Both keys are needed: ``attn.kv`` alone also matches other split-attention families, and
 # ``patch_embed.proj`` alone matches ViT-style checkpoints; together, under ``stages.0.blocks``, they
@@ -63,7 +63,7 @@ def _key(key: str) -> str:
     match = _STAGE.match(key)
     if match is None:
         return key  # ``head.*`` already matches
-    stage = int(match.group(1)) + 1  # archspec counts stages from 1
+    stage = index(match.group(1), key) + 1  # archspec counts stages from 1
     rest = match.group(2)
     if rest.startswith("downsample."):
         return f"patch_embed{stage}." + rest.removeprefix("downsample.")

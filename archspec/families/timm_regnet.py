@@ -25,7 +25,7 @@ from collections.abc import Collection, Mapping
 
 import torch
 
-from archspec.families import Layout, StateDict, register_layout
+from archspec.families import Layout, StateDict, index, register_layout
 
 # A stem conv wrapped as ``stem.conv`` next to blocks named ``s1.b1``: no other timm family counts its
 # stages and blocks that way.
@@ -66,8 +66,8 @@ def _key(key: str) -> str:
     match = _BLOCK.match(key)
     if match is None:
         return key
-    stage, block, rest = match.groups()
-    return f"block{stage}.{int(block) - 1}.{_block_key(rest)}"  # archspec counts a stage's blocks from 0
+    stage, block, rest = match.groups()  # archspec counts a stage's blocks from 0
+    return f"block{index(stage, key)}.{index(block, key) - 1}.{_block_key(rest)}"
 
 
 def convert(state: Mapping[str, torch.Tensor]) -> StateDict:

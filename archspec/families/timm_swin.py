@@ -28,7 +28,7 @@ from collections.abc import Collection, Mapping
 
 import torch
 
-from archspec.families import Layout, StateDict, register_layout
+from archspec.families import Layout, StateDict, index, register_layout
 
 # A relative-position bias table in the attention of a block under ``layers.i`` is Swin's: the other timm
 # families with stages (ConvNeXt, PVT-v2, MetaFormer, RegNet) call them ``stages`` and have no such table.
@@ -68,12 +68,12 @@ def _key(key: str, stages: int) -> str:
     match = _STAGE.match(key)
     if match is None:
         return key
-    return _stage_key(int(match.group(1)) + 1, match.group(2)) or key  # archspec counts stages from 1
+    return _stage_key(index(match.group(1), key) + 1, match.group(2)) or key  # archspec counts stages from 1
 
 
 def convert(state: Mapping[str, torch.Tensor]) -> StateDict:
     """Rename a timm Swin Transformer state_dict into archspec's names (tensors unchanged)."""
-    stages = 1 + max((int(m.group(1)) for key in state if (m := _STAGE.match(key))), default=0)
+    stages = 1 + max((index(m.group(1), key) for key in state if (m := _STAGE.match(key))), default=0)
     return {_key(key, stages): value for key, value in state.items()}
 
 
