@@ -31,6 +31,10 @@ class AFNOMixer(nn.Module):
         self.w2 = nn.Parameter(0.02 * torch.randn(2, blocks, hidden, size))
         self.b2 = nn.Parameter(0.02 * torch.randn(2, blocks, size))
 
+    def no_weight_decay(self) -> set[str]:
+        """The MLPs' biases (stored (2, blocks, width)); the weights ``w1``, ``w2`` are decayed."""
+        return {"b1", "b2"}
+
     def forward(self, x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:  # (B, N, C)
         batch, _, dim = x.shape
         height, width = hw

@@ -277,20 +277,33 @@ class Backbone(nn.Module):
         return x, intermediates
 
     def no_weight_decay(self) -> set[str]:
-        """Parameters usually trained without weight decay: biases, norm gains, scales, and every parameter
-        a module names in its own ``no_weight_decay`` (spectral filters, position embeddings)."""
-        names = {name for name, param in self.named_parameters() if param.ndim <= 1}
-        for prefix, module in self.named_modules():
-            own = getattr(module, "no_weight_decay", None)
-            if module is not self and callable(own):
-                names |= {f"{prefix}.{name}" for name in own()}
-        return names
+        """Full names of the parameters trained without weight decay (see :func:`no_weight_decay_names`):
+        biases, norm weights, layer scales and every other 1-D parameter, spectral filters, position
+        embeddings, class tokens and relative-position tables. ``archspec.optim.parameter_groups`` and
+        timm's ``create_optimizer_v2`` both read it."""
+        return no_weight_decay_names(self)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
+
+
+def no_weight_decay_names(module: nn.Module) -> set[str]:
+    """Full names of ``module``'s parameters to train without weight decay.
+
+    Every 1-D parameter (biases, norm weights, layer scales) and every parameter named ``*.bias``, as
+    timm's optimizer factory exempts them, and every parameter a submodule (not ``module`` itself)
+    names in its own ``no_weight_decay()``: spectral filters, position embeddings, class tokens,
+    relative-position tables, ResMLP's affine norm, AFNO's biases.
+    """
+    names = {name for name, param in module.named_parameters() if param.ndim <= 1 or name.endswith(".bias")}
+    for prefix, sub in module.named_modules():
+        own = getattr(sub, "no_weight_decay", None)
+        if sub is not module and callable(own):
+            names |= {f"{prefix}.{name}" for name in own()}
+    return names
 
 
 def stage_indices(count: int, indices: int | Sequence[int] | None) -> list[int]:

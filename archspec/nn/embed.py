@@ -74,6 +74,7 @@ class PatchEmbed(DownSamples):
                 nn.init.trunc_normal_(param, std=0.02)
 
     def no_weight_decay(self) -> set[str]:
+        """The class token and position embeddings, where there are any."""
         return {name for name in ("cls_token", "pos_embed") if getattr(self, name) is not None}
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:

@@ -64,6 +64,10 @@ class FeatureExtractor(nn.Module):
     def stages(self) -> list[Stage]:
         return [module for module in self.children() if isinstance(module, Stage)]
 
+    def no_weight_decay(self) -> set[str]:
+        """As :meth:`Backbone.no_weight_decay`: full names of the parameters trained without weight decay."""
+        return _backbone.no_weight_decay_names(self)
+
     def set_grad_checkpointing(self, enable: bool = True) -> None:
         """As :meth:`Backbone.set_grad_checkpointing`: recompute each block's activations in the backward pass."""
         for stage in self.stages():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import operator
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -88,6 +90,7 @@ class PoolModel(Backbone):
 
     def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
         """Replace the classifier for ``num_classes`` classes (0 removes it: features come out)."""
+        num_classes = _class_count(num_classes)
         _keep_pool(global_pool, self.global_pool)
         if isinstance(self.head, MlpHead) and num_classes:
             self.head.fc2 = _classifier(self.head.fc2, num_classes)
@@ -119,6 +122,7 @@ class TokenModel(Backbone):
 
     def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
         """Replace the classifier for ``num_classes`` classes (0 removes it: the class token comes out)."""
+        num_classes = _class_count(num_classes)
         _keep_pool(global_pool, self.global_pool)
         self.head = _classifier(self.head, num_classes)
 
@@ -187,11 +191,29 @@ class ClassAttentionModel(Backbone):
 
     def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
         """Replace ``head`` (and ``aux_head``) for ``num_classes`` classes (0: the class token comes out)."""
+        num_classes = _class_count(num_classes)
         _keep_pool(global_pool, self.global_pool)
         self.head = _classifier(self.head, num_classes)
         if self.token_labelling:
             # Without classes there is nothing for token labelling to predict; with classes again, it returns.
             self.aux_head = _classifier(self.head, num_classes) if num_classes else None
+
+
+def _class_count(num_classes: object) -> int:
+    """``num_classes`` as an int, or ValueError naming it: a whole number from 0 (0: no classifier).
+
+    A bool, a float (2.5, or 2.0) and a negative number are refused; an integer type that is not
+    ``int`` (numpy's) is taken by its ``__index__``.
+    """
+    if not isinstance(num_classes, bool):
+        try:
+            count = operator.index(num_classes)  # type: ignore[arg-type]
+        except TypeError:
+            pass
+        else:
+            if count >= 0:
+                return count
+    raise ValueError(f"num_classes must be a whole number from 0 (0 removes the classifier), got {num_classes!r}")
 
 
 def _keep_pool(asked: str | None, own: str) -> None:

@@ -78,6 +78,10 @@ class Affine(nn.Module):
         self.alpha = nn.Parameter(torch.ones(1, 1, dim))
         self.beta = nn.Parameter(torch.zeros(1, 1, dim))
 
+    def no_weight_decay(self) -> set[str]:
+        """A norm's gain and shift: trained without weight decay, though stored (1, 1, C)."""
+        return {"alpha", "beta"}
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.grid:
             return torch.addcmul(self.beta.view(1, -1, 1, 1), self.alpha.view(1, -1, 1, 1), x)

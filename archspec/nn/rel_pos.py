@@ -48,6 +48,10 @@ class RelativePositionBias(nn.Module):
         if not self.table.is_meta:
             nn.init.trunc_normal_(self.table, std=0.02)
 
+    def no_weight_decay(self) -> set[str]:
+        """The table is a bias, trained without weight decay (as Swin's)."""
+        return {"table"}
+
     def forward(self) -> torch.Tensor:
         cells = self.size[0] * self.size[1]
         bias = self.table[self.index.view(-1)].view(cells, cells, -1)  # (N, N, heads)

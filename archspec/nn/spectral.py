@@ -54,6 +54,7 @@ class SpectralGatingNetwork(nn.Module):
                 self.complex_weight.copy_(torch.randn_like(self.complex_weight) * 0.02)
 
     def no_weight_decay(self) -> set[str]:
+        """The global filter is trained without weight decay: decay would pull every frequency's gain to 0."""
         return {"complex_weight"}
 
     def forward(self, x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:

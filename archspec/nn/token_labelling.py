@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from archspec.nn.backbone import no_weight_decay_names
 from archspec.nn.heads import ClassAttentionModel
 
 
@@ -32,6 +33,10 @@ class TokenLabelling(nn.Module):
             )
         self.model = model
         self.aux_weight = aux_weight
+
+    def no_weight_decay(self) -> set[str]:
+        """The wrapped model's, under ``model.``: the parameters trained without weight decay."""
+        return no_weight_decay_names(self)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.model.forward_aux(self.model.forward_features(x))
