@@ -104,6 +104,16 @@ def _dtype_problems(expected: Mapping[str, torch.Tensor], state: Mapping[str, to
     return problems
 
 
+def _layout_problems(expected: Mapping[str, torch.Tensor], state: Mapping[str, torch.Tensor]) -> list[str]:
+    """Tensors stored sparse (or in another layout than the model's dense one), which no check or copy reads."""
+    return [
+        f"layout: {key} is {str(value.layout).removeprefix('torch.')} in the checkpoint, "
+        f"{str(expected[key].layout).removeprefix('torch.')} in the model"
+        for key, value in state.items()
+        if key in expected and value.layout != expected[key].layout
+    ]
+
+
 def _dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).removeprefix("torch.")
 
@@ -146,6 +156,8 @@ def _check_finite(state: Mapping[str, torch.Tensor], keys: Iterable[str]) -> Non
 def _has_nonfinite(tensor: torch.Tensor) -> bool:
     if not (tensor.is_floating_point() or tensor.is_complex()) or tensor.is_meta:
         return False
+    if tensor.is_floating_point() and tensor.element_size() == 1:  # float8: isfinite has no kernel for it
+        tensor = tensor.float()
     return not bool(torch.isfinite(tensor).all())
 
 
@@ -234,7 +246,7 @@ def load_state(
     for key in [k for k in state if reinitialised(k) and (k not in expected or state[k].shape != expected[k].shape)]:
         del state[key]
     problems = [p for p in check_keys(model, state) if not (p.startswith("missing: ") and reinitialised(p.split()[1]))]
-    problems += _dtype_problems(expected, state)
+    problems += _dtype_problems(expected, state) + _layout_problems(expected, state)
     if problems:
         source = f" (read as the {used} layout)" if used else ""
         raise CheckpointError(
@@ -292,7 +304,7 @@ def warm_start(
             fitting[key] = value
             result.copied.append(key)
     result.new = [key for key in expected if key not in state]
-    problems = _dtype_problems(expected, fitting)
+    problems = _dtype_problems(expected, fitting) + _layout_problems(expected, fitting)
     if problems:
         raise CheckpointError(
             f"checkpoint tensors would lose data in the model ({len(problems)} problems):{_listing(problems)}"
