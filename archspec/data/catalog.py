@@ -139,7 +139,7 @@ class Catalog:
     def describe(self) -> str:
         return describe_data(self.source, self.sizes, self.channels, len(self.classes), self.skipped)
 
-    def target(self, size: tuple[int, int] | None) -> tuple[int, int]:
+    def _target(self, size: tuple[int, int] | None) -> tuple[int, int]:
         """``size`` checked, or the common size; a DataError naming two images when sizes differ."""
         if size is not None:
             return check_size(size, self.source)
@@ -157,22 +157,21 @@ class Catalog:
 
     def stored_bytes(self, size: tuple[int, int] | None) -> int:
         """The bytes :meth:`load` at ``size`` holds: N × C × H × W × the item size of :attr:`dtype`."""
-        height, width = self.target(size)
+        height, width = self._target(size)
         return len(self.labels) * self.channels * height * width * np.dtype(self.dtype).itemsize
 
     def load(self, size: tuple[int, int] | None = None, resize: str = "crop") -> Images:
         """Every image decoded into memory at ``size`` (None: the common size), resized as ``resize`` says.
 
-        Images are decoded one at a time into the result, so the peak is the result plus one image.
-        Arrays (npz, digits, from_arrays) at another size are resized channel by channel with the same modes.
+        Images are decoded one at a time into the result, so the peak is the result plus one image; a
+        result larger than the memory available is refused first. Arrays (npz, digits, from_arrays) at
+        their stored size come back as they are (not copied); at another size they are resized channel
+        by channel with the same modes.
         """
         check_resize(resize, self.source)
-        target = self.target(size)
-        reader = self.reader.ready()
-        stored = reader.stored()
-        if stored is not None and tuple(stored.shape[2:]) == target:
-            x = stored
-        else:
+        target = self._target(size)
+        as_stored = self.kind != "folder" and target == self.size
+        if not as_stored:  # a new array: checked before anything is read
             needed, limit = self.stored_bytes(target), budget.memory_limit()
             if needed > limit:
                 raise DataError(
@@ -180,6 +179,11 @@ class Catalog:
                     f"{self.dtype} take {_size(needed)}, more than the {_size(limit)} of memory available; give a "
                     "smaller size, or stream them (Catalog.dataset)"
                 )
+        reader = self.reader.ready()
+        stored = reader.stored()
+        if as_stored and stored is not None:
+            x = stored
+        else:
             x = np.empty((len(self.labels), self.channels, *target), dtype=self.dtype)
             for index in range(len(x)):
                 x[index] = reader.read(index, target, resize)

@@ -11,6 +11,7 @@ suffix, and an image of more than ``max_pixels`` pixels is refused from its head
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -114,7 +115,9 @@ def _header(path: str | Path, image: Image.Image, orientation: int, max_pixels: 
     return Header(height, width, image.mode)
 
 
+@functools.cache
 def _convertible(mode: str) -> bool:
+    """Whether Pillow converts ``mode`` to grey or RGB (tried once per mode on a 1×1 image)."""
     if mode in GREY or mode in DEEP:
         return True
     try:

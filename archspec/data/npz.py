@@ -12,6 +12,7 @@ without holding it. ``x`` is read only when the images are loaded; the scan read
 from __future__ import annotations
 
 import math
+import os
 import struct
 import zipfile
 import zlib
@@ -76,6 +77,7 @@ class Archive:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.handle: BinaryIO = open_regular(path)
+        self.on_disk = os.fstat(self.handle.fileno()).st_size
         try:
             self.zip = zipfile.ZipFile(self.handle)
         except _ERRORS as exc:
@@ -107,6 +109,11 @@ class Archive:
             raise self.unreadable(
                 f"member {shown(name)} is compressed with zip method {info.compress_type}; numpy writes members "
                 "stored (savez) or deflated (savez_compressed)"
+            )
+        if info.header_offset + info.compress_size > self.on_disk:  # else the ratio below could be made up
+            raise self.unreadable(
+                f"member {shown(name)} declares {_size(info.compress_size)} of compressed data from offset "
+                f"{info.header_offset:,}, past the end of the file ({_size(self.on_disk)})"
             )
         compressed = info.compress_type == zipfile.ZIP_DEFLATED
         if compressed and info.file_size >= RATIO_FLOOR and info.file_size > MAX_RATIO * info.compress_size:
