@@ -420,6 +420,11 @@ def npy(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def npy_prefix(header: bytes) -> bytes:
+    """The magic string and length of a version 1.0 ``.npy`` file, then ``header`` as its header."""
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header
+
+
 def npz(path: Path, members: dict[str, bytes], method: int = zipfile.ZIP_STORED) -> Path:
     with zipfile.ZipFile(path, "w", method) as archive:
         for name, data in members.items():
@@ -502,6 +507,11 @@ def test_damaged_npz_files_are_not_readable(tmp_path):
     no_magic = npz(tmp_path / "magic.npz", {**good_members(), "x.npy": b"not an array at all"})
     assert refused(no_magic).startswith(
         f"{no_magic}: not a readable .npz file (member 'x.npy': ValueError: the magic string is not correct"
+    )
+    text = b"{'descr': '<f4', 'fortran_order': False, 'shape': (2,\n"  # a header numpy's tokenizer fails on
+    broken = npz(tmp_path / "header.npz", {**good_members(), "x.npy": npy_prefix(text)})
+    assert refused(broken) == (
+        f"{broken}: not a readable .npz file (member 'x.npy': TokenError: ('EOF in multi-line statement', (2, 0)))"
     )
     deflated = npz(tmp_path / "deflated.npz", good_members(), zipfile.ZIP_DEFLATED)
     data = bytearray(deflated.read_bytes())

@@ -133,7 +133,7 @@ class Archive:
                 else:
                     raise ValueError(f".npy format version {version[0]}.{version[1]} is not read")
                 offset = handle.tell()
-        except _ERRORS as exc:
+        except Exception as exc:  # numpy's header parser tokenizes and evaluates: it raises many kinds of error
             raise self.unreadable(f"member {shown(name)}: {_reason(exc)}") from None
         if dtype.hasobject:
             raise DataError(
