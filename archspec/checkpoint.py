@@ -14,6 +14,9 @@ for holding no values, and weights that are NaN or infinite are refused unless a
 
 from __future__ import annotations
 
+import argparse
+import functools
+import io
 import itertools
 import pickle
 import re
@@ -481,6 +484,23 @@ class NamespaceData(dict[str, Any]):
 
 _STAND_INS: list[Any] = [(NamespaceData, "argparse.Namespace")]
 """Globals ``torch.load`` may build, each as an archspec class that takes plain data only."""
+
+
+@functools.cache
+def _stand_ins() -> list[Any]:
+    """:data:`_STAND_INS` where this torch builds them, else none (the ``(class, "module.name")`` form of
+    ``safe_globals`` arrived in torch 2.6; before it, a Namespace stays refused by name)."""
+    buffer = io.BytesIO()
+    torch.save({"args": argparse.Namespace(probe=1)}, buffer)
+    buffer.seek(0)
+    try:
+        with torch.serialization.safe_globals(_STAND_INS):
+            probe = torch.load(buffer, weights_only=True)
+    except Exception:  # an older torch fails on the tuple in its own way
+        return []
+    return _STAND_INS if type(probe["args"]) is NamespaceData and probe["args"] == {"probe": 1} else []
+
+
 _REFUSED_GLOBAL = re.compile(r"GLOBAL (\S+) (?:was not an allowed global|whose module \S+ is blocked)")
 _ADVICE = (
     "weights_only",
@@ -518,7 +538,8 @@ def _refusal(path: Path, exc: Exception) -> CheckpointError:
         why = f"a weights-only load refused it ({_without_advice(text) or 'no reason given'})"
     else:
         return CheckpointError(
-            f"{path}: not a readable checkpoint ({type(exc).__name__}: {_without_advice(text)})", "AS501"
+            f"{path}: not a readable checkpoint ({type(exc).__name__}: {_without_advice(text) or 'no reason given'})",
+            "AS501",
         )
     return CheckpointError(f"{path}: not a readable checkpoint: {why}", "AS501")
 
@@ -550,7 +571,7 @@ def read_file(path: str | Path, max_bytes: int | None = None) -> Mapping[str, An
                 f"{path}: not a readable safetensors file ({type(exc).__name__}: {exc})", "AS501"
             ) from None
     try:
-        with torch.serialization.safe_globals(_STAND_INS):
+        with torch.serialization.safe_globals(_stand_ins()):
             checkpoint: object = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for truncated or foreign files
         raise _refusal(path, exc) from None

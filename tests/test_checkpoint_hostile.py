@@ -404,6 +404,36 @@ def test_reading_leaves_torchs_allow_list_as_it_was(tmp_path):
         torch.load(path, weights_only=True)  # outside read_file, torch still refuses the Namespace
 
 
+def test_a_torch_without_named_safe_globals_still_refuses_the_namespace_by_name(tmp_path, monkeypatch):
+    """Before torch 2.6, ``safe_globals`` took no ``(class, "module.name")`` pairs: nothing is stood in."""
+    import contextlib
+
+    from archspec import checkpoint
+
+    @contextlib.contextmanager
+    def older(globals_):
+        if any(isinstance(item, tuple) for item in globals_):
+            raise AttributeError("'tuple' object has no attribute '__module__'")
+        yield
+
+    monkeypatch.setattr(torch.serialization, "safe_globals", older)
+    checkpoint._stand_ins.cache_clear()
+    try:
+        assert checkpoint._stand_ins() == []
+        path = _timm_checkpoint(tmp_path, dict(_model().state_dict()), _timm_args())
+        with pytest.raises(CheckpointError) as info:
+            read_file(path)
+        assert str(info.value) == (
+            f"{path}: not a readable checkpoint: it holds the Python object argparse.Namespace, which a weights-only "
+            "load does not run"
+        )
+        bare = tmp_path / "bare.pt"
+        torch.save(_model().state_dict(), bare)
+        load_file(_model(), bare)
+    finally:
+        checkpoint._stand_ins.cache_clear()
+
+
 # --- reference-layout keys with overlong indices ------------------------------------------------
 
 LONG = "7" * 5000
