@@ -14,6 +14,8 @@ from archspec.nodes import Plan
 from archspec.sweep import activation_bytes
 
 BYTES = {"float64": 8, "float32": 4, "bfloat16": 2, "float16": 2}
+TRAINING_COPIES = 3
+"""Activation estimates one training image keeps: the forward pass, its gradients and the work between."""
 SHARE = 0.5
 """Fraction of the currently available memory a build may plan to use."""
 FALLBACK_BYTES = 8 * 2**30
@@ -58,10 +60,15 @@ def check_budget(
     batch: int = 1,
     max_params: int | None = None,
     remedy: str = "pass --max-params or --force",
+    data_bytes: int = 0,
+    training: bool = False,
 ) -> None:
     """Raise :class:`BudgetError` when building and running ``plan`` would not fit the budget.
 
-    ``remedy`` ends the message: how the caller lets a model this large through.
+    ``data_bytes`` counts data held beside the model (``fit``'s images in memory); ``training``
+    counts what a training step keeps (:data:`TRAINING_COPIES` times the activations, and the
+    gradients and AdamW's two moments beside the parameters). ``remedy`` ends the message: how the
+    caller lets a model this large through.
     """
     if max_params is not None:
         if plan.params > max_params:
@@ -74,11 +81,14 @@ def check_budget(
     if available is None:
         return
     width = BYTES.get(dtype, 4)
-    params = plan.params * width
-    activations = activation_bytes(plan, width) * batch
-    if params + activations > SHARE * available:
+    params = plan.params * width * (4 if training else 1)
+    activations = activation_bytes(plan, width) * batch * (TRAINING_COPIES if training else 1)
+    if params + activations + data_bytes > SHARE * available:
+        joint, data = (", ", f" and {_gib(data_bytes)} of images") if data_bytes else (" and ", "")
+        kept = ", with gradients and optimiser state" if training else ""
         raise BudgetError(
-            f"{plan.name} needs about {_gib(params)} of parameters ({plan.params:,} × {width} bytes) and "
-            f"{_gib(activations)} of activations at batch {batch}, over the budget of {_gib(SHARE * available)} "
-            f"(half of the {_gib(available)} available); check the spec for a typo, or {remedy}"
+            f"{plan.name} needs about {_gib(params)} of parameters ({plan.params:,} × {width} bytes{kept}){joint}"
+            f"{_gib(activations)} of activations {'for training ' * training}at batch {batch}{data}, over the "
+            f"budget of {_gib(SHARE * available)} (half of the {_gib(available)} available); check the spec for "
+            f"a typo, or {remedy}"
         )

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from archspec.errors import CATALOGUE, ArchspecError, CheckError, SpecError, SpecFileError
 from archspec.fingerprint import spec_fingerprint
 from archspec.nodes import Plan
-from archspec.output import OutputExistsError, check_destination, for_terminal, guard_stdout
+from archspec.output import OutputExistsError, check_destination, check_paths, for_terminal, guard_stdout
 
 if TYPE_CHECKING:
     from typing import NoReturn
@@ -163,8 +163,9 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     if args.weights and args.init_from:
         raise UsageError("give --weights (a strict load) or --init-from (a warm start), not both")
-    if args.save:
-        check_destination(args.save, args.force)  # before any work, so a refusal costs nothing
+    # before any work, so a refusal costs nothing
+    inputs = {"SPEC": _spec_path(args.spec), "--weights": args.weights, "--init-from": args.init_from}
+    check_paths({"--save": args.save}, inputs, args.force)
     loaded, plan = _load_and_plan(args.spec, args.set)
     _check_weights_file(args.weights or args.init_from)
     torch = _import_torch()
@@ -249,7 +250,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     if args.layout is not None and args.layout not in {layout.name for layout in layouts()}:
         known = ", ".join(sorted(layout.name for layout in layouts()))
         raise UsageError(f"--layout {args.layout}: unknown checkpoint layout (known: {known})")
-    check_destination(args.output, args.force)
+    check_paths({"--output": args.output}, {"SPEC": _spec_path(args.spec), "WEIGHTS": args.weights}, args.force)
     _, plan = _load_and_plan(args.spec, args.set)
     _check_weights_file(args.weights)
     _import_torch()
@@ -280,7 +281,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     from archspec import render
 
     if args.output != "-":
-        check_destination(args.output, args.force)
+        check_paths({"--output": args.output}, {"SPEC": _spec_path(args.spec)}, args.force)
     _, plan = _load_and_plan(args.spec, args.set)
     if args.output == "-":
         sys.stdout.write(render.to_dot(plan, depth=args.depth))
@@ -328,17 +329,18 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.amp and not args.fit:
         raise UsageError("--amp sets how --fit trains: give --fit too")
     if args.plot:
-        check_destination(args.plot, args.force)
+        inputs = {f"SPEC {spec}": _spec_path(spec) for spec in args.specs}
+        check_paths({"--plot": args.plot}, {**inputs, "--fit": _data_path(args.fit)}, args.force)
     if args.measure or args.fit:
         torch = _import_torch()
         _device(torch, args.device, timed=True)
     fitting = None
     if args.fit:
-        from archspec.data import load_images, split
+        from archspec.data import scan, split
         from archspec.fit import FitConfig
         from archspec.runtime import bfloat16_warning
 
-        images = load_images(args.fit)
+        images = scan(args.fit)
         parts = split(images, 0.2, seed=0)
         _say(images.describe())
         _say(parts.describe())
@@ -346,7 +348,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         if args.amp and (warning := bfloat16_warning(args.device)):
             _say(warning)
         config = FitConfig(epochs=args.epochs, amp=args.amp)
-        fitting = FitSweep(images, parts, config, args.seeds, size, args.device)
+        fitting = FitSweep(images, parts, config, args.seeds, size, args.device, force=args.force)
     with _progress(len(args.specs) * len(combinations(args.grid))) as bar, _torch_threads(args.threads):
         rows = run_sweep(
             args.specs, args.grid, args.set, measure=args.measure, batch=args.batch, device=args.device,
@@ -369,51 +371,72 @@ def cmd_fit(args: argparse.Namespace) -> int:
     --data is digits (scikit-learn's 1,797 8×8 handwritten digits, bundled), a folder with one
     subfolder of images per class, or a .npz file with arrays x (N×C×H×W or N×H×W) and y. A fixed,
     seeded split keeps --val-fraction of each class for validation. The spec is fitted to the data
-    (input channels, input size, class count), and the changes are printed as --set lines. Training
-    uses AdamW with a linear warm-up and cosine decay, and the spec's drop-path; every epoch ends
-    with a validation pass. The same seed and thread count give the same numbers. Under torchrun,
-    each process trains on its shard with DistributedDataParallel (--batch is per process).
-    Needs the fit extra: pip install 'archspec[fit]'.
+    (input channels, input size, class count), and the changes are printed as --set lines. Images
+    are held in memory when they fit the budget and streamed from disk by worker processes when
+    not (--loader). Training uses AdamW with a linear warm-up and cosine decay, and the spec's
+    drop-path; every epoch ends with a validation pass. The same seed and thread count give the same
+    numbers. Under torchrun, each process trains on its shard with DistributedDataParallel (--batch
+    is per process). Needs the fit extra: pip install 'archspec[fit]'.
 
     Example: archspec fit specs/spectformer.yaml --data digits --epochs 5 --save digits.pt --log digits.jsonl
     """
-    from archspec.data import load_images, split
-    from archspec.fit import adapt
+    from archspec.data import scan, split
+    from archspec.fit import LAUNCH_HINT, FitConfig, FitError, adapt, launch_problem
 
+    if (problem := launch_problem()) is not None:
+        raise UsageError(f"{problem}: {LAUNCH_HINT}")
     lead = int(os.environ.get("RANK", "0")) == 0
     global _verbosity
     if not lead:
         _verbosity = QUIET  # one process speaks for the group
-    same_file = args.save is not None and args.resume is not None and Path(args.save) == Path(args.resume)
-    if lead and args.save and not same_file:
-        check_destination(args.save, args.force)
-    if lead and args.log:
-        check_destination(args.log, args.force)
+    if args.resume and (args.weights or args.init_from):
+        raise UsageError("--resume continues a run; --weights and --init-from start a new one: give one or the other")
+    if args.weights and args.init_from:
+        raise UsageError("give --weights (a strict load) or --init-from (a warm start), not both")
+    try:
+        config = FitConfig(
+            epochs=args.epochs, batch=args.batch, lr=args.lr, weight_decay=args.wd, warmup_epochs=args.warmup,
+            label_smoothing=args.label_smoothing, seed=args.seed, amp=args.amp, augment=args.augment,
+            resize=args.resize,
+        )  # fmt: skip
+    except FitError as exc:
+        raise UsageError(str(exc)) from None
+    inputs = {
+        "SPEC": _spec_path(args.spec), "--data": _data_path(args.data), "--resume": args.resume,
+        "--weights": args.weights, "--init-from": args.init_from,
+    }  # fmt: skip
+    if lead:  # before any work: a refused run touches no file
+        check_paths({"--save": args.save, "--log": args.log}, inputs, args.force, replaces={"--save": "--resume"})
+    for path in (args.resume, args.weights, args.init_from):
+        _check_weights_file(path)
     size = _size(args.size) if args.size else None
-    images = load_images(args.data)
-    parts = split(images, args.val_fraction, seed=0)
-    _say(images.describe())
+    catalog = scan(args.data)
+    parts = split(catalog, args.val_fraction, seed=0)
+    _say(catalog.describe())
     _say(parts.describe())
     _, native = _load_and_plan(args.spec, args.set)
-    adaptation = adapt(native, images, size)
+    adaptation = adapt(native, catalog, size)
     _, plan = _load_and_plan(args.spec, [*args.set, *adaptation])
     _say(f"variant: {_label(args.spec, [*args.set, *adaptation])}" + ("" if adaptation else " (as written)"))
     torch = _import_torch()
     device = _device(torch, args.device, timed=True)
+    from archspec import feed, fit
+    from archspec.runtime import bfloat16_warning
+
+    batch = min(args.batch, len(parts.train))
+    choice = feed.choose(catalog, (plan.input.dims[1], plan.input.dims[2]), plan, batch, args.loader, args.workers)
+    _say(choice.describe())
     if not args.force:
         from archspec.budget import check_budget
 
-        check_budget(plan, "float32", args.batch * 3, remedy="lower --batch or pass --force")
-    from archspec import fit
-    from archspec.runtime import bfloat16_warning
-
+        check_budget(
+            plan, "float32", batch, data_bytes=choice.data_bytes, training=True,
+            remedy="lower --batch or --size, use --loader stream for an image folder, or pass --force",
+        )  # fmt: skip
     if args.amp and (warning := bfloat16_warning(args.device)):
         _say(f"warning: {warning}")
-    config = fit.FitConfig(
-        epochs=args.epochs, batch=args.batch, lr=args.lr, weight_decay=args.wd, warmup_epochs=args.warmup,
-        label_smoothing=args.label_smoothing, seed=args.seed, amp=args.amp,
-    )  # fmt: skip
     bar: tqdm[NoReturn] | None = None
+    saved: int | None = None
 
     def on_step(epoch: int, step: int, steps: int) -> None:
         nonlocal bar
@@ -426,31 +449,31 @@ def cmd_fit(args: argparse.Namespace) -> int:
             bar = None
 
     def on_epoch(m: fit.EpochMetrics) -> None:
+        nonlocal saved
+        saved = m.epoch if args.save else None
         _say(
             f"epoch {m.epoch}/{config.epochs}: train loss {m.train_loss:.4f}, val loss {m.val_loss:.4f}, "
             f"val acc {m.val_acc:.2%}, lr {m.lr:.2e}, {m.seconds:.1f} s ({m.samples_per_s:.0f} images/s)"
         )
 
-    log = open(args.log, "w", encoding="utf-8") if lead and args.log else None  # noqa: SIM115
     try:
         with _torch_threads(args.threads):
             result = fit.fit(
-                plan, images, parts, config, device=device, save=args.save if lead else None, resume=args.resume,
-                log=log, on_epoch=on_epoch, on_step=on_step,
+                plan, catalog, parts, config, device=device, save=args.save if lead else None, resume=args.resume,
+                log=args.log if lead else None, on_epoch=on_epoch, on_step=on_step, loader=choice.kind,
+                workers=choice.workers, weights=args.weights, init_from=args.init_from, force=args.force, on_start=_say,
             )  # fmt: skip
     except KeyboardInterrupt:
-        if args.save and lead and Path(args.save).exists():
-            _error(f"interrupted: {args.save} holds the last finished epoch; continue with --resume {args.save}")
+        if lead:
+            _error(_interrupted(args, saved))
         raise
     finally:
         if bar is not None:
             bar.close()
-        if log is not None:
-            log.close()
     if not lead:
         return EXIT_OK
     report = {
-        "spec": args.spec, "overrides": [*args.set, *adaptation], "data": images.source,
+        "spec": args.spec, "overrides": [*args.set, *adaptation], "data": catalog.source,
         "train_images": len(parts.train), "val_images": len(parts.val), "params": plan.params,
         "gflops": plan.flops / 1e9, **result.as_dict(),
     }  # fmt: skip
@@ -463,6 +486,15 @@ def cmd_fit(args: argparse.Namespace) -> int:
     if args.save:
         _say(f"saved the model and training state to {args.save}")
     return EXIT_OK
+
+
+def _interrupted(args: argparse.Namespace, saved: int | None) -> str:
+    """What an interrupted fit left behind, claiming only what this run wrote."""
+    if saved is not None:
+        return f"interrupted: {args.save} holds epoch {saved}; continue with --resume {args.save}"
+    if args.resume:
+        return f"interrupted before an epoch finished; {args.resume} is as it was"
+    return "interrupted before the first epoch finished; nothing was saved"
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -533,7 +565,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     Example: archspec export specs/spectformer-h-s.yaml --format onnx -o spectformer-h-s.onnx
     """
-    output = check_destination(args.output or f"{Path(args.spec).stem}.{args.format}", args.force)
+    output = Path(args.output or f"{Path(args.spec).stem}.{args.format}")
+    check_paths({"--output": output}, {"SPEC": _spec_path(args.spec), "--weights": args.weights}, args.force)
     _, plan = _load_and_plan(args.spec, args.set)
     _check_weights_file(args.weights)
     _import_torch()
@@ -597,6 +630,18 @@ def cmd_components(args: argparse.Namespace) -> int:
     for error in registry.plugin_errors:
         _say(f"warning: {error}")
     return EXIT_OK
+
+
+def _spec_path(spec: str) -> Path:
+    """The file a SPEC argument reads (a shipped name becomes its file), for the checks of outputs against inputs."""
+    from archspec.compose import shipped_path
+
+    return shipped_path(spec)
+
+
+def _data_path(data: str | None) -> str | None:
+    """The file or folder ``--data`` reads; None for the bundled digits."""
+    return None if data in (None, "digits", "builtin:digits") else data
 
 
 def _check_weights_file(path: str | None) -> None:
@@ -715,6 +760,18 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+def _count(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``low`` to ``high``."""
+
+    def count(text: str) -> int:
+        value = int(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be from {low:,} to {high:,}, got {text}")
+        return value
+
+    return count
 
 
 def _float_between(low: float, high: float = math.inf, low_included: bool = True) -> Callable[[str], float]:
@@ -857,14 +914,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="device for --measure (default: cpu)")
     p.add_argument("--repeats", type=_positive_int, default=3, help="time for about N forward passes (default: 3)")
     p.add_argument("--fit", metavar="digits|DIR|FILE.npz", help="train every valid variant on these images")
-    p.add_argument("--epochs", type=_positive_int, default=5, help="epochs per --fit run (default: 5)")
+    p.add_argument("--epochs", type=_count(1, 100_000), default=5, help="epochs per --fit run (default: 5)")
     p.add_argument("--seeds", type=_positive_int, default=1, help="--fit runs per variant, seeds 0..K-1 (default: 1)")
     p.add_argument("--size", metavar="N|HxW", help="--fit input size (default: as fit chooses it)")
     p.add_argument("--amp", action="store_true", help="--fit under bfloat16 autocast, as fit --amp trains")
     p.add_argument("--threads", type=_threads, help="torch CPU threads, at most 1024 (default: torch's choice)")
     p.add_argument("--plot", metavar="FILE.png",
                    help="with --fit: draw accuracy against GFLOPs and params (.png .svg .pdf)")  # fmt: skip
-    p.add_argument("--force", action="store_true", help="let --plot overwrite a file")
+    p.add_argument("--force", action="store_true", help="let --plot overwrite a file; --fit variants over the budget")
     p.add_argument("--format", choices=("md", "csv", "json"), default="md", help="output format (default: md)")
 
     p = command("fit", cmd_fit)
@@ -875,13 +932,21 @@ def _parser() -> argparse.ArgumentParser:
                    help="input size (default: the data's, rounded up to the spec's total stride)")  # fmt: skip
     p.add_argument("--val-fraction", type=_float_between(0, 1, low_included=False), default=0.2,
                    help="share of each class kept for validation (default: 0.2)")  # fmt: skip
-    p.add_argument("--epochs", type=_positive_int, default=5, help="passes over the training images (default: 5)")
-    p.add_argument("--batch", type=_positive_int, default=64, help="images per step and process (default: 64)")
+    p.add_argument("--resize", choices=("crop", "pad", "stretch"), default="crop",
+                   help="fit each image to the size: crop its centre, pad or stretch it (default: crop)")  # fmt: skip
+    p.add_argument("--augment", action="store_true", help="random-resized crops and horizontal flips while training")
+    p.add_argument("--loader", choices=("auto", "memory", "stream"), default="auto",
+                   help="hold the images in memory or stream them from disk (default: auto, by budget)")  # fmt: skip
+    p.add_argument("--workers", type=_count(0, 64), metavar="N",
+                   help="worker processes decoding streamed images (default: one per core, at most 8)")  # fmt: skip
+    p.add_argument("--epochs", type=_count(1, 100_000), default=5, help="passes over the training images (default: 5)")
+    p.add_argument("--batch", type=_count(1, 2**20), default=64, help="images per step and process (default: 64)")
     p.add_argument("--lr", type=_float_between(0, low_included=False), default=1e-3,
                    help="peak AdamW learning rate (default: 1e-3)")  # fmt: skip
-    p.add_argument("--wd", type=_float_between(0), default=0.05, help="AdamW weight decay (default: 0.05)")
+    p.add_argument("--wd", type=_float_between(0), default=0.05,
+                   help="AdamW weight decay; --lr × --wd must stay below 1 (default: 0.05)")  # fmt: skip
     p.add_argument("--warmup", type=_float_between(0), default=1.0,
-                   help="epochs of linear learning-rate warm-up (default: 1)")  # fmt: skip
+                   help="epochs of linear learning-rate warm-up, at most --epochs (default: 1)")  # fmt: skip
     p.add_argument("--label-smoothing", type=_float_between(0, 1), default=0.0, help="label smoothing (default: 0)")
     p.add_argument("--seed", type=_seed, default=0, help="seed for the weights, image order and drop-path (default: 0)")
     p.add_argument("--threads", type=_threads, help="torch CPU threads, at most 1024 (default: torch's choice)")
@@ -890,6 +955,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="bfloat16 autocast (float16 with loss scaling on GPUs without bfloat16)")  # fmt: skip
     p.add_argument("--save", metavar="PATH", help="write a checkpoint after each epoch (weights, spec, training state)")
     p.add_argument("--resume", metavar="PATH", help="continue the run a --save checkpoint holds, exactly")
+    p.add_argument("--weights", metavar="PATH",
+                   help="start from these weights, loaded strictly but for a classifier of another shape")  # fmt: skip
+    p.add_argument("--init-from", metavar="PATH",
+                   help="warm start: copy each tensor of PATH whose name and shape fit; list the rest")  # fmt: skip
     p.add_argument("--log", metavar="FILE.jsonl", help="write one JSON line of metrics per epoch")
     p.add_argument("--force", action="store_true", help="skip the memory budget; let --save and --log overwrite files")
     p.add_argument("--format", choices=("table", "json"), default="table", help="output format (default: table)")

@@ -166,7 +166,7 @@ CATALOGUE: dict[str, ErrorKind] = {
             "AS1001",
             "bad training data",
             "fix the file or folder named: a .npz holds x (N×C×H×W or N×H×W) and integer labels y from 0; a "
-            "folder holds one subfolder of readable, same-sized images per class; at least 2 classes",
+            "folder holds one non-empty subfolder of readable images per class; at least 2 classes",
         ),
         ErrorKind("AS1002", "training diverged", "lower --lr, raise --warmup, or check the variant for a bad value"),
         ErrorKind(

@@ -2,12 +2,14 @@
 
 :func:`adapt` turns a spec into the variant that fits the data (input channels, input size,
 class count) as ``--set`` overrides; :func:`fit` trains it with AdamW, a linear warm-up and cosine
-decay, evaluates it after every epoch and returns a :class:`FitResult`.
+decay, evaluates it after every epoch and returns a :class:`FitResult`. The images come from
+memory or are streamed from disk (:mod:`archspec.feed`); both give the same numbers.
 
 Every source of randomness is a function of the seed: the weights (``build(seed=)``), the order of
-the training images (torch's ``DistributedSampler``, seeded by seed and epoch) and drop-path (the
-global RNG, re-seeded from seed, epoch and rank at the start of each epoch). So the same seed and
-thread count give the same numbers, and a run resumed from its checkpoint continues exactly.
+the training images (torch's ``DistributedSampler``, seeded by seed and epoch), drop-path (the
+global RNG) and augmentation (a generator of its own), both re-seeded from seed, epoch and rank at
+the start of each epoch. So the same seed and thread count give the same numbers, and a run resumed
+from its checkpoint continues exactly.
 
 Under ``torchrun`` (``WORLD_SIZE`` > 1) the model is wrapped in ``DistributedDataParallel`` (gloo on
 CPU, NCCL on CUDA) and each process trains on its shard of every epoch: ``batch`` is per process.
@@ -21,31 +23,41 @@ import math
 import os
 import resource
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import BatchSampler, DistributedSampler, TensorDataset
+from torch.utils.data import BatchSampler, DistributedSampler
 
 from archspec.builder import build
-from archspec.data import Images, Split
+from archspec.data import RESIZE_MODES, Catalog, Images, Split, from_arrays
 from archspec.errors import ArchspecError
 from archspec.nodes import Plan
+from archspec.optim import parameter_groups
+
+if TYPE_CHECKING:
+    from archspec.feed import Feed
+
+__all__ = [
+    "EpochMetrics", "FitConfig", "FitError", "FitResult", "adapt", "data_fingerprint", "evaluate", "fit",
+    "format_result", "learning_rate", "parameter_groups", "total_stride",
+]  # fmt: skip
 
 CHECKPOINT_KEY = "fit"
-EVAL_BATCH = 256
+MAX_EPOCHS = 100_000
+MAX_BATCH = 2**20
 
 
 class FitError(ArchspecError):
     """Training that cannot start or go on: a backbone spec, a diverging loss (AS1002), a checkpoint that
-    belongs to another run (AS1003)."""
+    belongs to another run (AS1003), an option out of range (AS601)."""
 
     def __init__(self, message: str, code: str = "AS1002") -> None:
         super().__init__(message)
@@ -54,7 +66,11 @@ class FitError(ArchspecError):
 
 @dataclass(frozen=True)
 class FitConfig:
-    """What decides the numbers a run gives (the device and thread count aside)."""
+    """What decides the numbers a run gives (the device and thread count aside); checked when made.
+
+    Raises:
+        FitError: (AS601) a value out of range, naming the command-line option that sets it.
+    """
 
     epochs: int = 5
     batch: int = 64
@@ -64,6 +80,37 @@ class FitConfig:
     label_smoothing: float = 0.0
     seed: int = 0
     amp: bool = False
+    augment: bool = False
+    resize: str = "crop"
+
+    def __post_init__(self) -> None:
+        for problem in self.problems():
+            raise FitError(problem, "AS601")
+
+    def problems(self) -> list[str]:
+        found = []
+        if not 1 <= self.epochs <= MAX_EPOCHS:
+            found.append(f"--epochs {self.epochs}: must be from 1 to {MAX_EPOCHS:,}")
+        if not 1 <= self.batch <= MAX_BATCH:
+            found.append(f"--batch {self.batch}: must be from 1 to {MAX_BATCH:,}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            found.append(f"--lr {self.lr}: must be a finite number above 0")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            found.append(f"--wd {self.weight_decay}: must be a finite number of at least 0")
+        elif self.lr * self.weight_decay >= 1:
+            found.append(
+                f"--wd {self.weight_decay:g} with --lr {self.lr:g}: AdamW scales every decayed weight by "
+                f"1 − lr × wd each step, so lr × wd must stay below 1 (it is {self.lr * self.weight_decay:.3g})"
+            )
+        if not (math.isfinite(self.warmup_epochs) and 0 <= self.warmup_epochs <= self.epochs):
+            found.append(f"--warmup {self.warmup_epochs:g}: must be from 0 to the run's {self.epochs} epochs")
+        if not 0 <= self.label_smoothing < 1:
+            found.append(f"--label-smoothing {self.label_smoothing:g}: must be at least 0 and below 1")
+        if not 0 <= self.seed < 2**63:
+            found.append(f"--seed {self.seed}: must be from 0 to 2**63 - 1")
+        if self.resize not in RESIZE_MODES:
+            found.append(f"--resize {self.resize!r}: must be one of {', '.join(RESIZE_MODES)}")
+        return found
 
 
 @dataclass(frozen=True)
@@ -88,6 +135,10 @@ class FitResult:
     amp_dtype: str | None
     world_size: int
     device: str = "cpu"
+    loader: str = ""
+    """How the images were fed: held in memory or streamed, and why (:meth:`archspec.feed.Choice.describe`)."""
+    start: str | None = None
+    """What ``weights`` or ``init_from`` loaded, when given."""
 
     @property
     def final(self) -> EpochMetrics:
@@ -108,8 +159,21 @@ class FitResult:
             "peak_memory_bytes": self.peak_memory_bytes,
             "amp_dtype": self.amp_dtype,
             "world_size": self.world_size,
+            "loader": self.loader,
+            "start": self.start,
             "epochs": [asdict(m) for m in self.history],
         }
+
+
+class _Data(Protocol):
+    """What :func:`adapt` reads of the data: a :class:`Catalog` or :class:`Images`."""
+
+    @property
+    def channels(self) -> int: ...
+    @property
+    def size(self) -> tuple[int, int] | None: ...
+    @property
+    def classes(self) -> tuple[str, ...]: ...
 
 
 def total_stride(plan: Plan) -> tuple[int, int]:
@@ -120,11 +184,12 @@ def total_stride(plan: Plan) -> tuple[int, int]:
     return max(1, height // grid[0]), max(1, width // grid[1])
 
 
-def adapt(plan: Plan, images: Images, size: tuple[int, int] | None = None) -> list[str]:
-    """The ``--set`` overrides that fit ``plan`` to ``images``: channels, class count, and input size.
+def adapt(plan: Plan, data: _Data, size: tuple[int, int] | None = None) -> list[str]:
+    """The ``--set`` overrides that fit ``plan`` to ``data``: channels, class count, and input size.
 
     Without ``size`` the input is the data's size rounded up to a multiple of the plan's total stride
-    (8×8 digits go in at 32×32 for a stride of 32). Only values that change are listed.
+    (8×8 digits go in at 32×32 for a stride of 32); images of several sizes go in at the spec's own
+    input size. Only values that change are listed.
     """
     if plan.spec.features is not None:
         raise FitError(
@@ -132,28 +197,38 @@ def adapt(plan: Plan, images: Images, size: tuple[int, int] | None = None) -> li
             "AS601",
         )
     channels, height, width = plan.input.dims
-    if size is None:
+    if size is None and data.size is not None:
         strides = total_stride(plan)
         size = (
-            math.ceil(images.size[0] / strides[0]) * strides[0],
-            math.ceil(images.size[1] / strides[1]) * strides[1],
+            math.ceil(data.size[0] / strides[0]) * strides[0],
+            math.ceil(data.size[1] / strides[1]) * strides[1],
         )
+    size = size or (height, width)
     overrides = []
-    if images.channels != channels:
-        overrides.append(f"input.channels={images.channels}")
+    if data.channels != channels:
+        overrides.append(f"input.channels={data.channels}")
     if size != (height, width):
         overrides.append(f"input.size={size[0]}" if size[0] == size[1] else f"input.size=[{size[0]}, {size[1]}]")
-    if len(images.classes) != plan.num_classes:
-        overrides.append(f"num_classes={len(images.classes)}")
+    if len(data.classes) != plan.num_classes:
+        overrides.append(f"num_classes={len(data.classes)}")
     return overrides
 
 
-def data_fingerprint(images: Images, split: Split) -> str:
-    """A hash of the pixels, labels and split, so a checkpoint is resumed only on the data it saw."""
-    digest = hashlib.sha256()
-    for array in (images.x, images.y, split.train, split.val):
+def catalog_of(data: Catalog | Images) -> Catalog:
+    """``data`` as a :class:`Catalog` (arrays in memory become one)."""
+    if isinstance(data, Catalog):
+        return data
+    return from_arrays(data.x, data.y, data.classes, data.source)
+
+
+def data_fingerprint(data: Catalog | Images, split: Split, size: tuple[int, int], resize: str) -> str:
+    """A hash of the data (:meth:`Catalog.fingerprint`), the split, the input size and the resize mode,
+    so a checkpoint is resumed only on the data it saw."""
+    digest = hashlib.sha256(catalog_of(data).fingerprint().encode())
+    for array in (split.train, split.val):
         digest.update(str(array.shape).encode())
         digest.update(np.ascontiguousarray(array).tobytes())
+    digest.update(f"{size} {resize}".encode())
     return digest.hexdigest()[:16]
 
 
@@ -165,16 +240,6 @@ def learning_rate(step: int, total: int, warmup: int, peak: float) -> float:
     return peak * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
-def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """Weight decay on matrices and kernels only; biases, norm scales and position embeddings' vectors go free."""
-    decay: list[nn.Parameter] = []
-    free: list[nn.Parameter] = []
-    for parameter in model.parameters():
-        if parameter.requires_grad:
-            (decay if parameter.ndim >= 2 else free).append(parameter)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": free, "weight_decay": 0.0}]
-
-
 @dataclass(frozen=True)
 class _World:
     size: int
@@ -183,10 +248,31 @@ class _World:
     started: bool  # whether fit initialised the process group (and so tears it down)
 
 
+def launch_problem(environ: dict[str, str] | os._Environ[str] = os.environ) -> str | None:
+    """What is wrong with torchrun's variables in ``environ`` (``WORLD_SIZE`` without ``RANK``, ...), or None."""
+    size, rank = environ.get("WORLD_SIZE"), environ.get("RANK")
+    if size is None:
+        return None if rank in (None, "0") else f"RANK={rank} is set but WORLD_SIZE is not"
+    if not size.isascii() or not size.isdigit() or int(size) < 1:
+        return f"WORLD_SIZE={size!r} is not a process count"
+    if int(size) == 1:
+        return None
+    if rank is None:
+        return f"WORLD_SIZE={size} is set but RANK is not"
+    if not rank.isascii() or not rank.isdigit() or int(rank) >= int(size):
+        return f"RANK={rank!r} is not a process number below WORLD_SIZE={size}"
+    return None
+
+
+LAUNCH_HINT = "start several processes with torchrun, which sets both, or unset them for one process"
+
+
 def _world(device: str | torch.device) -> _World:
     """One process, or torchrun's group: joined here if ``WORLD_SIZE`` > 1 and nobody joined it yet."""
     device = torch.device(device)
     started = False
+    if not dist.is_initialized() and (problem := launch_problem()) is not None:
+        raise FitError(f"{problem}: {LAUNCH_HINT}", "AS601")
     if not dist.is_initialized() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
         started = True
@@ -204,20 +290,6 @@ def _amp_dtype(device: torch.device) -> torch.dtype:
     return torch.bfloat16
 
 
-def _prepared(images: Images, split: Split, input_dims: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor, Any]:
-    """Images scaled to the model's input size, normalised per channel with the training images' statistics."""
-    x = torch.from_numpy(images.x)
-    size = tuple(input_dims[1:])
-    if tuple(x.shape[2:]) != size:
-        shrinking = size[0] < x.shape[2] or size[1] < x.shape[3]
-        x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=shrinking)
-    train = x[torch.from_numpy(split.train)]
-    mean = train.mean(dim=(0, 2, 3), keepdim=True)
-    std = train.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6)
-    stats = {"mean": mean.flatten().tolist(), "std": std.flatten().tolist()}
-    return (x - mean) / std, torch.from_numpy(images.y), stats
-
-
 def _epoch_seed(seed: int, epoch: int, rank: int) -> int:
     return (seed * 1_000_003 + epoch * 7_919 + rank) % 2**63
 
@@ -229,76 +301,139 @@ def _peak_memory(device: torch.device) -> int:
 
 
 @torch.inference_mode()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, autocast: Any) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy of ``model`` (in eval mode) on ``x``, ``y``."""
+def evaluate(model: nn.Module, feed: Feed, mean: torch.Tensor, std: torch.Tensor, autocast: Any) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy of ``model`` (in eval mode) on the feed's validation images."""
     was_training = model.training
     model.eval()
-    loss_sum, correct = 0.0, 0
-    for start in range(0, len(x), EVAL_BATCH):
+    loss_sum, correct, count = 0.0, 0, 0
+    for raw, target in feed.val_batches():
         with autocast():
-            logits = model(x[start : start + EVAL_BATCH]).float()
-        target = y[start : start + EVAL_BATCH]
+            logits = model(feed.normalised(raw, mean, std)).float()
         loss_sum += F.cross_entropy(logits, target, reduction="sum").item()
         correct += int((logits.argmax(dim=1) == target).sum())
+        count += len(target)
     model.train(was_training)
-    return loss_sum / len(x), correct / len(x)
+    return loss_sum / count, correct / count
 
 
 def fit(
     plan: Plan,
-    images: Images,
+    data: Catalog | Images,
     split: Split,
     config: FitConfig = FitConfig(),
     device: str | torch.device = "cpu",
     save: str | Path | None = None,
     resume: str | Path | None = None,
-    log: TextIO | None = None,
+    log: str | Path | None = None,
     on_epoch: Callable[[EpochMetrics], None] | None = None,
     on_step: Callable[[int, int, int], None] | None = None,
+    *,
+    on_start: Callable[[str], None] | None = None,
+    loader: str = "auto",
+    workers: int | None = None,
+    weights: str | Path | None = None,
+    init_from: str | Path | None = None,
+    force: bool = False,
 ) -> FitResult:
-    """Train the model ``plan`` describes on ``images`` (split by ``split``) and evaluate it every epoch.
+    """Train the model ``plan`` describes on ``data`` (split by ``split``) and evaluate it every epoch.
 
     Args:
         plan: an adapted plan (see :func:`adapt`): its input and class count fit the data.
-        config: the optimiser, schedule and seed.
+        data: a :class:`archspec.data.Catalog` (``archspec.data.scan``) or images in memory.
+        config: the optimiser, schedule, augmentation, resize mode and seed.
         save: a checkpoint written (atomically) after every epoch: weights, spec and fingerprints as
             ``archspec build --weights`` reads them, plus the optimiser state and history under ``"fit"``.
-        resume: a checkpoint of this same run to continue from; refused if its spec, data or config differ.
-        log: a text stream that gets one JSON line of metrics per epoch (those already done when resuming).
-        on_epoch, on_step: progress callbacks, called on the first process only; ``on_step(epoch,
-            step, steps)`` after every optimiser step.
+        resume: a checkpoint of this same run to continue from; refused if its spec, data or config
+            differ, or if its training state fails a check (:mod:`archspec.fit_state`).
+        log: a file rewritten (atomically) after every epoch with one JSON line of metrics per epoch
+            (those of a resumed run's earlier epochs too), after the epoch's checkpoint is saved.
+        on_epoch, on_step: progress callbacks, called on the first process only; ``on_epoch`` after
+            the epoch's checkpoint and log are written, ``on_step(epoch, step, steps)`` after every
+            optimiser step.
+        on_start: called (first process only) with what ``weights`` or ``init_from`` loaded, before training.
+        loader: ``"memory"``, ``"stream"`` or ``"auto"`` (see :func:`archspec.feed.choose`).
+        workers: DataLoader worker processes for streaming (default: one per core, at most 8).
+        weights: a checkpoint to start from, loaded strictly but for the classifier, which starts
+            fresh when its shape differs (archspec's own, or a reference layout, converted).
+        init_from: a checkpoint to warm-start from: every tensor whose name and shape fit is copied.
+        force: let ``save`` and ``log`` replace files that exist (a ``save`` that is ``resume`` always may).
 
     Raises:
-        FitError: the loss became NaN or infinite (AS1002), or ``resume`` belongs to another run (AS1003).
+        FitError: the loss or the weights became NaN or infinite (AS1002), ``resume`` belongs to another
+            run or fails a check (AS1003), or an option is out of range (AS601).
+        OutputError: a checkpoint or the log could not be written; the message says what was saved.
     """
+    if resume is not None and (weights is not None or init_from is not None):
+        raise FitError("resume continues a run; weights and init_from start a new one: give one or the other", "AS601")
     world = _world(device)
     try:
-        return _fit(plan, images, split, config, world, save, resume, log, on_epoch, on_step)
+        return _fit(
+            plan, catalog_of(data), split, config, world, save, resume, log, on_epoch, on_step, on_start,
+            loader, workers, weights, init_from, force,
+        )  # fmt: skip
     finally:
         if world.started:
             dist.destroy_process_group()
 
 
+def _start(model: nn.Module, weights: str | Path | None, init_from: str | Path | None) -> str | None:
+    """Load ``weights`` (strictly, the classifier aside) or warm-start from ``init_from``; returns the report."""
+    from archspec.checkpoint import load_state, read_file, to_model_names, unwrap, warm_start
+
+    if init_from is not None:
+        return f"warm start from {init_from}: {warm_start(model, read_file(init_from)).report()}"
+    if weights is None:
+        return None
+    checkpoint = read_file(weights)
+    classifier = getattr(model, "classifier_name", lambda: "")()
+    converted, layout = to_model_names(model, unwrap(checkpoint))
+    expected = model.state_dict()
+    head = [key for key in expected if classifier and key.startswith(classifier + ".")]
+    fresh = [key for key in head if key not in converted or converted[key].shape != expected[key].shape]
+    load_state(model, checkpoint, reinit=(classifier,) if fresh else ())
+    source = f" (converted from the {layout} layout)" if layout else ""
+    new_head = f"; the classifier {classifier} starts fresh (the checkpoint's has another shape)" if fresh else ""
+    return f"loaded {weights}{source}{new_head}"
+
+
 def _fit(
     plan: Plan,
-    images: Images,
+    catalog: Catalog,
     split: Split,
     config: FitConfig,
     world: _World,
     save: str | Path | None,
     resume: str | Path | None,
-    log: TextIO | None,
+    log: str | Path | None,
     on_epoch: Callable[[EpochMetrics], None] | None,
     on_step: Callable[[int, int, int], None] | None,
+    on_start: Callable[[str], None] | None,
+    loader: str,
+    workers: int | None,
+    weights: str | Path | None,
+    init_from: str | Path | None,
+    force: bool,
 ) -> FitResult:
+    from archspec import feed as feeds
+    from archspec.fit_state import restore
+    from archspec.fit_state import save as save_state
+
     lead = world.rank == 0
-    x, y, stats = _prepared(images, split, plan.input.dims)
-    x, y = x.to(world.device), y.to(world.device)
-    train_index = torch.from_numpy(split.train).to(world.device)
-    val_index = torch.from_numpy(split.val).to(world.device)
-    x_val, y_val = x[val_index], y[val_index]
+    size = (plan.input.dims[1], plan.input.dims[2])
+    batch = min(config.batch, max(1, len(split.train)))
+    choice = feeds.choose(catalog, size, plan, batch, loader, workers)
+    feed: Feed
+    if choice.kind == "memory":
+        feed = feeds.MemoryFeed(catalog, split, size, config.resize, world.device)
+    else:
+        feed = feeds.StreamFeed(catalog, split, size, config.resize, world.device, choice.workers)
+    mean, std = feed.statistics()
+    stats = {"mean": mean.flatten().tolist(), "std": std.flatten().tolist()}
 
     model = build(plan, device=world.device, seed=config.seed)
+    start_report = _start(model, weights, init_from)
+    if start_report is not None and on_start is not None and lead:
+        on_start(start_report)
     optimizer = torch.optim.AdamW(parameter_groups(model, config.weight_decay), lr=config.lr)
     amp_dtype = _amp_dtype(world.device) if config.amp else None
     scaler = torch.amp.GradScaler(world.device.type, enabled=amp_dtype is torch.float16)
@@ -308,41 +443,52 @@ def _fit(
             return nullcontext()
         return torch.autocast(world.device.type, dtype=amp_dtype)
 
-    sampler: DistributedSampler[Any] = DistributedSampler(
-        TensorDataset(train_index), num_replicas=world.size, rank=world.rank, shuffle=True, seed=config.seed
-    )
+    sampler: DistributedSampler[int] = DistributedSampler(
+        range(len(split.train)),  # type: ignore[arg-type]  # any sized sequence of positions
+        num_replicas=world.size, rank=world.rank, shuffle=True, seed=config.seed,
+    )  # fmt: skip
     steps = math.ceil(len(sampler) / config.batch)
     total, warmup = config.epochs * steps, max(1, round(config.warmup_epochs * steps))
     run = {
         **asdict(config),
         "world_size": world.size,
-        "data": data_fingerprint(images, split),
+        "data": data_fingerprint(catalog, split, size, config.resize),
         "input": list(plan.input.dims),
     }
 
     history: list[EpochMetrics] = []
     clock: dict[str, float] = {"elapsed": 0.0, "train_time": 0.0, "trained": 0}
     if resume is not None:
-        history, clock = _restore(resume, plan, model, optimizer, scaler, run)
-    for metrics in history:
-        _write_log(log if lead else None, metrics)
+        history, clock = restore(resume, plan, model, optimizer, scaler, run, steps, len(split.val))
+    same_file = save is not None and resume is not None and Path(save) == Path(resume)
+    replace = {"save": force or same_file, "log": force}
+    if log is not None and lead and history:
+        _write_log(log, history, replace["log"], None)
+        replace["log"] = True
 
     runner: nn.Module = model
     if world.size > 1:
         devices = [world.device.index] if world.device.type == "cuda" else None
         runner = nn.parallel.DistributedDataParallel(model, device_ids=devices)
     model.train()
+    augmenter = torch.Generator()
     for epoch in range(len(history), config.epochs):
         sampler.set_epoch(epoch)
         torch.manual_seed(_epoch_seed(config.seed, epoch, world.rank))
+        augmenter.manual_seed(_epoch_seed(config.seed, epoch, world.rank))
         start = time.perf_counter()
         totals = torch.zeros(2, dtype=torch.float64, device=world.device)  # summed loss, images
-        for step, batch in enumerate(BatchSampler(sampler, config.batch, drop_last=False)):
-            index = train_index[torch.tensor(batch, device=world.device)]
+        positions = list(BatchSampler(sampler, config.batch, drop_last=False))
+        for step, (raw, target) in enumerate(feed.train_batches(positions)):
+            x = feed.normalised(raw, mean, std)
+            if config.augment:
+                from archspec.augment import crop_and_flip
+
+                x = crop_and_flip(x, augmenter)
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(epoch * steps + step, total, warmup, config.lr)
             with autocast():
-                loss = F.cross_entropy(runner(x[index]), y[index], label_smoothing=config.label_smoothing)
+                loss = F.cross_entropy(runner(x), target, label_smoothing=config.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             scaled: Any = scaler.scale(loss)  # torch leaves Tensor.backward untyped
             scaled.backward()
@@ -355,14 +501,16 @@ def _fit(
                     "the run diverged (try a lower --lr)"
                 ) from None
             scaler.update()
-            totals += torch.stack([loss.detach().double() * len(batch), torch.tensor(len(batch), device=world.device)])
+            count = torch.tensor(len(target), device=world.device)
+            totals += torch.stack([loss.detach().double() * len(target), count])
             if on_step is not None and lead:
                 on_step(epoch, step + 1, steps)
         train_seconds = time.perf_counter() - start
         if world.size > 1:  # the epoch's loss over every process's images
             dist.all_reduce(totals)
+        _check_weights(model, epoch)
         seen = int(totals[1])
-        val_loss, val_acc = evaluate(model, x_val, y_val, autocast)
+        val_loss, val_acc = evaluate(model, feed, mean, std, autocast)
         seconds = time.perf_counter() - start
         clock = {
             "elapsed": clock["elapsed"] + seconds,
@@ -376,9 +524,12 @@ def _fit(
         )  # fmt: skip
         history.append(metrics)
         if lead:
-            _write_log(log, metrics)
             if save is not None:
-                _save(save, model, plan, optimizer, scaler, run, history, clock, stats)
+                save_state(save, model, plan, optimizer, scaler, run, history, clock, stats, replace["save"])
+                replace["save"] = True
+            if log is not None:
+                _write_log(log, history, replace["log"], save)
+                replace["log"] = True
             if on_epoch is not None:
                 on_epoch(metrics)
     return FitResult(
@@ -389,6 +540,8 @@ def _fit(
         amp_dtype=str(amp_dtype).removeprefix("torch.") if amp_dtype is not None else None,
         world_size=world.size,
         device=world.device.type,
+        loader=choice.describe(),
+        start=start_report,
     )
 
 
@@ -403,65 +556,27 @@ def _check_finite(loss: torch.Tensor, world: _World, epoch: int, step: int) -> N
         )
 
 
-def _write_log(log: TextIO | None, metrics: EpochMetrics) -> None:
-    if log is not None:
-        log.write(json.dumps(asdict(metrics)) + "\n")
-        log.flush()
-
-
-def _save(
-    path: str | Path,
-    model: nn.Module,
-    plan: Plan,
-    optimizer: torch.optim.Optimizer,
-    scaler: torch.amp.GradScaler,
-    run: Mapping[str, Any],
-    history: Sequence[EpochMetrics],
-    clock: Mapping[str, float],
-    stats: Mapping[str, Any],
-) -> None:
-    from archspec.checkpoint import save_file
-
-    state = {
-        "run": dict(run),
-        "optimizer": optimizer.state_dict(),
-        "scaler": scaler.state_dict(),
-        "history": [asdict(m) for m in history],
-        "clock": dict(clock),
-        "normalize": dict(stats),
-    }
-    save_file(model, plan, path, force=True, extra={CHECKPOINT_KEY: state})
-
-
-def _restore(
-    path: str | Path,
-    plan: Plan,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scaler: torch.amp.GradScaler,
-    run: Mapping[str, Any],
-) -> tuple[list[EpochMetrics], dict[str, float]]:
-    from archspec.checkpoint import check_spec, load_state, read_file
-
-    checkpoint = read_file(path)
-    state = checkpoint.get(CHECKPOINT_KEY)
-    if not isinstance(state, Mapping):
-        raise FitError(f"{path}: not a checkpoint of archspec fit --save (it holds no training state)", "AS1003")
-    check_spec(checkpoint, plan, path)
-    saved = state.get("run", {})
-    changed = [f"{key}: {saved.get(key)!r} → {value!r}" for key, value in run.items() if saved.get(key) != value]
-    if changed:
+def _check_weights(model: nn.Module, epoch: int) -> None:
+    """Stop a run whose weights are no longer finite (the epoch's last step can break them after its loss was seen)."""
+    bad = [name for name, p in model.named_parameters() if not bool(torch.isfinite(p.detach()).all())]
+    if bad:
+        more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
         raise FitError(
-            f"{path}: saved by a different run; resuming continues the same data, options and process count "
-            "exactly:\n  " + "\n  ".join(changed),
-            "AS1003",
+            f"the weights became NaN or infinite in epoch {epoch + 1} ({bad[0]}{more}): "
+            "the run diverged (try a lower --lr or --wd)"
         )
-    load_state(model, checkpoint)
-    optimizer.load_state_dict(state["optimizer"])
-    scaler.load_state_dict(state["scaler"])
-    names = {f.name for f in fields(EpochMetrics)}
-    history = [EpochMetrics(**{k: v for k, v in m.items() if k in names}) for m in state["history"]]
-    return history, {key: float(value) for key, value in state["clock"].items()}
+
+
+def _write_log(path: str | Path, history: Sequence[EpochMetrics], force: bool, saved: str | Path | None) -> None:
+    """Rewrite the log with every epoch so far; a failed write says what the checkpoint holds."""
+    from archspec.output import OutputError, write_text_atomic
+
+    text = "".join(json.dumps(asdict(m)) + "\n" for m in history)
+    try:
+        write_text_atomic(path, text, force=force)
+    except OutputError as exc:
+        kept = f"; {saved} holds epoch {history[-1].epoch}" if saved is not None else ""
+        raise type(exc)(f"{exc}{kept}") from None
 
 
 def format_result(plan: Plan, result: FitResult) -> str:
@@ -471,7 +586,7 @@ def format_result(plan: Plan, result: FitResult) -> str:
     final, best = result.final, result.best
     memory = "peak CUDA memory allocated" if result.device == "cuda" else "peak resident memory"
     rows = [
-        ("model", f"{plan.name}: {plan.params:,} params, {plan.flops / 1e9:.3f} GFLOPs at {plan.input}"),
+        ("model", f"{plan.name}: {plan.params:,} params, {plan.flops / 1e9:.3f} GFLOPs at {plan.input} (C×H×W)"),
         ("final val acc", f"{final.val_acc:.2%} (epoch {final.epoch})"),
         ("best val acc", f"{best.val_acc:.2%} (epoch {best.epoch})"),
         ("final val loss", f"{final.val_loss:.4f}"),

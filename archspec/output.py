@@ -11,7 +11,7 @@ import secrets
 import stat
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import BinaryIO, cast
 
@@ -384,3 +384,69 @@ def guard_stdout() -> None:
         line_buffering=stream.line_buffering,
         write_through=stream.write_through,
     )
+
+
+def _identity(path: Path) -> tuple[Path, tuple[int, int] | None]:
+    """A path as the file system sees it: its resolved name, and its device and inode where it exists."""
+    try:
+        resolved = path.resolve()
+    except (OSError, RuntimeError):  # a symbolic-link loop
+        resolved = path.absolute()
+    try:
+        info = os.stat(path)
+    except (OSError, ValueError):
+        return resolved, None
+    return resolved, (info.st_dev, info.st_ino)
+
+
+def _same(a: tuple[Path, tuple[int, int] | None], b: tuple[Path, tuple[int, int] | None]) -> bool:
+    return a[0] == b[0] or (a[1] is not None and a[1] == b[1])
+
+
+def check_paths(
+    outputs: Mapping[str, str | Path | None],
+    inputs: Mapping[str, str | Path | None] | None = None,
+    force: bool = False,
+    replaces: Mapping[str, str] | None = None,
+) -> None:
+    """Refuse, before any work, outputs that would destroy a file the run needs or another output.
+
+    Each output is checked with :func:`check_destination`, then against every other output and
+    every input, by resolved name and by device and inode (so a hard link or a symbolic link to
+    the same file is caught); an output inside an input folder is refused too. ``replaces`` names
+    the outputs that may be the same file as one input (``{"--save": "--resume"}``: a run
+    continued in place); such an output is replaced only when the new file is complete.
+
+    Args:
+        outputs, inputs: option name → path (None for an option not given).
+
+    Raises:
+        OutputError: naming both options and the file.
+        OutputExistsError: an output exists and ``force`` is not set.
+    """
+    given_out = {name: Path(path) for name, path in outputs.items() if path is not None}
+    given_in = {name: Path(path) for name, path in (inputs or {}).items() if path is not None}
+    seen: dict[str, tuple[Path, tuple[int, int] | None]] = {}
+    for name, path in given_out.items():
+        here = _identity(path)
+        for other, there in seen.items():
+            if _same(here, there):
+                raise OutputError(f"{other} and {name} both name {path}: give each output its own file")
+        seen[name] = here
+        kept = (replaces or {}).get(name)
+        in_place = kept in given_in and _same(here, _identity(given_in[kept]))
+        for source, source_path in given_in.items():
+            there = _identity(source_path)
+            if _same(here, there):
+                if source == kept:
+                    continue
+                raise OutputError(
+                    f"{name} {path} is the {source} file: writing it would destroy what the run reads; "
+                    "give another file name"
+                )
+            if there[0] in here[0].parents and source_path.is_dir():
+                raise OutputError(
+                    f"{name} {path} lies inside the {source} folder {source_path}: the output would become "
+                    "part of the input; write it elsewhere"
+                )
+        check_destination(path, force or in_place)

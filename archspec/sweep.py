@@ -17,14 +17,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from archspec.compose import Override, parse_override
+from archspec.compose import MAX_OVERRIDES, Override, OverrideError, check_setting, parse_override, shown_option
 from archspec.errors import ArchspecError, SpecError
 from archspec.nodes import Node, Plan
 from archspec.plan import PlanCache
 from archspec.tables import markdown_table
 
 if TYPE_CHECKING:
-    from archspec.data import Images, Split
+    from archspec.data import Catalog, Images, Split
     from archspec.fit import FitConfig
     from archspec.spec import SpecFile
 
@@ -66,36 +66,45 @@ class Row:
 class FitSweep:
     """What ``sweep --fit`` trains every valid variant on, and how: each seed in ``range(seeds)`` once."""
 
-    images: Images
+    images: Catalog | Images
     split: Split
     config: FitConfig
     seeds: int = 1
     size: tuple[int, int] | None = None
     device: str = "cpu"
+    force: bool = False
+    """Train every variant, even those over the memory budget."""
 
 
 def split_values(text: str) -> list[str]:
-    """Split ``v1,v2`` on commas outside brackets, so ``[256, 320],224`` gives two values."""
-    values, depth, current = [], 0, ""
-    for char in text:
-        depth += char in "[{"
-        depth -= char in "]}"
-        if char == "," and depth == 0:
-            values.append(current)
-            current = ""
-        else:
-            current += char
-    values.append(current)
+    """Split ``v1,v2`` on commas outside brackets, so ``[256, 320],224`` gives two values (in one pass)."""
+    values, depth, start = [], 0, 0
+    for index, char in enumerate(text):
+        if char in "[{":
+            depth += 1
+        elif char in "]}":
+            depth -= 1
+        elif char == "," and depth == 0:
+            values.append(text[start:index])
+            start = index + 1
+    values.append(text[start:])
     return [v.strip() for v in values]
 
 
 def combinations(grids: Sequence[str]) -> list[list[str]]:
-    """``["a=1,2", "b=x,y"]`` → every combination as override strings, first grid varying slowest."""
+    """``["a=1,2", "b=x,y"]`` → every combination as override strings, first grid varying slowest.
+
+    Each ``--grid`` is bounded like a ``--set`` (:func:`archspec.compose.check_setting`) before its
+    values are split, and there may be at most :data:`~archspec.compose.MAX_OVERRIDES` of them.
+    """
+    if len(grids) > MAX_OVERRIDES:
+        raise OverrideError(f"--grid: {len(grids):,} options; a spec takes at most {MAX_OVERRIDES:,} overrides")
     axes = []
     for grid in grids:
         key, sep, values = grid.partition("=")
         if not sep or not key or not values:
-            raise ArchspecError(f"--grid {grid}: expected KEY.PATH=V1,V2,...")
+            raise ArchspecError(f"{shown_option('--grid', grid)}: expected KEY.PATH=V1,V2,...")
+        check_setting("--grid", grid, key, values)
         axes.append([f"{key}={value}" for value in split_values(values)])
     count = math.prod(len(axis) for axis in axes)
     if count > MAX_COMBINATIONS:
@@ -133,11 +142,25 @@ def _measure(plan: Plan, batch: int, device: str, repeats: int) -> float:
 
 
 def _fit_variant(row: Row, planned: Plan, fitting: FitSweep) -> None:
-    """Train ``planned`` once per seed and record each run's final validation accuracy and wall time."""
+    """Train ``planned`` once per seed and record each run's final validation accuracy and wall time.
+
+    A variant whose model, training batch and images in memory exceed the memory budget is not
+    trained (unless ``fitting.force``): its row says why, as ``archspec fit`` would refuse it.
+    """
     from dataclasses import replace
 
-    from archspec.fit import FitError, fit
+    from archspec.budget import BudgetError, check_budget
+    from archspec.feed import choose
+    from archspec.fit import FitError, catalog_of, fit
 
+    batch = min(fitting.config.batch, len(fitting.split.train))
+    choice = choose(catalog_of(fitting.images), (planned.input.dims[1], planned.input.dims[2]), planned, batch)
+    if not fitting.force:
+        try:
+            check_budget(planned, "float32", batch, data_bytes=choice.data_bytes, training=True, remedy="pass --force")
+        except BudgetError as exc:
+            row.status = f"not trained: {exc}"
+            return
     for seed in range(fitting.seeds):
         try:
             result = fit(planned, fitting.images, fitting.split, replace(fitting.config, seed=seed), fitting.device)
