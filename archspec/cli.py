@@ -460,8 +460,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
         with _torch_threads(args.threads):
             result = fit.fit(
                 plan, catalog, parts, config, device=device, save=args.save if lead else None, resume=args.resume,
-                log=args.log if lead else None, on_epoch=on_epoch, on_step=on_step, loader=choice.kind,
-                workers=choice.workers, weights=args.weights, init_from=args.init_from, force=args.force, on_start=_say,
+                log=args.log if lead else None, on_epoch=on_epoch, on_step=on_step, on_start=_say, loader=choice,
+                weights=args.weights, init_from=args.init_from, force=args.force,
             )  # fmt: skip
     except KeyboardInterrupt:
         if lead:

@@ -43,7 +43,7 @@ from archspec.nodes import Plan
 from archspec.optim import parameter_groups
 
 if TYPE_CHECKING:
-    from archspec.feed import Feed
+    from archspec.feed import Choice, Feed
 
 __all__ = [
     "EpochMetrics", "FitConfig", "FitError", "FitResult", "adapt", "data_fingerprint", "evaluate", "fit",
@@ -329,7 +329,7 @@ def fit(
     on_step: Callable[[int, int, int], None] | None = None,
     *,
     on_start: Callable[[str], None] | None = None,
-    loader: str = "auto",
+    loader: str | Choice = "auto",
     workers: int | None = None,
     weights: str | Path | None = None,
     init_from: str | Path | None = None,
@@ -351,7 +351,7 @@ def fit(
             the epoch's checkpoint and log are written, ``on_step(epoch, step, steps)`` after every
             optimiser step.
         on_start: called (first process only) with what ``weights`` or ``init_from`` loaded, before training.
-        loader: ``"memory"``, ``"stream"`` or ``"auto"`` (see :func:`archspec.feed.choose`).
+        loader: ``"memory"``, ``"stream"`` or ``"auto"`` (see :func:`archspec.feed.choose`), or its choice.
         workers: DataLoader worker processes for streaming (default: one per core, at most 8).
         weights: a checkpoint to start from, loaded strictly but for the classifier, which starts
             fresh when its shape differs (archspec's own, or a reference layout, converted).
@@ -408,7 +408,7 @@ def _fit(
     on_epoch: Callable[[EpochMetrics], None] | None,
     on_step: Callable[[int, int, int], None] | None,
     on_start: Callable[[str], None] | None,
-    loader: str,
+    loader: str | Choice,
     workers: int | None,
     weights: str | Path | None,
     init_from: str | Path | None,
@@ -421,7 +421,7 @@ def _fit(
     lead = world.rank == 0
     size = (plan.input.dims[1], plan.input.dims[2])
     batch = min(config.batch, max(1, len(split.train)))
-    choice = feeds.choose(catalog, size, plan, batch, loader, workers)
+    choice = loader if isinstance(loader, feeds.Choice) else feeds.choose(catalog, size, plan, batch, loader, workers)
     feed: Feed
     if choice.kind == "memory":
         feed = feeds.MemoryFeed(catalog, split, size, config.resize, world.device)
