@@ -665,3 +665,15 @@ def test_the_data_layer_imports_torch_only_for_streaming():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True, timeout=120)
     assert out.stdout.strip() == "False"
     assert ".png" in IMAGE_SUFFIXES
+
+
+@pytest.mark.parametrize("shape", [(49, 49), (50, 49), (152, 160), (51, 97)])
+def test_a_crop_stays_inside_the_image_whatever_the_rounding(shape):
+    from PIL import Image
+
+    from archspec.data.resize import fitted
+
+    image = Image.new("RGB", (shape[1], shape[0]), (200, 10, 10))
+    out = fitted(image, (64, 64), "crop")
+    assert out.size == (64, 64)
+    assert np.asarray(out)[..., 0].min() == 200  # nothing from outside the image came in

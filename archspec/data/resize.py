@@ -57,9 +57,9 @@ def fitted(image: Image.Image, size: tuple[int, int], resize: str) -> Image.Imag
         return image.resize((width, height), _FILTER, reducing_gap=REDUCING_GAP)
     if resize == "crop":
         factor = max(height / image.height, width / image.width)
-        box_width, box_height = width / factor, height / factor
-        left, top = (image.width - box_width) / 2, (image.height - box_height) / 2
-        box = (left, top, left + box_width, top + box_height)
+        box_width, box_height = min(image.width, width / factor), min(image.height, height / factor)
+        left, top = max(0.0, (image.width - box_width) / 2), max(0.0, (image.height - box_height) / 2)
+        box = (left, top, left + box_width, top + box_height)  # within the image despite rounding
         return image.resize((width, height), _FILTER, box=box, reducing_gap=REDUCING_GAP)
     inner_height, inner_width = covering((image.height, image.width), size, "pad")
     inner = image
