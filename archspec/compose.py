@@ -18,6 +18,11 @@ arguments wrote into it, since the old type's fields rarely fit the new one.
 
 Merging is linear in the size of the documents: positions are moved by walking the values they
 belong to, never by scanning every recorded position.
+
+An override is bounded like YAML input before any work is done on it: its key path may have at most
+:data:`~archspec.loader.MAX_DEPTH` levels (together with the nesting of its value) and
+:data:`MAX_KEY_CHARS` characters, its value at most :data:`~archspec.loader.MAX_BYTES` bytes, and
+one spec takes at most :data:`MAX_OVERRIDES` of them. Applying one walks its path once.
 """
 
 from __future__ import annotations
@@ -26,11 +31,13 @@ import copy
 import re
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from archspec.errors import ArchspecError, KeyPath, Position, SpecFileError, format_path
-from archspec.loader import ReadBudget, parse_yaml, read_spec_file
+from archspec.errors import ArchspecError, KeyPath, PathPart, Position, SpecFileError, format_path
+from archspec.loader import MAX_BYTES, MAX_DEPTH, ReadBudget, parse_yaml, read_spec_file
+from archspec.output import MAX_LINE
 
 SHIPPED_SPECS = Path(__file__).resolve().parent.parent / "specs"
 """The specs that come with archspec (present in a source checkout or editable install)."""
@@ -62,11 +69,56 @@ def _exists(path: Path) -> bool:
 
 MAX_EXTENDS_DEPTH = 16
 
+MAX_KEY_CHARS = 1_024
+"""Upper bound on the characters of an override's key path (a real one has a few dozen)."""
+
+MAX_OVERRIDES = 1_000
+"""Upper bound on the overrides applied to one spec (``--set`` and a sweep's ``--grid`` settings together)."""
+
+SHOWN_CHARS = 80
+"""Characters of an override's text quoted in a message about it; the rest is counted, not echoed."""
+
 
 class OverrideError(ArchspecError):
     """A ``--set`` argument is malformed."""
 
     code = "AS601"
+
+
+def shown_option(option: str, text: str, limit: int = SHOWN_CHARS) -> str:
+    """``--set TEXT`` as a message quotes it: cut to ``limit`` characters, the rest counted."""
+    whole = f"{option} {text}"
+    return whole if len(whole) <= limit else f"{whole[:limit]}… ({len(whole) - limit:,} more characters)"
+
+
+def check_setting(option: str, text: str, key: str, raw: str) -> None:
+    """Refuse a ``KEY.PATH=VALUE`` setting (``text``, split into ``key`` and ``raw``) whose key path is
+    deeper or longer, or whose value is larger, than a spec file could hold, before any of it is parsed.
+
+    Levels are counted by their separators, so the check takes one pass over the text and builds nothing.
+    """
+    levels = key.count(".") + key.count("[") + 1
+    if levels > MAX_DEPTH:
+        raise OverrideError(
+            f"{shown_option(option, text)}: the key path has {levels:,} levels; a spec nests at most {MAX_DEPTH}"
+        )
+    if len(key) > MAX_KEY_CHARS:
+        raise OverrideError(
+            f"{shown_option(option, text)}: the key path has {len(key):,} characters; "
+            f"a key path has at most {MAX_KEY_CHARS:,}"
+        )
+    size = len(raw) if raw.isascii() else len(raw.encode("utf-8", "surrogatepass"))
+    if size > MAX_BYTES:
+        what = "the values have" if option == "--grid" else "the value has"
+        raise OverrideError(
+            f"{shown_option(option, text)}: {what} {size:,} bytes; a spec file holds at most {MAX_BYTES:,}"
+        )
+
+
+def _nesting(value: Any) -> int:
+    """How many levels ``value`` adds below the key it is written at (0 for a scalar or an empty container)."""
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    return max((1 + _nesting(item) for item in items), default=0)
 
 
 @dataclass(frozen=True)
@@ -77,24 +129,57 @@ class Override:
     value: Any
     text: str
 
-    @property
+    @cached_property
     def position(self) -> Position:
-        return Position(f"--set {self.text}", 0, 0)
+        return Position(shown_option("--set", self.text, MAX_LINE), 0, 0)
+
+    @cached_property
+    def shown(self) -> str:
+        """``--set TEXT`` as a message about it quotes it."""
+        return shown_option("--set", self.text)
 
 
 def parse_override(text: str) -> Override:
-    """Parse ``stages.2.depth=8`` (or ``stages[2].depth=8``); the value is read as YAML."""
+    """Parse ``stages.2.depth=8`` (or ``stages[2].depth=8``); the value is read as YAML.
+
+    The text is checked against the limits of a spec file (see :func:`check_setting`) before it is parsed.
+    """
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
-        raise OverrideError(f"--set {text}: expected KEY.PATH=VALUE, e.g. --set stages.2.depth=8")
+        raise OverrideError(f"{shown_option('--set', text)}: expected KEY.PATH=VALUE, e.g. --set stages.2.depth=8")
+    check_setting("--set", text, key, raw)
     if re.search(r"\.\.|^\.|\.$|\[\]", key.strip()):
-        raise OverrideError(f"--set {text}: {key!r} has an empty key (two dots in a row, or a dot at an end)")
+        raise OverrideError(
+            f"{shown_option('--set', text)}: {key!r} has an empty key (two dots in a row, or a dot at an end)"
+        )
     parts = [p for p in re.split(r"\.|\[|\]", key.strip()) if p != ""]
     if not parts or any(not re.fullmatch(r"[A-Za-z0-9_$-]+", p) for p in parts):
-        raise OverrideError(f"--set {text}: {key!r} is not a key path like stages.2.depth")
+        raise OverrideError(f"{shown_option('--set', text)}: {key!r} is not a key path like stages.2.depth")
     path = tuple(int(p) if p.isdigit() else p for p in parts)
-    value = parse_yaml(raw, f"--set {text}")[0] if raw.strip() else None
+    value = parse_yaml(raw, shown_option("--set", text, MAX_LINE))[0] if raw.strip() else None
+    if len(path) + (extra := _nesting(value)) > MAX_DEPTH:
+        raise OverrideError(
+            f"{shown_option('--set', text)}: the key path has {len(path)} levels and its value nests {extra} more; "
+            f"a spec nests at most {MAX_DEPTH}"
+        )
     return Override(path, value, text)
+
+
+def _check_count(overrides: Sequence[Override]) -> None:
+    if len(overrides) > MAX_OVERRIDES:
+        raise OverrideError(
+            f"--set: {len(overrides):,} overrides; a spec takes at most {MAX_OVERRIDES:,} "
+            "(--set and --grid settings together)"
+        )
+
+
+def _apply_all(data: Any, positions: dict[KeyPath, Position], overrides: Sequence[Override]) -> None:
+    """Apply ``overrides`` in order."""
+    retyped: dict[int, dict[str, Any]] = {}  # components a --set gave a new type, by id (held, so no id is reused)
+    for override in overrides:
+        if not isinstance(data, dict):
+            break
+        _apply(data, positions, override, retyped)
 
 
 @dataclass(frozen=True)
@@ -106,11 +191,9 @@ class Document:
 
     def with_overrides(self, overrides: Sequence[Override]) -> tuple[Any, dict[KeyPath, Position]]:
         """A copy of the data and positions with ``overrides`` applied; this document stays as read."""
+        _check_count(overrides)
         data, positions = copy.deepcopy(self.data), dict(self.positions)
-        for override in overrides:
-            if not isinstance(data, dict):
-                break
-            _apply(data, positions, override)
+        _apply_all(data, positions, overrides)
         return data, positions
 
 
@@ -127,11 +210,9 @@ def load_document(
     ``keys`` are the top-level keys a spec may have; a base with any other is not a spec and is
     refused (None accepts any base that holds a mapping).
     """
+    _check_count(overrides)
     data, positions = _load(Path(path), (), ReadBudget(), keys)
-    for override in overrides:
-        if not isinstance(data, dict):
-            break
-        _apply(data, positions, override)
+    _apply_all(data, positions, overrides)
     return data, positions
 
 
@@ -256,42 +337,52 @@ def _merge(
             base[key] = value
 
 
-def _apply(data: dict[str, Any], positions: dict[KeyPath, Position], override: Override) -> None:
+def _apply(
+    data: dict[str, Any], positions: dict[KeyPath, Position], override: Override, retyped: dict[int, dict[str, Any]]
+) -> None:
+    """Apply one override, walking its key path once; ``retyped`` is passed on to :func:`_retype`."""
     node: Any = data
-    walked: KeyPath = ()
+    path: list[PathPart] = []  # the path as the data spells it: list indices as ints, mapping keys as strings
     for part in override.path[:-1]:
-        walked = (*walked, part)
         if isinstance(node, dict):
-            if str(part) not in node:  # a mapping this --set creates: its problems are the --set's
-                positions[(*walked[:-1], str(part))] = override.position
-            node = node.setdefault(str(part), {})
+            key = str(part)
+            if key not in node:  # a mapping this --set creates: its problems are the --set's
+                positions[(*path, key)] = override.position
+                node[key] = {}
+            node = node[key]
+            path.append(key)
         elif isinstance(node, list) and isinstance(part, int):
             if part >= len(node):
-                raise OverrideError(f"--set {override.text}: {format_path(walked)}: index {part} is out of range "
-                                    f"({format_path(walked[:-1])} has {len(node)} items)")  # fmt: skip
+                written = override.path[: len(path)]
+                raise OverrideError(
+                    f"{override.shown}: {format_path((*written, part))}: index {part} is out of "
+                    f"range ({format_path(written)} has {len(node)} items)"
+                )
             node = node[part]
+            path.append(part)
         else:
-            raise OverrideError(f"--set {override.text}: {format_path(walked[:-1])} holds no keys to set")
+            raise OverrideError(f"{override.shown}: {format_path(override.path[: len(path)])} holds no keys to set")
     last = override.path[-1]
-    path = tuple(p if isinstance(p, int) and isinstance(_at(data, override.path[:i]), list) else str(p)
-                 for i, p in enumerate(override.path))  # fmt: skip
-    old = _at(data, path)
     if isinstance(node, list):
         if not isinstance(last, int) or last >= len(node):
-            raise OverrideError(f"--set {override.text}: {format_path(override.path)} is not an item of the list")
+            raise OverrideError(f"{override.shown}: {format_path(override.path)} is not an item of the list")
+        target: KeyPath = (*path, last)
+        old = node[last]
         node[last] = _fresh(override.value)
     elif isinstance(node, dict):
         key = str(last)
+        target = (*path, key)
+        old = node.get(key)
         if override.value is None:
             node.pop(key, None)
         elif key == "type" and node.get("type") not in (None, override.value):
-            _retype(node, positions, path[:-1], override)
+            _retype(node, positions, tuple(path), override, retyped)
         else:
             node[key] = _fresh(override.value)
     else:
-        raise OverrideError(f"--set {override.text}: {format_path(override.path[:-1])} holds no keys to set")
-    _drop(positions, path, old)
-    positions[path] = override.position
+        raise OverrideError(f"{override.shown}: {format_path(override.path[:-1])} holds no keys to set")
+    _drop(positions, target, old)
+    positions[target] = override.position
 
 
 def _fresh(value: Any) -> Any:
@@ -300,32 +391,30 @@ def _fresh(value: Any) -> Any:
     return copy.deepcopy(value) if isinstance(value, dict | list) else value
 
 
-def _retype(node: dict[str, Any], positions: dict[KeyPath, Position], prefix: KeyPath, override: Override) -> None:
+def _retype(
+    node: dict[str, Any],
+    positions: dict[KeyPath, Position],
+    prefix: KeyPath,
+    override: Override,
+    retyped: dict[int, dict[str, Any]],
+) -> None:
     """Give the component at ``prefix`` a new ``type``: it starts from the new type's defaults, keeping
     only what earlier ``--set`` arguments wrote into it (the spec's fields were for the old type), so
-    the order of ``--set`` arguments does not matter."""
-    from_command_line = {
-        key: value
-        for key, value in node.items()
-        if key != "type" and positions.get((*prefix, key), Position("", 0, 0)).file.startswith("--set ")
-    }
-    kept = {
-        path: position
-        for path, position in positions.items()
-        if path[: len(prefix) + 1] in {(*prefix, key) for key in from_command_line}
-    }
-    _drop(positions, prefix, node)
-    node.clear()
-    node.update(from_command_line, type=override.value)
-    positions.update(kept)
+    the order of ``--set`` arguments does not matter.
+
+    Only the values removed are walked. A component already in ``retyped`` holds nothing but what
+    ``--set`` arguments wrote into it, so its keys are not looked at again: a run of type changes to
+    one component stays linear in their number.
+    """
+    if id(node) not in retyped:
+        no_position = Position("", 0, 0)
+        from_spec = [
+            key
+            for key in node
+            if key != "type" and not positions.get((*prefix, key), no_position).file.startswith("--set ")
+        ]
+        for key in from_spec:
+            _drop(positions, (*prefix, key), node.pop(key))
+        retyped[id(node)] = node
+    node["type"] = override.value
     positions[prefix] = override.position  # the component is now the --set's: its problems point there
-
-
-def _at(data: Any, path: KeyPath) -> Any:
-    """The value at ``path``, or None where there is none."""
-    for part in path:
-        if isinstance(data, list) and isinstance(part, int):
-            data = data[part] if part < len(data) else None
-        else:
-            data = data.get(str(part)) if isinstance(data, dict) else None
-    return data
