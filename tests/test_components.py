@@ -164,7 +164,11 @@ def test_component_trains(kind, name):
     out = model(torch.randn(2, *plan.input.dims))
     loss = sum(o.float().square().mean() for o in (out if isinstance(out, tuple) else (out,)))
     loss.backward()
-    dead = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert [n for n, p in model.named_parameters() if p.grad is None] == []
+    # Talking heads' bias before the softmax shifts every logit of a head alike, which the softmax
+    # cancels: its gradient is zero up to rounding, and exactly zero on some CPUs.
+    invariant = [n for n, _ in model.named_parameters() if n.endswith("proj_l.bias")]
+    dead = [n for n, p in model.named_parameters() if n not in invariant and not p.grad.abs().sum() > 0]
     assert dead == []
 
 
