@@ -476,3 +476,29 @@ def test_a_replaced_file_keeps_its_mode(tmp_path, capsys):
     export.chmod(0o604)
     assert main(["export", str(_spec_file(tmp_path)), "--format", "pt2", "-o", str(export), "--force"]) == 0
     assert oct(export.stat().st_mode & 0o777) == "0o604"
+
+
+@pytest.mark.parametrize(
+    ("argv", "option", "source"),
+    [
+        (["render", "{spec}", "-o", "{spec}"], "--output", "SPEC"),
+        (["build", "{spec}", "--weights", "{weights}", "--save", "{weights}"], "--save", "--weights"),
+        (["build", "{spec}", "--init-from", "{weights}", "--save", "{weights}"], "--save", "--init-from"),
+        (["convert", "{spec}", "{weights}", "-o", "{weights}"], "--output", "WEIGHTS"),
+        (["export", "{spec}", "--weights", "{weights}", "-o", "{weights}"], "--output", "--weights"),
+    ],
+    ids=["render", "build --weights", "build --init-from", "convert", "export"],
+)
+def test_no_command_writes_over_a_file_it_reads(tmp_path, capsys, argv, option, source):
+    spec = _spec_file(tmp_path)
+    weights = tmp_path / "w.pt"
+    weights.write_bytes(b"the user's weights")
+    filled = [arg.format(spec=spec, weights=weights) for arg in argv]
+    target = weights if "{weights}" in argv[-1] else spec
+    before = target.read_bytes()
+    assert main([*filled, "--force"]) == 1
+    assert capsys.readouterr().err.splitlines()[0] == (
+        f"error: {option} {target} is the {source} file: writing it would destroy what the run reads; "
+        "give another file name [AS603]"
+    )
+    assert target.read_bytes() == before
