@@ -20,7 +20,8 @@ import io
 import itertools
 import pickle
 import re
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -580,6 +581,17 @@ def read_file(path: str | Path, max_bytes: int | None = None) -> Mapping[str, An
     return {key: dict(value) if isinstance(value, NamespaceData) else value for key, value in checkpoint.items()}
 
 
+@contextmanager
+def located(path: str | Path) -> Iterator[None]:
+    """Start the message of a :class:`CheckpointError` raised in the block with ``path``, unless it does."""
+    try:
+        yield
+    except CheckpointError as exc:
+        if str(exc).startswith(f"{path}: "):
+            raise
+        raise CheckpointError(f"{path}: {exc}", exc.code) from None
+
+
 def load_file(
     model: nn.Module,
     path: str | Path,
@@ -597,4 +609,5 @@ def load_file(
     checkpoint = read_file(path)
     if plan is not None and not reinit:
         check_spec(checkpoint, plan, path)
-    return load_state(model, checkpoint, layout, reinit, allow_nonfinite)
+    with located(path):
+        return load_state(model, checkpoint, layout, reinit, allow_nonfinite)

@@ -189,9 +189,11 @@ def cmd_build(args: argparse.Namespace) -> int:
         layout = load_file(model, args.weights, plan=plan, allow_nonfinite=args.allow_nonfinite)
         _say(f"loaded weights from {args.weights}" + (f" (converted from the {layout} layout)" if layout else ""))
     if args.init_from:
-        from archspec.checkpoint import read_file, warm_start
+        from archspec.checkpoint import located, read_file, warm_start
 
-        report = warm_start(model, read_file(args.init_from), allow_nonfinite=args.allow_nonfinite).report()
+        checkpoint = read_file(args.init_from)
+        with located(args.init_from):
+            report = warm_start(model, checkpoint, allow_nonfinite=args.allow_nonfinite).report()
         _say(f"warm start from {args.init_from}: {report}")
     params = sum(p.numel() for p in model.parameters())
     if params != plan.params:
@@ -410,11 +412,11 @@ def cmd_fit(args: argparse.Namespace) -> int:
     for path in (args.resume, args.weights, args.init_from):
         _check_weights_file(path)
     size = _size(args.size) if args.size else None
+    _, native = _load_and_plan(args.spec, args.set)  # the spec and its overrides before the data is read
     catalog = scan(args.data)
     parts = split(catalog, args.val_fraction, seed=0)
     _say(catalog.describe())
     _say(parts.describe())
-    _, native = _load_and_plan(args.spec, args.set)
     adaptation = adapt(native, catalog, size)
     _, plan = _load_and_plan(args.spec, [*args.set, *adaptation])
     _say(f"variant: {_label(args.spec, [*args.set, *adaptation])}" + ("" if adaptation else " (as written)"))

@@ -88,12 +88,15 @@ def choose(
     if requested == "memory":
         return Choice("memory", 0, stored, "as asked")
     available = budget.available_bytes()
-    limit = budget.SHARE * available if available is not None else None
-    if catalog.kind != "folder" or limit is None or stored + training_bytes(plan, batch) <= limit:
-        return Choice("memory", 0, stored, "it fits the memory budget" if limit is not None else "memory unknown")
-    return Choice(
-        "stream", count, 0, f"in memory the images would take {_mib(stored)}, over the budget of {_mib(int(limit))}"
-    )
+    if available is None:
+        return Choice("memory", 0, stored, "the memory available is unknown")
+    limit = budget.SHARE * available
+    if stored + training_bytes(plan, batch) <= limit:
+        return Choice("memory", 0, stored, "it fits the memory budget")
+    over = f"in memory the images would take {_mib(stored)}, over the budget of {_mib(int(limit))}"
+    if catalog.kind != "folder":
+        return Choice("memory", 0, stored, f"{catalog.kind} data is read whole; {over}")
+    return Choice("stream", count, 0, over)
 
 
 class _Batches:

@@ -378,19 +378,22 @@ def fit(
 
 def _start(model: nn.Module, weights: str | Path | None, init_from: str | Path | None) -> str | None:
     """Load ``weights`` (strictly, the classifier aside) or warm-start from ``init_from``; returns the report."""
-    from archspec.checkpoint import load_state, read_file, to_model_names, unwrap, warm_start
+    from archspec.checkpoint import load_state, located, read_file, to_model_names, unwrap, warm_start
 
     if init_from is not None:
-        return f"warm start from {init_from}: {warm_start(model, read_file(init_from)).report()}"
+        checkpoint = read_file(init_from)
+        with located(init_from):
+            return f"warm start from {init_from}: {warm_start(model, checkpoint).report()}"
     if weights is None:
         return None
     checkpoint = read_file(weights)
     classifier = getattr(model, "classifier_name", lambda: "")()
-    converted, layout = to_model_names(model, unwrap(checkpoint))
-    expected = model.state_dict()
-    head = [key for key in expected if classifier and key.startswith(classifier + ".")]
-    fresh = [key for key in head if key not in converted or converted[key].shape != expected[key].shape]
-    load_state(model, checkpoint, reinit=(classifier,) if fresh else ())
+    with located(weights):
+        converted, layout = to_model_names(model, unwrap(checkpoint))
+        expected = model.state_dict()
+        head = [key for key in expected if classifier and key.startswith(classifier + ".")]
+        fresh = [key for key in head if key not in converted or converted[key].shape != expected[key].shape]
+        load_state(model, checkpoint, reinit=(classifier,) if fresh else ())
     source = f" (converted from the {layout} layout)" if layout else ""
     new_head = f"; the classifier {classifier} starts fresh (the checkpoint's has another shape)" if fresh else ""
     return f"loaded {weights}{source}{new_head}"

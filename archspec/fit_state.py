@@ -151,7 +151,7 @@ def restore(
         FitError: (AS1003) the file holds no training state, was saved by another run, or its state
             fails a check; CheckpointError: the weights do not fit (see :func:`archspec.checkpoint.read_file`).
     """
-    from archspec.checkpoint import check_spec, load_state, read_file
+    from archspec.checkpoint import check_spec, load_state, located, read_file
 
     checkpoint = read_file(path)
     state = checkpoint.get(CHECKPOINT_KEY)
@@ -173,7 +173,8 @@ def restore(
     scaler_state = state.get("scaler")
     if not isinstance(scaler_state, Mapping):
         raise _tampered(path, "scaler state", "is not a mapping")
-    load_state(model, checkpoint)
+    with located(path):
+        load_state(model, checkpoint)
     _optimizer(path, optimizer, state.get("optimizer"), len(history) * steps_per_epoch, not scaler.is_enabled())
     try:
         scaler.load_state_dict(dict(scaler_state))

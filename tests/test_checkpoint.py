@@ -264,9 +264,9 @@ def test_a_key_that_is_not_a_string_is_named(tmp_path):
     torch.save({tuple(range(100)): torch.zeros(1)}, path)
     with pytest.raises(CheckpointError) as info:
         load_file(_tiny_model(), path)
-    assert str(info.value) == (
-        "the checkpoint's state_dict has the key (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, "
-        "19, 20, 21, 2… (310 more characters) (tuple); its keys must be tensor names (strings)"
+    assert str(info.value) == (  # a file's name leads the message
+        f"{path}: the checkpoint's state_dict has the key (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, "
+        "16, 17, 18, 19, 20, 21, 2… (310 more characters) (tuple); its keys must be tensor names (strings)"
     )
 
 
@@ -301,7 +301,7 @@ def test_non_finite_weights_on_the_command_line(tmp_path, capsys):
     torch.save(state, weights)
     spec = str(_spec_file(tmp_path))
     assert main(["convert", spec, str(weights), "-o", str(out)]) == 1
-    assert "error: non-finite weights: 80 of the 80 values of head.weight are NaN or infinite; pass " in (
+    assert f"error: {weights}: non-finite weights: 80 of the 80 values of head.weight are NaN or infinite; pass " in (
         capsys.readouterr().err
     )
     assert not out.exists()

@@ -537,12 +537,12 @@ def test_a_checkpoint_saved_from_the_meta_device_is_refused(tmp_path, capsys):
         f"the checkpoint holds no data: saved from the meta device, its {count} tensors have shapes and no values "
         "(the first: 'patch_embed1.proj.weight'); save the weights of a model built on cpu or cuda"
     )
-    for load in (load_file, lambda model, path: warm_start(model, read_file(path))):
+    for load, named in ((load_file, True), (lambda model, path: warm_start(model, read_file(path)), False)):
         model = _model()
         before = model.state_dict()["head.weight"].clone()
         with pytest.raises(CheckpointError) as info:
             load(model, path)
-        assert (str(info.value), info.value.code) == (message, "AS501")
+        assert (str(info.value), info.value.code) == (f"{path}: {message}" if named else message, "AS501")
         assert torch.equal(model.state_dict()["head.weight"], before)
     partly = {**_model().state_dict(), "head.bias": torch.zeros(5, device="meta")}
     with pytest.raises(CheckpointError) as info:
@@ -556,7 +556,7 @@ def test_a_checkpoint_saved_from_the_meta_device_is_refused(tmp_path, capsys):
     spec = tmp_path / "tiny.yaml"
     spec.write_text(json.dumps(tiny()))
     assert main(["build", str(spec), "--no-tree", "--weights", str(path)]) == 1
-    assert f"{message} [AS501]" in capsys.readouterr().err
+    assert f"error: {path}: {message} [AS501]" in capsys.readouterr().err
 
 
 # --- dtypes of another kind ---------------------------------------------------------------------
