@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from archspec.nn.layout import grid_to_tokens, tokens_to_grid
+from archspec.nn.layout import channels_last_weight, grid_to_tokens, tokens_to_grid
 
 
 class DepthwiseConv(nn.Module):
@@ -19,7 +19,8 @@ class DepthwiseConv(nn.Module):
 
     def __init__(self, dim: int, kernel: int = 7, bias: bool = True) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(dim, dim, kernel, padding=kernel // 2, groups=dim, bias=bias)
+        # Stored in the layout its gradient comes in (tokens are a channels-last grid).
+        self.conv = channels_last_weight(nn.Conv2d(dim, dim, kernel, padding=kernel // 2, groups=dim, bias=bias))
 
     def forward(self, x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
         # Tokens are a channels-last grid in memory, so both conversions are views.

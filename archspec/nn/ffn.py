@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from archspec.nn.conv_act import conv_gelu, plain_module
-from archspec.nn.layout import grid_to_tokens, tokens_to_grid
+from archspec.nn.layout import channels_last_weight, grid_to_tokens, tokens_to_grid
 from archspec.nn.token_linear import token_linear
 
 
@@ -54,7 +54,8 @@ class DWConv(nn.Module):
 
     def __init__(self, dim: int) -> None:
         super().__init__()
-        self.dwconv = nn.Conv2d(dim, dim, 3, padding=1, groups=dim)
+        # Stored in the layout its gradient comes in (tokens are a channels-last grid).
+        self.dwconv = channels_last_weight(nn.Conv2d(dim, dim, 3, padding=1, groups=dim))
 
     def forward(self, x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
         return grid_to_tokens(self.dwconv(tokens_to_grid(x, hw)))

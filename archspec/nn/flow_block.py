@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from archspec.nn.layout import grid_to_tokens, tokens_to_grid
+from archspec.nn.layout import grid_to_tokens, nchw_cell, one_cell, tokens_to_grid
 
 CALL, ADD, CONCAT, CLASS_TOKEN_OP, REJOIN_OP = 0, 1, 2, 3, 4
 
@@ -117,8 +117,14 @@ class FlowBlock(nn.Module):
 
 
 def _value(x: torch.Tensor | None, grid: bool, hw: tuple[int, int], to_grid: bool) -> torch.Tensor:
-    """A value in the layout a step reads: tokens (B, N, C) as a (B, C, H, W) grid or back, as views."""
+    """A value in the layout a step reads: tokens (B, N, C) as a (B, C, H, W) grid or back, as views.
+
+    A grid of one cell is viewed with NCHW strides (:func:`~archspec.nn.layout.nchw_cell`): the grid
+    steps of blocks are those of convolutional networks, which run NCHW at every larger size.
+    """
     assert x is not None  # released only after its last reader
     if grid == to_grid:
         return x
-    return tokens_to_grid(x, hw) if to_grid else grid_to_tokens(x)
+    if not to_grid:
+        return grid_to_tokens(x)
+    return nchw_cell(x) if one_cell(hw) else tokens_to_grid(x, hw)

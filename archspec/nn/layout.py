@@ -8,12 +8,30 @@ torch does not recognise as channels-last, and convolutions then copy their inpu
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 
 def tokens_to_grid(x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
     """(B, N, C) tokens → a (B, C, H, W) view that is channels-last in memory."""
     batch, _, dim = x.shape
     return x.reshape(batch, *hw, dim).permute(0, 3, 1, 2)
+
+
+def one_cell(hw: tuple[int, int]) -> bool:
+    """Whether a grid is known to be a single cell (False for sizes being traced symbolically)."""
+    return type(hw[0]) is int and type(hw[1]) is int and hw[0] == 1 and hw[1] == 1
+
+
+def nchw_cell(x: torch.Tensor) -> torch.Tensor:
+    """(B, N, C) tokens of a one-cell grid → a (B, C, 1, 1) view with NCHW strides.
+
+    A one-cell grid is the same memory in either layout, and torch picks a convolution's layout from
+    the strides of the size-1 dimensions: :func:`tokens_to_grid` gives strides it reads as
+    channels-last. A block that runs NCHW at every other grid size (a ResNet's, whose tokens are
+    views of NCHW grids) takes this view instead, so its convolutions stay NCHW and their weight
+    gradients come back with the weights' strides, which DistributedDataParallel checks exactly.
+    """
+    return x.reshape(x.shape[0], x.shape[2], 1, 1)
 
 
 def grid_to_tokens(x: torch.Tensor) -> torch.Tensor:
@@ -50,3 +68,20 @@ def known_equal(hw: tuple[int, int], built: tuple[int, int]) -> bool:
     from torch.fx.experimental.symbolic_shapes import statically_known_true  # half a second to import: only here
 
     return all(statically_known_true(a == b) for a, b in zip(hw, built, strict=True))
+
+
+def channels_last_weight(conv: nn.Conv2d) -> nn.Conv2d:
+    """Give ``conv`` its weight in channels-last strides where that moves no value, and return it.
+
+    A convolution over a channels-last grid (tokens seen as a grid) computes its weight's gradient
+    channels-last. A depthwise weight (C, 1, k, k) holds the same memory in either layout, so autograd
+    keeps that gradient as it comes, with the stride of the size-1 dimension differing from the
+    weight's; DistributedDataParallel compares strides exactly and warns on every rank ("Grad strides
+    do not match bucket view strides"). Stored channels-last, the weight has the strides its gradient
+    comes in, and the convolution runs channels-last as it did, on the same memory. Values, state_dict
+    keys and shapes are unchanged; a weight whose layouts differ in memory is left as it is.
+    """
+    weight = conv.weight
+    if weight.is_contiguous() and weight.is_contiguous(memory_format=torch.channels_last):
+        conv.weight = nn.Parameter(weight.detach().clone(memory_format=torch.channels_last), weight.requires_grad)
+    return conv

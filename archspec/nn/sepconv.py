@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from archspec.nn.layout import grid_to_tokens, tokens_to_grid
+from archspec.nn.layout import channels_last_weight, grid_to_tokens, tokens_to_grid
 from archspec.nn.token_linear import token_linear
 
 
@@ -36,7 +36,10 @@ class SepConv(nn.Module):
         super().__init__()
         self.pwconv1 = nn.Linear(dim, hidden, bias=bias)
         self.act1 = act1
-        self.dwconv = nn.Conv2d(hidden, hidden, kernel, padding=kernel // 2, groups=hidden, bias=bias)
+        # Stored in the layout its gradient comes in (tokens are a channels-last grid).
+        self.dwconv = channels_last_weight(
+            nn.Conv2d(hidden, hidden, kernel, padding=kernel // 2, groups=hidden, bias=bias)
+        )
         self.act2 = act2 if act2 is not None else nn.Identity()
         self.pwconv2 = nn.Linear(hidden, dim, bias=bias)
 
