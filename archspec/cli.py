@@ -382,6 +382,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
     Example: archspec fit specs/spectformer.yaml --data digits --epochs 5 --save digits.pt --log digits.jsonl
     """
+    _, native = _load_and_plan(args.spec, args.set)  # the spec and its overrides first: no torch needed
     from archspec.data import scan, split
     from archspec.fit import LAUNCH_HINT, FitConfig, FitError, adapt, launch_problem
 
@@ -412,7 +413,6 @@ def cmd_fit(args: argparse.Namespace) -> int:
     for path in (args.resume, args.weights, args.init_from):
         _check_weights_file(path)
     size = _size(args.size) if args.size else None
-    _, native = _load_and_plan(args.spec, args.set)  # the spec and its overrides before the data is read
     catalog = scan(args.data)
     parts = split(catalog, args.val_fraction, seed=0)
     _say(catalog.describe())
