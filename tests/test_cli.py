@@ -211,7 +211,7 @@ def test_build_loads_official_weights(tmp_path, capsys):
     torch.save(official, path)
     assert main(["build", SPEC, "--no-tree", "--weights", str(path)]) == 1
     assert capsys.readouterr().err.startswith(
-        "error: checkpoint does not fit the model (read as the spectformer layout) (1 problems):\n"
+        f"error: {path}: checkpoint does not fit the model (read as the spectformer layout) (1 problems):\n"
         "  missing: head.bias (6,) [AS502]\n"
     )
 
