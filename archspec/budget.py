@@ -54,6 +54,12 @@ def _gib(value: float) -> str:
     return f"{value / 2**30:.2f} GiB"
 
 
+def training_bytes(plan: Plan, batch: int, width: int = 4) -> int:
+    """What training ``plan`` at ``batch`` keeps: the parameters with their gradients and AdamW's two
+    moments, and :data:`TRAINING_COPIES` times a batch's activations, at ``width`` bytes a value."""
+    return width * (4 * plan.params + TRAINING_COPIES * batch * activation_bytes(plan, 1))
+
+
 def check_budget(
     plan: Plan,
     dtype: str = "float32",

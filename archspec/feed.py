@@ -17,21 +17,18 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from archspec import budget
-from archspec.budget import TRAINING_COPIES
 from archspec.data import Catalog, DataError, Split
 from archspec.nodes import Plan
-from archspec.sweep import activation_bytes
 
 LOADERS = ("auto", "memory", "stream")
 EVAL_BATCH = 256
 STAT_SAMPLE = 1024
 """Training images the streaming feed draws its normalisation statistics from."""
 CHUNK = 256
-"""Images resized or summed at a time, so that no step holds a float32 copy of all the data."""
+"""Images summed at a time for the statistics, so that no step holds a float64 copy of all the data."""
 
 
 def default_workers() -> int:
@@ -63,11 +60,6 @@ def _mib(count: int) -> str:
     return f"{count / 2**30:.2f} GiB" if count >= 2**30 else f"{count / 2**20:.1f} MiB"
 
 
-def training_bytes(plan: Plan, batch: int) -> int:
-    """Parameters (with their gradients and AdamW's two moments) and a training batch's activations, float32."""
-    return 4 * (4 * plan.params + TRAINING_COPIES * batch * activation_bytes(plan, 1))
-
-
 def choose(
     catalog: Catalog, size: tuple[int, int], plan: Plan, batch: int, requested: str = "auto", workers: int | None = None
 ) -> Choice:
@@ -91,7 +83,7 @@ def choose(
     if available is None:
         return Choice("memory", 0, stored, "the memory available is unknown")
     limit = budget.SHARE * available
-    if stored + training_bytes(plan, batch) <= limit:
+    if stored + budget.training_bytes(plan, batch) <= limit:
         return Choice("memory", 0, stored, "it fits the memory budget")
     over = f"in memory the images would take {_mib(stored)}, over the budget of {_mib(int(limit))}"
     if catalog.kind != "folder":
@@ -153,41 +145,12 @@ def _moments(chunks: Iterable[torch.Tensor], scale: float) -> tuple[torch.Tensor
     return mean.float().view(1, -1, 1, 1), std.float().view(1, -1, 1, 1)
 
 
-def resized(x: torch.Tensor, size: tuple[int, int], mode: str = "crop") -> torch.Tensor:
-    """``x`` (N, C, H, W) brought to ``size`` (height, width): ``crop`` scales it to cover the size and cuts
-    the centre, ``pad`` scales it to fit inside and pads the rest with zeros, ``stretch`` scales each axis.
-    Bilinear, antialiased when shrinking; ``uint8`` stays ``uint8`` (rounded)."""
-    height, width = x.shape[-2:]
-    if (height, width) == size:
-        return x
-    if mode == "stretch":
-        inner = size
-    else:
-        pick = max if mode == "crop" else min
-        factor = pick(size[0] / height, size[1] / width)
-        inner = (max(1, round(height * factor)), max(1, round(width * factor)))
-    values = x.float()
-    shrinking = inner[0] < height or inner[1] < width
-    values = F.interpolate(values, size=inner, mode="bilinear", align_corners=False, antialias=shrinking)
-    if inner != size:
-        top, left = (inner[0] - size[0]) // 2, (inner[1] - size[1]) // 2
-        if mode == "crop":
-            values = values[..., top : top + size[0], left : left + size[1]]
-        else:
-            values = F.pad(values, (-left, size[1] - inner[1] + left, -top, size[0] - inner[0] + top))
-    if x.dtype == torch.uint8:
-        return values.round().clamp(0, 255).to(torch.uint8)
-    return values.to(x.dtype)
-
-
 class MemoryFeed(Feed):
     """Every image decoded once, at the input size, and held on the device in the dtype it was read in."""
 
     def __init__(self, catalog: Catalog, split: Split, size: tuple[int, int], resize: str, device: torch.device):
-        images = catalog.load(size, resize)
+        images = catalog.load(size, resize)  # decoded and resized one image at a time
         x = torch.from_numpy(images.x)
-        if tuple(x.shape[2:]) != size:  # arrays are read at their own size
-            x = torch.cat([resized(x[i : i + CHUNK], size, resize) for i in range(0, len(x), CHUNK)])
         self.scale = images.scale
         self.device = device
         self.x = x.to(device)
