@@ -52,9 +52,25 @@ _Dumper.add_representer(dict, _Dumper.represent_dict)
 _Dumper.add_representer(list, _Dumper.represent_list)
 
 
+def shown(spec: ModelSpec) -> dict[str, Any]:
+    """The resolved spec as ``archspec show`` prints it: :func:`canonical`, less each stage's default FFN
+    where none of the stage's blocks has one (a ResNet's, a MobileNet's).
+
+    A stage always holds an FFN (the default ``mlp`` when none is written), but one written out for
+    blocks without an FFN is a contradiction the planner rejects, so the printed spec leaves it out;
+    loaded back, the stage gets the same default, and the spec, its fingerprint and its model are the same.
+    """
+    data = canonical(spec)
+    for stage, plain in zip(spec.stages, data["stages"], strict=True):
+        blocks = [stage.block] if stage.each is None else [edit.block or stage.block for edit in stage.each]
+        if "ffn" not in stage.model_fields_set and not any(block.uses_ffn for block in blocks):
+            del plain["ffn"]
+    return data
+
+
 def canonical_yaml(spec: ModelSpec) -> str:
-    """The resolved spec as YAML that loads back to the same spec."""
-    return yaml.dump(canonical(spec), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=120)
+    """The resolved spec as YAML that loads back to the same spec, and plans to the same model."""
+    return yaml.dump(shown(spec), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=120)
 
 
 def _digest(lines: Iterable[str]) -> str:
