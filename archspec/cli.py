@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from archspec.spec import LoadedSpec
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+SPEC_HELP = "a spec file or a shipped name (see archspec list)"
 DTYPES = ("float32", "float64", "bfloat16", "float16")
 
 
@@ -134,6 +135,59 @@ def cmd_summary(args: argparse.Namespace) -> int:
         print(summary.format_table(plan, markdown=args.format == "md"))
         print(f"spec fingerprint: {spec_fingerprint(plan.spec)}")
     return EXIT_OK
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    """List the shipped specs: name, family, parameters, GFLOPs and file, planned without torch.
+
+    The family is the folder a spec ships in: spectformer (the SpectFormers at the top), zoo
+    (reference models of timm and the papers), variants (SpectFormer with one part changed) and
+    digits (SpectFormer scaled to 8×8 digits). Parameters and GFLOPs are those of one sample at the
+    spec's own input size, as summary gives them. Any name listed works wherever a SPEC is asked for.
+
+    Example: archspec list --format md
+    """
+    from archspec import PlanCache, plan
+    from archspec.compose import shipped_specs
+    from archspec.spec import load_spec
+
+    start = time.perf_counter()
+    cache = PlanCache()
+    rows: list[dict[str, Any]] = []
+    for path in shipped_specs():
+        planned = plan(load_spec(path), cache)
+        rows.append(
+            {"name": path.stem, "family": _family(path), "params": planned.params, "flops": planned.flops,
+             "path": _shown_path(path)}
+        )  # fmt: skip
+    _say(f"planned {len(rows)} shipped specs in {(time.perf_counter() - start) * 1e3:.0f} ms", VERBOSE)
+    if args.format == "json":
+        import json
+
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    from archspec.tables import markdown_table, text_table
+
+    header = ("name", "family", "params", "GFLOPs", "file")
+    body = [(r["name"], r["family"], f"{r['params']:,}", f"{r['flops'] / 1e9:.3f}", r["path"]) for r in rows]
+    print(markdown_table(header, body, {2, 3}) if args.format == "md" else text_table(header, body, {2, 3}))
+    return EXIT_OK
+
+
+def _family(path: Path) -> str:
+    """The family ``archspec list`` gives a shipped spec: its folder under the shipped specs, spectformer at the top."""
+    from archspec.compose import SHIPPED_SPECS
+
+    folder = path.parent.relative_to(SHIPPED_SPECS).as_posix()
+    return "spectformer" if folder == "." else folder
+
+
+def _shown_path(path: Path) -> str:
+    """``path`` relative to the working folder when it lies below it, else as it is."""
+    try:
+        return path.relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -378,7 +432,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
     not (--loader). Training uses AdamW with a linear warm-up and cosine decay, and the spec's
     drop-path; every epoch ends with a validation pass. The same seed and thread count give the same
     numbers. Under torchrun, each process trains on its shard with DistributedDataParallel (--batch
-    is per process). Needs the fit extra: pip install 'archspec[fit]'.
+    is per process). The digits need scikit-learn, image folders Pillow and sweep --plot matplotlib:
+    pip install scikit-learn Pillow matplotlib, or pip install -e '.[fit]' in a checkout.
 
     Example: archspec fit specs/spectformer.yaml --data digits --epochs 5 --save digits.pt --log digits.jsonl
     """
@@ -562,8 +617,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     The input is named image; a classifier's output logits, a backbone's after its maps (stage1, ...).
     --dynamic hw makes the height and width dynamic too: multiples of the model's total stride. The
     exported model is checked against the eager one at batch 1 and 3 (and, with --dynamic hw, at
-    another size) to 1e-4 unless --no-verify is given. ONNX needs the export extra: pip install
-    'archspec[export]'.
+    another size) to 1e-4 unless --no-verify is given. ONNX needs onnx, onnxscript and onnxruntime:
+    pip install onnx onnxscript onnxruntime, or pip install -e '.[export]' in a checkout.
 
     Example: archspec export specs/spectformer-h-s.yaml --format onnx -o spectformer-h-s.onnx
     """
@@ -764,6 +819,11 @@ def _positive_int(text: str) -> int:
     return value
 
 
+# argparse names a type function in its message for a value the function cannot read ("argument
+# --batch: invalid whole number value: '1,2'"), so each carries a __name__ its users can read.
+_positive_int.__name__ = "whole number"
+
+
 def _count(low: int, high: int) -> Callable[[str], int]:
     """An argparse type: a whole number from ``low`` to ``high``."""
 
@@ -773,6 +833,7 @@ def _count(low: int, high: int) -> Callable[[str], int]:
             raise argparse.ArgumentTypeError(f"must be from {low:,} to {high:,}, got {text}")
         return value
 
+    count.__name__ = "whole number"
     return count
 
 
@@ -810,6 +871,9 @@ def _seed(text: str) -> int:
     return value
 
 
+_seed.__name__ = "seed"
+
+
 MAX_THREADS = 1024
 """More CPU threads than any machine has crash torch's thread pool rather than fail."""
 
@@ -819,6 +883,9 @@ def _threads(text: str) -> int:
     if value > MAX_THREADS:
         raise argparse.ArgumentTypeError(f"must be at most {MAX_THREADS}, got {value}")
     return value
+
+
+_threads.__name__ = "thread count"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -851,18 +918,21 @@ def _parser() -> argparse.ArgumentParser:
         return p
 
     p = command("validate", cmd_validate)
-    p.add_argument("specs", nargs="+", metavar="SPEC", help="spec files to check")
+    p.add_argument("specs", nargs="+", metavar="SPEC", help=f"the specs to check: each {SPEC_HELP}")
 
     p = command("summary", cmd_summary)
-    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
     p.add_argument("--format", choices=("table", "md", "json"), default="table", help="output format (default: table)")
     p.add_argument("--input", metavar="CxHxW", help="plan at another input size, e.g. 3x384x384")
 
+    p = command("list", cmd_list, spec=False)
+    p.add_argument("--format", choices=("table", "md", "json"), default="table", help="output format (default: table)")
+
     p = command("show", cmd_show)
-    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
 
     p = command("build", cmd_build)
-    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or meta (default: cpu)")
     p.add_argument("--dtype", choices=DTYPES, default="float32", help="parameter dtype (default: float32)")
     p.add_argument("--seed", type=_seed, default=0, help="RNG seed for the initial weights (default: 0)")
@@ -887,7 +957,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-tree", action="store_true", help="print only the summary table, not the module tree")
 
     p = command("convert", cmd_convert)
-    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
     p.add_argument("weights", metavar="WEIGHTS", help="the reference's state_dict (torch.save or .safetensors)")
     p.add_argument("-o", "--output", required=True, help="the archspec checkpoint to write")
     p.add_argument("--layout", help="the checkpoint layout (default: detected), e.g. timm-resnet")
@@ -895,20 +965,20 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
 
     p = command("render", cmd_render)
-    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
     p.add_argument("-o", "--output", default="-", help="output file (.svg .png .pdf .dot .json .graphml) or - for DOT")
     p.add_argument("--depth", type=int, choices=(0, 1, 2, 3), default=1,
                    help="0 stages, 1 blocks, 2 inside blocks, 3 leaf layers (default: 1)")  # fmt: skip
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
 
     p = command("diff", cmd_diff)
-    p.add_argument("a", metavar="A", help="the reference spec")
-    p.add_argument("b", metavar="B", help="the spec compared with it")
+    p.add_argument("a", metavar="A", help=f"the reference spec: {SPEC_HELP}")
+    p.add_argument("b", metavar="B", help=f"the spec compared with it: {SPEC_HELP}")
     p.add_argument("--set-a", action="append", default=[], metavar="KEY.PATH=VALUE", help="override a value of A")
     p.add_argument("--format", choices=("text", "md", "json"), default="text", help="output format (default: text)")
 
     p = command("sweep", cmd_sweep)
-    p.add_argument("specs", nargs="+", metavar="SPEC", help="spec files (or shipped names); each is swept")
+    p.add_argument("specs", nargs="+", metavar="SPEC", help=f"the specs to sweep: each {SPEC_HELP}")
     p.add_argument("--grid", action="append", default=[], metavar="KEY.PATH=V1,V2",
                    help="values to sweep for one key; repeat for a cartesian product")  # fmt: skip
     p.add_argument("--measure", action="store_true", help="build every valid variant and time its forward pass")
@@ -927,7 +997,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("md", "csv", "json"), default="md", help="output format (default: md)")
 
     p = command("fit", cmd_fit)
-    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
     p.add_argument("--data", default="digits", metavar="digits|DIR|FILE.npz",
                    help="the labelled images (default: digits, bundled with scikit-learn)")  # fmt: skip
     p.add_argument("--size", metavar="N|HxW",
@@ -966,7 +1036,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("table", "json"), default="table", help="output format (default: table)")
 
     p = command("bench", cmd_bench)
-    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
     p.add_argument("--batch", default="1,8", help="comma-separated batch sizes (default: 1,8)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     p.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32",
@@ -985,7 +1055,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("table", "json"), default="table", help="output format (default: table)")
 
     p = command("export", cmd_export)
-    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
     p.add_argument("--format", choices=("onnx", "pt2"), default="onnx", help="output format (default: onnx)")
     p.add_argument("-o", "--output", help="output file (default: the spec's name with the format's suffix)")
     p.add_argument("--weights", "--pretrained", metavar="PATH", help="load these weights before exporting")

@@ -134,9 +134,10 @@ def test_unknown_format(tmp_path):
 def test_existing_file_is_kept(tmp_path, monkeypatch):
     out = tmp_path / "model.svg"
     out.write_text("old")
+    # a dot that fails, so the test needs no Graphviz: the existing file is refused before dot runs
+    monkeypatch.setattr("archspec.render.shutil.which", lambda name: "/bin/false")
     with pytest.raises(OutputExistsError):
         render(spectformer(), out)
-    monkeypatch.setattr("archspec.render.shutil.which", lambda name: "/bin/false")  # a dot that fails
     with pytest.raises(RenderError, match=r"Graphviz's dot failed \(exit 1\)"):
         render(spectformer(), out, force=True)
     assert out.read_text() == "old"

@@ -15,7 +15,7 @@ from archspec.data.catalog import Catalog, Digest, Reader
 from archspec.data.errors import DataError
 from archspec.data.resize import resized_array
 
-FIT_EXTRA = "pip install 'archspec[fit]'"
+FIT_EXTRA = "pip install scikit-learn (or pip install -e '.[fit]' in a checkout)"
 MAX_CLASSES = 1_000_000
 """The most classes a ``classes`` array may name."""
 _BLOCK = 2**24
