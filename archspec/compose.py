@@ -28,10 +28,12 @@ one spec takes at most :data:`MAX_OVERRIDES` of them. Applying one walks its pat
 from __future__ import annotations
 
 import copy
+import difflib
 import re
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -39,11 +41,22 @@ from archspec.errors import ArchspecError, KeyPath, PathPart, Position, SpecFile
 from archspec.loader import MAX_BYTES, MAX_DEPTH, ReadBudget, parse_yaml, read_spec_file
 from archspec.output import MAX_LINE
 
-SHIPPED_SPECS = Path(__file__).resolve().parent.parent / "specs"
-"""The specs that come with archspec (present in a source checkout or editable install)."""
 
-SHIPPED_FOLDERS = ("", "zoo", "variants")
-"""Where shipped specs lie under :data:`SHIPPED_SPECS`: the SpectFormers, the zoo of reference models, the variants."""
+def _shipped_root() -> Path:
+    """The folder of shipped specs: package data (``archspec/specs``), found through importlib.resources."""
+    root = resources.files("archspec") / "specs"
+    # archspec is installed as plain files (a wheel, an editable install or a checkout), never zipped,
+    # so the resource is a real folder; specs are read by path (os.open), as any user's spec file is.
+    return Path(str(root))
+
+
+SHIPPED_SPECS = _shipped_root()
+"""The specs that come with archspec: package data in ``archspec/specs`` (``specs`` at the repository
+root links to it), present in a wheel, an editable install and a source checkout alike."""
+
+SHIPPED_FOLDERS = ("", "zoo", "variants", "digits")
+"""Where shipped specs lie under :data:`SHIPPED_SPECS`: the SpectFormers, the zoo of reference models, the
+variants, and SpectFormer scaled to 8×8 digits. No two shipped specs share a name (a file stem)."""
 
 
 def shipped_specs() -> list[Path]:
@@ -57,6 +70,24 @@ def shipped_path(name_or_path: str | Path) -> Path:
     if path.suffix in (".yaml", ".yml") or _exists(path):
         return path
     return next((shipped for shipped in shipped_specs() if shipped.stem == str(name_or_path)), path)
+
+
+def closest_shipped(name: str, count: int = 3) -> list[str]:
+    """Up to ``count`` shipped spec names closest to ``name`` (its stem, if it is a path), best first."""
+    stem = Path(name).stem if name.endswith((".yaml", ".yml")) else Path(name).name
+    return difflib.get_close_matches(stem, sorted({p.stem for p in shipped_specs()}), n=count, cutoff=0.6)
+
+
+def _is_name(path: Path) -> bool:
+    """Whether ``path`` reads as a shipped spec's name: one part, no ``.yaml``/``.yml`` suffix."""
+    text = str(path)
+    return "/" not in text and "\\" not in text and path.suffix not in (".yaml", ".yml")
+
+
+def _no_such_name(name: str) -> str:
+    """The message for a spec named ``name`` that is neither a file nor a shipped spec."""
+    close = closest_shipped(name)
+    return "no such file or shipped spec" + (f"; did you mean {', '.join(close)}?" if close else "")
 
 
 def _exists(path: Path) -> bool:
@@ -219,7 +250,12 @@ def load_document(
 def _load(
     path: Path, chain: tuple[Path, ...], budget: ReadBudget, keys: Collection[str] | None
 ) -> tuple[Any, dict[KeyPath, Position]]:
-    data, source = read_spec_file(path, budget)
+    try:
+        data, source = read_spec_file(path, budget)
+    except SpecFileError as exc:
+        if not chain and _is_name(path) and str(exc) == f"{path}: no such file":
+            raise SpecFileError(str(path), _no_such_name(str(path))) from None
+        raise
     positions = dict(source.positions)
     if not isinstance(data, dict) or "extends" not in data:
         return data, positions

@@ -13,9 +13,10 @@ SIZES = [(224, 224), (192, 192), (256, 256), (384, 384), (320, 256)]
 
 
 def test_list_specs():
-    """Every shipped spec by name: the SpectFormers, the zoo and the variants."""
-    folders = [ROOT / "specs", ROOT / "specs" / "zoo", ROOT / "specs" / "variants"]
+    """Every shipped spec by name: the SpectFormers, the zoo, the variants and the digits specs; no two share one."""
+    folders = [ROOT / "specs", ROOT / "specs" / "zoo", ROOT / "specs" / "variants", ROOT / "specs" / "digits"]
     assert archspec.list_specs() == sorted(path.stem for folder in folders for path in folder.glob("*.yaml"))
+    assert len(set(archspec.list_specs())) == len(archspec.list_specs()) == 50
     assert {"spectformer", "spectformer-h-s", "resnet50", "gfnet-h-ti"} <= set(archspec.list_specs())
 
 
