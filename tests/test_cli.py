@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
+import re
 import subprocess
 import sys
 
@@ -240,8 +242,7 @@ def test_quiet_and_verbose_are_the_same_everywhere(capsys):
         "--set stages.2.heads=3: stages[2].heads: unknown key 'heads' "
         "(valid keys: dim, depth, block, mixer, ffn, norm, downsample, each) [AS201]\n"
     )
-    for command in ("validate", "summary", "show", "build", "render", "diff", "sweep", "bench", "export", "schema",
-                    "components"):  # fmt: skip
+    for command in _subparsers():  # every command, list, fit and convert included
         with pytest.raises(SystemExit):
             main([command, "--help"])
         assert "-q, --quiet" in capsys.readouterr().out
@@ -330,3 +331,56 @@ def test_arguments_out_of_range_are_usage_errors(args, message, capsys):
         status = exit.code
     assert status == 2
     assert message in capsys.readouterr().err
+
+
+def _subparsers() -> dict[str, argparse.ArgumentParser]:
+    from archspec.cli import _parser
+
+    parser = _parser()
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
+def test_top_level_help_lists_every_command(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "100")
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    listed = [line.split()[0] for line in out.splitlines() if re.match(r"    \S", line)]  # wrapped lines go deeper
+    assert listed == list(_subparsers())
+    assert {"fit", "bench", "export", "convert", "list"} <= set(listed)
+
+
+def test_every_spec_argument_says_it_takes_a_shipped_name():
+    seen = 0
+    for name, parser in _subparsers().items():
+        for action in parser._actions:
+            if action.metavar in ("SPEC", "A", "B"):
+                assert "a spec file or a shipped name (see archspec list)" in str(action.help), name
+                seen += 1
+    assert seen == 12  # validate, summary, show, build, convert, render, diff (2), sweep, fit, bench, export
+
+
+def test_argparse_messages_name_no_internal_function():
+    for name, parser in _subparsers().items():
+        for action in parser._actions:
+            if action.type is not None:
+                assert not action.type.__name__.startswith("_"), f"{name} {action.option_strings}"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["build", "x", "--batch", "1,2"], "argument --batch: invalid whole number value: '1,2'"),
+        (["build", "x", "--batch", "0"], "argument --batch: must be at least 1, got 0"),
+        (["build", "x", "--seed", "q"], "argument --seed: invalid seed value: 'q'"),
+        (["fit", "x", "--threads", "1.5"], "argument --threads: invalid thread count value: '1.5'"),
+        (["fit", "x", "--epochs", "x"], "argument --epochs: invalid whole number value: 'x'"),
+        (["fit", "x", "--lr", "x"], "argument --lr: invalid number value: 'x'"),
+    ],
+)
+def test_bad_option_values_are_named_readably(capsys, args, message):
+    with pytest.raises(SystemExit) as info:
+        main(args)
+    assert info.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == f"archspec {args[0]}: error: {message}"
