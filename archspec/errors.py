@@ -158,7 +158,8 @@ CATALOGUE: dict[str, ErrorKind] = {
         ErrorKind(
             "AS802",
             "cannot export",
-            "install the export extra (pip install 'archspec[export]'); for a spec that cannot take other sizes, "
+            "install onnx, onnxscript and onnxruntime (pip install onnx onnxscript onnxruntime, or "
+            "pip install -e '.[export]' in a checkout); for a spec that cannot take other sizes, "
             "export with --dynamic batch; a numeric mismatch is a bug to report",
         ),
         ErrorKind("AS901", "component registry", "a component name is unknown or registered twice"),

@@ -64,7 +64,8 @@ def _need(*modules: str) -> None:
             missing.append(module)
     if missing:
         raise ExportError(
-            f"ONNX export needs {', '.join(missing)}: pip install 'archspec[export]' (onnx, onnxscript, onnxruntime)"
+            f"ONNX export needs {', '.join(missing)}: pip install onnx onnxscript onnxruntime "
+            "(or pip install -e '.[export]' in a checkout)"
         )
 
 

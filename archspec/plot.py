@@ -46,7 +46,9 @@ def plot_sweep(rows: Sequence[Row], path: str | Path, force: bool = False) -> Pa
         matplotlib.use("Agg")
         from matplotlib import pyplot, ticker
     except ImportError:
-        raise ArchspecError("--plot needs matplotlib: pip install 'archspec[fit]'") from None
+        raise ArchspecError(
+            "--plot needs matplotlib: pip install matplotlib (or pip install -e '.[fit]' in a checkout)"
+        ) from None
 
     figure, axes = pyplot.subplots(1, 2, figsize=(12, 5), sharey=True, layout="constrained")
     accuracy = [100 * (row.acc_mean or 0.0) for row in trained]

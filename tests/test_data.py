@@ -32,7 +32,7 @@ from archspec.data import (
     split,
 )
 
-pytest.importorskip("sklearn", reason="the fit extra (pip install 'archspec[fit]') is not installed")
+pytest.importorskip("sklearn", reason="the fit extra (pip install -e '.[fit]') is not installed")
 
 
 def save(path: Path, image: Image.Image, **options: object) -> Path:

@@ -37,8 +37,8 @@ def test_missing_extra_says_what_to_install():
     with pytest.raises(export_module.ExportError) as info:
         export_module._need("onnx", "a_package_that_is_not_installed")
     assert str(info.value) == (
-        "ONNX export needs a_package_that_is_not_installed: pip install 'archspec[export]' "
-        "(onnx, onnxscript, onnxruntime)"
+        "ONNX export needs a_package_that_is_not_installed: pip install onnx onnxscript onnxruntime "
+        "(or pip install -e '.[export]' in a checkout)"
     )
 
 

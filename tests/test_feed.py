@@ -15,7 +15,7 @@ import archspec
 from archspec import budget
 from archspec.cli import main
 
-PIL = pytest.importorskip("PIL", reason="the fit extra (pip install 'archspec[fit]') is not installed")
+PIL = pytest.importorskip("PIL", reason="the fit extra (pip install -e '.[fit]') is not installed")
 
 SPEC = tiny(drop_path_rate=0.0, num_classes=3)
 

@@ -17,7 +17,7 @@ from archspec.cli import main
 from archspec.data import Images, load_images, split
 from archspec.fit import FitConfig, adapt, fit, learning_rate
 
-pytest.importorskip("sklearn", reason="the fit extra (pip install 'archspec[fit]') is not installed")
+pytest.importorskip("sklearn", reason="the fit extra (pip install -e '.[fit]') is not installed")
 
 SPEC = tiny(drop_path_rate=0.1, num_classes=5)
 

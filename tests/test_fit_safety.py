@@ -16,7 +16,7 @@ from conftest import tiny
 from archspec import budget
 from archspec.cli import main
 
-pytest.importorskip("sklearn", reason="the fit extra (pip install 'archspec[fit]') is not installed")
+pytest.importorskip("sklearn", reason="the fit extra (pip install -e '.[fit]') is not installed")
 
 SPEC = tiny(drop_path_rate=0.0, num_classes=3)
 
