@@ -7,6 +7,9 @@ torch does not recognise as channels-last, and convolutions then copy their inpu
 
 from __future__ import annotations
 
+import warnings
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -17,9 +20,25 @@ def tokens_to_grid(x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
     return x.reshape(batch, *hw, dim).permute(0, 3, 1, 2)
 
 
+def traced_ints(sizes: tuple[Any, ...]) -> tuple[int, ...] | None:
+    """``sizes`` as plain ints where they are known: eagerly (ints) and under ``torch.jit.trace``, whose
+    sizes are 0-d tensors that hold the example input's values. A trace records one path through Python
+    branches and so specialises on the example's shapes anyway: reading their values loses nothing (and
+    its warning that the trace may not generalise is silenced here). None for symbolic sizes (FX,
+    ``torch.export`` with dynamic shapes, ``torch.compile``), whose values are not known.
+    """
+    if all(type(size) is int for size in sizes):
+        return sizes
+    if not all(type(size) is int or isinstance(size, torch.Tensor) for size in sizes):
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # int() of a traced size: the TracerWarning that the trace is specialised
+        return tuple(int(size) for size in sizes)
+
+
 def one_cell(hw: tuple[int, int]) -> bool:
     """Whether a grid is known to be a single cell (False for sizes being traced symbolically)."""
-    return type(hw[0]) is int and type(hw[1]) is int and hw[0] == 1 and hw[1] == 1
+    return traced_ints(tuple(hw)) == (1, 1)
 
 
 def nchw_cell(x: torch.Tensor) -> torch.Tensor:
@@ -59,12 +78,15 @@ def grid_tokens(x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
 def known_equal(hw: tuple[int, int], built: tuple[int, int]) -> bool:
     """Whether a grid is the built one, as far as is known without guarding on it.
 
-    Eagerly the sizes are ints and this is ``hw == built``. Under ``torch.export`` with a dynamic
-    height and width they are symbols: the answer is then False (the resizing path, which at the
-    built size reproduces the built tensor), and no guard pins the program to the traced size.
+    Eagerly the sizes are ints and this is ``hw == built``; under ``torch.jit.trace`` they are 0-d
+    tensors holding the example's sizes, compared as ints (the trace specialises on them). Under
+    ``torch.export`` with a dynamic height and width they are symbols: the answer is then False (the
+    resizing path, which at the built size reproduces the built tensor), and no guard pins the program
+    to the traced size.
     """
-    if all(type(size) is int for size in (*hw, *built)):
-        return tuple(hw) == tuple(built)
+    known = traced_ints((*hw, *built))
+    if known is not None:
+        return known[: len(hw)] == known[len(hw) :]
     from torch.fx.experimental.symbolic_shapes import statically_known_true  # half a second to import: only here
 
     return all(statically_known_true(a == b) for a, b in zip(hw, built, strict=True))
