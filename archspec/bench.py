@@ -27,7 +27,7 @@ import torch
 from torch import nn
 from torch.utils.benchmark import Measurement, Timer
 
-from archspec.models import output_tensors
+from archspec.nn.features import output_tensors
 from archspec.nodes import Plan
 from archspec.runtime import freed_memory_retained, release_free_memory
 from archspec.tables import markdown_table

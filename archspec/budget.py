@@ -10,8 +10,7 @@ from __future__ import annotations
 import os
 
 from archspec.errors import ArchspecError
-from archspec.nodes import Plan
-from archspec.sweep import activation_bytes
+from archspec.nodes import Node, Plan
 
 BYTES = {"float64": 8, "float32": 4, "bfloat16": 2, "float16": 2}
 TRAINING_COPIES = 3
@@ -48,6 +47,19 @@ def memory_limit() -> int:
     for is already built), or :data:`FALLBACK_BYTES` where that is unknown."""
     available = available_bytes()
     return available if available is not None else FALLBACK_BYTES
+
+
+def activation_bytes(plan: Plan, bytes_per_value: int = 4) -> int:
+    """Sum of the outputs, for one sample, of every top-level node and every block part: a rough
+    estimate of what training keeps. What a component holds inside (its layers, an FFN's activation)
+    is left out: the estimate counts each component's output once."""
+
+    def size(node: Node) -> int:
+        grid = node.out_shape.grid
+        return node.out_shape.channels * (grid[0] * grid[1] if grid else 1)
+
+    nodes = [part for node in plan.nodes for part in (node, *(node.children if node.kind == "block" else ()))]
+    return bytes_per_value * sum(size(node) for node in nodes if node.kind not in ("layer", "part"))
 
 
 def _gib(value: float) -> str:

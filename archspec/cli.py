@@ -232,7 +232,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     from archspec.builder import build
     from archspec.fingerprint import structure_fingerprint
-    from archspec.models import output_tensors
+    from archspec.nn.features import output_tensors
 
     start = time.perf_counter()
     model = build(plan, device=device, dtype=dtype, seed=args.seed)

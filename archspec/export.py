@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from archspec.errors import ArchspecError, format_path
-from archspec.models import output_tensors
+from archspec.nn.features import output_tensors
 from archspec.nodes import Plan
 from archspec.output import check_destination, write_file_atomic
 

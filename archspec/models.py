@@ -112,14 +112,6 @@ def backbone(model: Any, planned: Plan, out_indices: int | Sequence[int]) -> Any
     return FeatureExtractor(body, out_indices, body.channels, body.reductions)
 
 
-def output_tensors(value: Any) -> list[Any]:
-    """A model's output as a list of tensors: the logits alone, or a backbone's feature maps in order
-    (an ``OrderedDict``); a list or tuple (an ONNX session's results) as it is."""
-    if isinstance(value, Mapping):
-        return list(value.values())
-    return list(value) if isinstance(value, list | tuple) else [value]
-
-
 def build_declared(planned: Plan, **options: Any) -> Any:
     """The module a spec declares: its classifier, or its backbone when it has ``features:``.
 

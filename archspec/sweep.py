@@ -17,9 +17,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from archspec.budget import activation_bytes
 from archspec.compose import MAX_OVERRIDES, Override, OverrideError, check_setting, parse_override, shown_option
 from archspec.errors import ArchspecError, SpecError
-from archspec.nodes import Node, Plan
+from archspec.nodes import Plan
 from archspec.plan import PlanCache
 from archspec.tables import markdown_table
 
@@ -113,19 +114,6 @@ def combinations(grids: Sequence[str]) -> list[list[str]]:
             f"--grid: {sizes} = {count:,} combinations; a sweep plans at most {MAX_COMBINATIONS:,} (split it up)"
         )
     return [list(combo) for combo in itertools.product(*axes)]
-
-
-def activation_bytes(plan: Plan, bytes_per_value: int = 4) -> int:
-    """Sum of the outputs, for one sample, of every top-level node and every block part: a rough
-    estimate of what training keeps. What a component holds inside (its layers, an FFN's activation)
-    is left out: the estimate counts each component's output once."""
-
-    def size(node: Node) -> int:
-        grid = node.out_shape.grid
-        return node.out_shape.channels * (grid[0] * grid[1] if grid else 1)
-
-    nodes = [part for node in plan.nodes for part in (node, *(node.children if node.kind == "block" else ()))]
-    return bytes_per_value * sum(size(node) for node in nodes if node.kind not in ("layer", "part"))
 
 
 def _measure(plan: Plan, batch: int, device: str, repeats: int) -> float:

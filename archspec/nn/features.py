@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -81,3 +82,11 @@ class FeatureExtractor(nn.Module):
             if i in self.out_indices:
                 maps[f"stage{i + 1}"] = x
         return maps
+
+
+def output_tensors(value: Any) -> list[Any]:
+    """A model's output as a list of tensors: the logits alone, or a backbone's feature maps in order
+    (an ``OrderedDict``); a list or tuple (an ONNX session's results) as it is."""
+    if isinstance(value, Mapping):
+        return list(value.values())
+    return list(value) if isinstance(value, list | tuple) else [value]
