@@ -8,13 +8,15 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from archspec.errors import ArchspecError, SpecError, SpecFileError
+from archspec.errors import ArchspecError, CheckError, SpecError, SpecFileError
 from archspec.nodes import Plan
 from archspec.plan import PlanCache, resolve
 
 if TYPE_CHECKING:
+    import torch
     from torch import nn
 
+    from archspec.checks import CheckReport
     from archspec.spec import LoadedSpec, ModelSpec, load_spec, validate
 
 __version__ = "0.1.0"
@@ -22,11 +24,17 @@ __version__ = "0.1.0"
 _FROM_SPEC = ("LoadedSpec", "ModelSpec", "load_spec", "validate")
 """Loaded on first use: the spec models need pydantic, which ``archspec.cli`` imports only once its
 garbage-collector setting is in place (see :func:`archspec.cli.run`)."""
+_FROM_CHECKS = ("CheckReport",)
+"""Loaded on first use: :mod:`archspec.checks` imports torch."""
 
 
 def __getattr__(name: str) -> Any:
     if name in _FROM_SPEC:
         value = getattr(importlib.import_module("archspec.spec"), name)
+        globals()[name] = value
+        return value
+    if name in _FROM_CHECKS:
+        value = getattr(importlib.import_module("archspec.checks"), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'archspec' has no attribute {name!r}")
@@ -60,6 +68,22 @@ def build(spec_or_plan: ModelSpec | LoadedSpec | Plan, **kwargs: Any) -> nn.Modu
     return build_plan(resolved, **kwargs)
 
 
+def check(
+    model: nn.Module,
+    plan: Plan,
+    batch: int = 1,
+    device: str | torch.device | None = None,
+    dtype: str | torch.dtype | None = None,
+    grad: bool = False,
+) -> CheckReport:
+    """Check a model built from ``plan`` against it, as ``archspec build`` does: its parameter count, a
+    forward pass on a random batch and the output shapes, and with ``grad`` a backward pass in which
+    every parameter gets a gradient; raises :class:`CheckError`. See :func:`archspec.checks.check`."""
+    from archspec.checks import check as check_model
+
+    return check_model(model, plan, batch, device=device, dtype=dtype, grad=grad)
+
+
 def create_model(name_or_path: str, **kwargs: Any) -> nn.Module:
     """Build a shipped spec by name, or a spec file; see :func:`archspec.models.create_model`."""
     from archspec.models import create_model as create
@@ -83,6 +107,8 @@ def list_specs() -> list[str]:
 
 __all__ = [
     "ArchspecError",
+    "CheckError",
+    "CheckReport",
     "LoadedSpec",
     "ModelSpec",
     "Plan",
@@ -90,6 +116,7 @@ __all__ = [
     "SpecError",
     "SpecFileError",
     "build",
+    "check",
     "create_model",
     "fsdp_policy",
     "list_specs",

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from archspec.errors import CATALOGUE, ArchspecError, CheckError, SpecError, SpecFileError
+from archspec.errors import CATALOGUE, ArchspecError, SpecError, SpecFileError
 from archspec.fingerprint import spec_fingerprint
 from archspec.nodes import Plan
 from archspec.output import OutputExistsError, check_destination, check_paths, for_terminal, guard_stdout
@@ -220,7 +220,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     # before any work, so a refusal costs nothing
     inputs = {"SPEC": _spec_path(args.spec), "--weights": args.weights, "--init-from": args.init_from}
     check_paths({"--save": args.save}, inputs, args.force)
-    loaded, plan = _load_and_plan(args.spec, args.set)
+    _, plan = _load_and_plan(args.spec, args.set)
     _check_weights_file(args.weights or args.init_from)
     torch = _import_torch()
     device = _device(torch, args.device)
@@ -231,8 +231,8 @@ def cmd_build(args: argparse.Namespace) -> int:
         check_budget(plan, args.dtype, args.batch, args.max_params)
 
     from archspec.builder import build
+    from archspec.checks import check
     from archspec.fingerprint import structure_fingerprint
-    from archspec.nn.features import output_tensors
 
     start = time.perf_counter()
     model = build(plan, device=device, dtype=dtype, seed=args.seed)
@@ -249,31 +249,14 @@ def cmd_build(args: argparse.Namespace) -> int:
         with located(args.init_from):
             report = warm_start(model, checkpoint, allow_nonfinite=args.allow_nonfinite).report()
         _say(f"warm start from {args.init_from}: {report}")
-    params = sum(p.numel() for p in model.parameters())
-    if params != plan.params:
-        raise CheckError(f"the built model has {params:,} parameters but the plan says {plan.params:,}")
-
-    model.eval()
-    runner, what = model, f"{plan.name} ({params:,} params)"
-    if loaded.spec.features is not None:  # a backbone: the stages' maps are the output
-        from archspec.models import backbone, declared_cost
-
-        runner = backbone(model, plan, loaded.spec.features.out_indices).eval()
-        what = f"{plan.name} as a backbone ({declared_cost(plan)[0]:,} params; the head's {plan.head.params:,} unused)"
-    batch = torch.randn(args.batch, *plan.input.dims, device=device, dtype=dtype)
-    start = time.perf_counter()
-    with torch.inference_mode():
-        out = runner(batch)
-    ran = time.perf_counter() - start
-    got = [tuple(o.shape) for o in output_tensors(out)]  # the logits, or a backbone's maps
-    expected = [(args.batch, *shape) for shape in _declared_shapes(plan)]
-    if got != expected:
-        raise CheckError(f"the model returned shapes {got} but the plan says {expected}")
-
-    if args.check_grad:
-        _check_grad(torch, model, batch)
+    checked = check(model, plan, args.batch, device=device, dtype=dtype, grad=args.check_grad)
+    if checked.grad_tensors is not None:
+        _say(f"ok: every parameter received a gradient ({checked.grad_tensors} tensors)")
+    what = f"{plan.name} ({checked.params:,} params)"
+    if checked.backbone:
+        what = f"{plan.name} as a backbone ({checked.declared_params:,} params; the head's {plan.head.params:,} unused)"
     if not args.no_tree:
-        print(runner)
+        print(checked.module)
         print()
     print(summary.format_table(plan))
     print(f"spec fingerprint: {spec_fingerprint(plan.spec)}  structure fingerprint: {structure_fingerprint(model)}")
@@ -282,11 +265,11 @@ def cmd_build(args: argparse.Namespace) -> int:
 
         save_file(model, plan, args.save, force=args.force)
         _say(f"saved weights to {args.save}")
-    shape_in = "×".join(map(str, batch.shape))
-    shape_out = ", ".join("×".join(map(str, shape)) for shape in got)
+    shape_in = "×".join(map(str, checked.input_shape))
+    shape_out = ", ".join("×".join(map(str, shape)) for shape in checked.output_shapes)
     _say(
         f"ok: built {what} on {device} as {args.dtype} in {built * 1e3:.0f} ms; "
-        f"forward {shape_in} → {shape_out} in {ran * 1e3:.0f} ms"
+        f"forward {shape_in} → {shape_out} in {checked.forward_s * 1e3:.0f} ms"
     )
     return EXIT_OK
 
@@ -707,28 +690,6 @@ def _check_weights_file(path: str | None) -> None:
         from archspec.weights_file import check_file
 
         check_file(path)
-
-
-def _declared_shapes(plan: Plan) -> list[tuple[int, ...]]:
-    """Per-sample output shapes of what the spec declares: the logits, or a backbone's feature maps."""
-    if plan.spec.features is None:
-        return [plan.out_shape.dims]
-    return [(plan.stages[i].dim, *plan.stages[i].grid) for i in plan.spec.features.out_indices]
-
-
-def _check_grad(torch: Any, model: Any, batch: Any) -> None:
-    """One forward and backward pass in training mode; every parameter must receive a gradient."""
-    model.train()
-    out = model(batch)
-    outputs = out if isinstance(out, tuple) else (out,)
-    sum(o.float().square().mean() for o in outputs).backward()
-    dead = [name for name, p in model.named_parameters() if p.grad is None]
-    model.zero_grad(set_to_none=True)
-    model.eval()
-    if dead:
-        listing = "\n  ".join(dead)
-        raise CheckError(f"{len(dead)} parameters received no gradient (they would break DDP):\n  {listing}", "AS702")
-    _say(f"ok: every parameter received a gradient ({len(list(model.parameters()))} tensors)")
 
 
 def _import_torch() -> Any:
