@@ -38,7 +38,7 @@ from torch.utils.data import BatchSampler, DistributedSampler
 
 from archspec.builder import build
 from archspec.data import RESIZE_MODES, Catalog, Images, Split, from_arrays
-from archspec.errors import ArchspecError
+from archspec.fit_state import EpochMetrics, FitError
 from archspec.nodes import Plan
 from archspec.optim import parameter_groups
 
@@ -50,18 +50,8 @@ __all__ = [
     "format_result", "learning_rate", "parameter_groups", "total_stride",
 ]  # fmt: skip
 
-CHECKPOINT_KEY = "fit"
 MAX_EPOCHS = 100_000
 MAX_BATCH = 2**20
-
-
-class FitError(ArchspecError):
-    """Training that cannot start or go on: a backbone spec, a diverging loss (AS1002), a checkpoint that
-    belongs to another run (AS1003), an option out of range (AS601)."""
-
-    def __init__(self, message: str, code: str = "AS1002") -> None:
-        super().__init__(message)
-        self.code = code
 
 
 @dataclass(frozen=True)
@@ -111,17 +101,6 @@ class FitConfig:
         if self.resize not in RESIZE_MODES:
             found.append(f"--resize {self.resize!r}: must be one of {', '.join(RESIZE_MODES)}")
         return found
-
-
-@dataclass(frozen=True)
-class EpochMetrics:
-    epoch: int
-    train_loss: float
-    val_loss: float
-    val_acc: float
-    lr: float
-    seconds: float
-    samples_per_s: float
 
 
 @dataclass

@@ -11,16 +11,40 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from archspec.fit import CHECKPOINT_KEY, EpochMetrics, FitError
+from archspec.errors import ArchspecError
 from archspec.nodes import Plan
 from archspec.weights_file import shown
+
+CHECKPOINT_KEY = "fit"
+"""Where a ``fit --save`` checkpoint keeps its training state, beside the weights."""
+
+
+class FitError(ArchspecError):
+    """Training that cannot start or go on: a backbone spec, a diverging loss (AS1002), a checkpoint that
+    belongs to another run (AS1003), an option out of range (AS601)."""
+
+    def __init__(self, message: str, code: str = "AS1002") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class EpochMetrics:
+    epoch: int
+    train_loss: float
+    val_loss: float
+    val_acc: float
+    lr: float
+    seconds: float
+    samples_per_s: float
+
 
 _COUNTS = ("epoch",)
 _NUMBERS = tuple(f.name for f in fields(EpochMetrics) if f.name not in _COUNTS)

@@ -5,11 +5,14 @@ This is the only module of :mod:`archspec.data` that imports torch.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from archspec.data.catalog import Reader
+if TYPE_CHECKING:
+    from archspec.data.catalog import Reader
 
 
 class ImageStream(Dataset[tuple[torch.Tensor, int]]):
