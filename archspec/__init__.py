@@ -13,7 +13,6 @@ from archspec.nodes import Plan
 from archspec.plan import PlanCache, resolve
 
 if TYPE_CHECKING:
-    import torch
     from torch import nn
 
     from archspec.checks import CheckReport
@@ -68,20 +67,14 @@ def build(spec_or_plan: ModelSpec | LoadedSpec | Plan, **kwargs: Any) -> nn.Modu
     return build_plan(resolved, **kwargs)
 
 
-def check(
-    model: nn.Module,
-    plan: Plan,
-    batch: int = 1,
-    device: str | torch.device | None = None,
-    dtype: str | torch.dtype | None = None,
-    grad: bool = False,
-) -> CheckReport:
+def check(model: nn.Module, plan: Plan, **kwargs: Any) -> CheckReport:
     """Check a model built from ``plan`` against it, as ``archspec build`` does: its parameter count, a
-    forward pass on a random batch and the output shapes, and with ``grad`` a backward pass in which
-    every parameter gets a gradient; raises :class:`CheckError`. See :func:`archspec.checks.check`."""
+    forward pass on a random batch and the output shapes, and with ``grad=True`` a backward pass in which
+    every parameter gets a gradient; raises :class:`CheckError`. Keyword arguments (``batch``,
+    ``device``, ``dtype``, ``grad``) go to :func:`archspec.checks.check`."""
     from archspec.checks import check as check_model
 
-    return check_model(model, plan, batch, device=device, dtype=dtype, grad=grad)
+    return check_model(model, plan, **kwargs)
 
 
 def create_model(name_or_path: str, **kwargs: Any) -> nn.Module:
