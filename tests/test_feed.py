@@ -167,3 +167,14 @@ def test_sweep_fit_leaves_out_variants_over_the_budget(spec_file, monkeypatch):
         "state), 0.00 GiB of activations for training at batch 9 and 0.00 GiB of images, over the budget of 0.50 GiB "
         "(half of the 1.00 GiB available); check the spec for a typo, or pass --force"
     )
+
+
+def test_the_command_line_offers_the_library_choices():
+    """The parser spells its choices out (it imports no torch or numpy); they must be the library's."""
+    from archspec.cli import _parser
+    from archspec.data import RESIZE_MODES
+    from archspec.feed import LOADERS
+
+    fit_parser = _parser()._subparsers._group_actions[0].choices["fit"]  # type: ignore[union-attr]
+    choices = {action.dest: tuple(action.choices) for action in fit_parser._actions if action.choices}
+    assert (choices["resize"], choices["loader"]) == (RESIZE_MODES, LOADERS)
