@@ -2,7 +2,7 @@
 
 The estimate is the plan's parameters plus its activation estimate at the requested batch size, in
 the requested dtype. By default it must fit in half of the memory available now; ``--max-params``
-sets a parameter ceiling instead and ``--force`` skips the check.
+sets a parameter ceiling instead and ``--no-budget`` skips the check.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def check_budget(
     dtype: str = "float32",
     batch: int = 1,
     max_params: int | None = None,
-    remedy: str = "pass --max-params or --force",
+    remedy: str = "pass --max-params or --no-budget",
     data_bytes: int = 0,
     training: bool = False,
 ) -> None:
@@ -92,7 +92,7 @@ def check_budget(
         if plan.params > max_params:
             raise BudgetError(
                 f"{plan.name} has {plan.params:,} parameters, over --max-params {max_params:,}; "
-                "raise the limit or pass --force"
+                "raise the limit or pass --no-budget"
             )
         return
     available = available_bytes()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import math
 import os
 import signal
 import sys
@@ -19,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from archspec import cli_options as opt
 from archspec.errors import CATALOGUE, ArchspecError, SpecError, SpecFileError
 from archspec.fingerprint import spec_fingerprint
 from archspec.nodes import Plan
@@ -33,7 +33,18 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 SPEC_HELP = "a spec file or a shipped name (see archspec list)"
-DTYPES = ("float32", "float64", "bfloat16", "float16")
+THREADS_HELP = "torch CPU threads, at most 1024 (default: torch's choice)"
+WEIGHTS_HELP = (
+    "load weights strictly before checking: an archspec checkpoint, or a reference's state_dict "
+    "(timm, official GFNet or SpectFormer-H; torch.save or .safetensors), converted"
+)
+INIT_FROM_HELP = "warm start: copy each tensor of PATH whose name and shape fit; list the rest"
+NONFINITE_HELP = "load NaN or infinite weight values instead of refusing them"
+FIT_PRECISIONS = ("fp32", "bf16-mixed", "fp16-mixed")
+BUILD_DTYPES = {"float32": "fp32", "float64": "fp64", "bfloat16": "bf16", "float16": "fp16"}
+"""``build --dtype``, the old spelling of ``--precision``: its values and theirs."""
+BENCH_DTYPES = {"float32": "fp32", "bfloat16": "bf16-mixed", "float16": "fp16-mixed"}
+"""``bench --dtype``, the old spelling of ``--precision``: autocast dtypes and the precisions they are."""
 
 
 class UsageError(ArchspecError):
@@ -117,18 +128,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_summary(args: argparse.Namespace) -> int:
     """Print the plan of a spec, per stage and in total, without building it.
 
-    --input CxHxW plans the model at another input size: shapes and FLOPs are those at that size
-    (the parameter count is that of a model built there, whose spectral filters are larger).
+    --input CxHxW (or --size N|HxW) plans the model at another input size: shapes and FLOPs are
+    those at that size (the parameter count is that of a model built there, whose spectral filters
+    are larger).
 
-    Example: archspec summary specs/spectformer-h-s.yaml --format md --input 3x384x384
+    Example: archspec summary specs/spectformer-h-s.yaml --format md --size 384
     """
     from archspec import summary
 
-    overrides = list(args.set)
-    if args.input:
-        channels, height, width = _input_size(args.input)
-        overrides += [f"input.channels={channels}", f"input.size=[{height}, {width}]"]
-    _, plan = _load_and_plan(args.spec, overrides)
+    _, plan = _load_and_plan(args.spec, _overrides(args))
     if args.format == "json":
         print(summary.format_json(plan))
     else:
@@ -220,15 +228,14 @@ def cmd_build(args: argparse.Namespace) -> int:
     # before any work, so a refusal costs nothing
     inputs = {"SPEC": _spec_path(args.spec), "--weights": args.weights, "--init-from": args.init_from}
     check_paths({"--save": args.save}, inputs, args.force)
-    _, plan = _load_and_plan(args.spec, args.set)
+    _, plan = _load_and_plan(args.spec, _overrides(args))
     _check_weights_file(args.weights or args.init_from)
     torch = _import_torch()
     device = _device(torch, args.device)
-    dtype = getattr(torch, args.dtype)
-    if not args.force and device.type != "meta":
-        from archspec.budget import check_budget
-
-        check_budget(plan, args.dtype, args.batch, args.max_params)
+    dtype_name = opt.PARAMETER_DTYPE[args.precision]
+    dtype = getattr(torch, dtype_name)
+    if device.type != "meta":
+        _within_budget(args, plan, dtype_name, args.batch, args.max_params)
 
     from archspec.builder import build
     from archspec.checks import check
@@ -268,7 +275,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     shape_in = "×".join(map(str, checked.input_shape))
     shape_out = ", ".join("×".join(map(str, shape)) for shape in checked.output_shapes)
     _say(
-        f"ok: built {what} on {device} as {args.dtype} in {built * 1e3:.0f} ms; "
+        f"ok: built {what} on {device} as {dtype_name} in {built * 1e3:.0f} ms; "
         f"forward {shape_in} → {shape_out} in {checked.forward_s * 1e3:.0f} ms"
     )
     return EXIT_OK
@@ -290,14 +297,14 @@ def cmd_convert(args: argparse.Namespace) -> int:
         known = ", ".join(sorted(layout.name for layout in layouts()))
         raise UsageError(f"--layout {args.layout}: unknown checkpoint layout (known: {known})")
     check_paths({"--output": args.output}, {"SPEC": _spec_path(args.spec), "WEIGHTS": args.weights}, args.force)
-    _, plan = _load_and_plan(args.spec, args.set)
+    _, plan = _load_and_plan(args.spec, _overrides(args))
     _check_weights_file(args.weights)
     _import_torch()
-    from archspec.budget import check_budget
     from archspec.builder import build
     from archspec.checkpoint import load_file, save_file
 
-    check_budget(plan, remedy="convert on a machine with more memory")  # the weights are held twice at most
+    # the weights are held twice at most
+    _within_budget(args, plan, remedy="convert on a machine with more memory, or pass --no-budget")
     model = build(plan, seed=0)
     layout = load_file(model, args.weights, layout=args.layout, allow_nonfinite=args.allow_nonfinite)
     save_file(model, plan, args.output, force=args.force)
@@ -321,7 +328,7 @@ def cmd_render(args: argparse.Namespace) -> int:
 
     if args.output != "-":
         check_paths({"--output": args.output}, {"SPEC": _spec_path(args.spec)}, args.force)
-    _, plan = _load_and_plan(args.spec, args.set)
+    _, plan = _load_and_plan(args.spec, _overrides(args))
     if args.output == "-":
         sys.stdout.write(render.to_dot(plan, depth=args.depth))
         return EXIT_OK
@@ -354,8 +361,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     does (this imports torch). --fit DATA trains every valid variant as `archspec fit` does, after
     fitting it to the data, once per seed (--seeds K: seeds 0 to K-1), and adds the mean ± standard
     deviation of the final validation accuracy, the mean wall time of a run and the rank by accuracy
-    per GFLOP; --plot draws accuracy against GFLOPs and parameters; --amp trains under bfloat16
-    autocast. A progress bar is drawn when stderr is a terminal.
+    per GFLOP; --plot draws accuracy against GFLOPs and parameters; --precision bf16-mixed trains
+    under bfloat16 autocast. --input or --size sets every variant's input size (with --fit, the size
+    the images are fitted to). A progress bar is drawn when stderr is a terminal.
 
     Example:
       archspec sweep specs/spectformer.yaml \\
@@ -365,8 +373,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     if args.plot and not args.fit:
         raise UsageError("--plot draws the accuracies of --fit: give --fit too")
-    if args.amp and not args.fit:
-        raise UsageError("--amp sets how --fit trains: give --fit too")
+    if args.precision != "fp32" and not args.fit:
+        raise UsageError(f"--precision {args.precision} sets how --fit trains: give --fit too")
     if args.plot:
         inputs = {f"SPEC {spec}": _spec_path(spec) for spec in args.specs}
         check_paths({"--plot": args.plot}, {**inputs, "--fit": _data_path(args.fit)}, args.force)
@@ -383,14 +391,16 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         parts = split(images, 0.2, seed=0)
         _say(images.describe())
         _say(parts.describe())
-        size = _size(args.size) if args.size else None
-        if args.amp and (warning := bfloat16_warning(args.device)):
-            _say(warning)
-        config = FitConfig(epochs=args.epochs, amp=args.amp)
-        fitting = FitSweep(images, parts, config, args.seeds, size, args.device, force=args.force)
+        size = _fit_size(args, images)
+        if args.precision == "bf16-mixed" and (warning := bfloat16_warning(args.device)):
+            _say(f"warning: {warning}")
+        config = FitConfig(epochs=args.epochs, precision=args.precision)
+        lifted = args.no_budget or _force_lifts_budget(args)
+        fitting = FitSweep(images, parts, config, args.seeds, size, args.device, force=lifted)
+    overrides = list(args.set) if args.fit else _overrides(args)
     with _progress(len(args.specs) * len(combinations(args.grid))) as bar, _torch_threads(args.threads):
         rows = run_sweep(
-            args.specs, args.grid, args.set, measure=args.measure, batch=args.batch, device=args.device,
+            args.specs, args.grid, overrides, measure=args.measure, batch=args.batch, device=args.device,
             repeats=args.repeats, progress=_sweep_progress(bar), fit=fitting,
         )  # fmt: skip
     for adapted in dict.fromkeys(" ".join(f"--set {o}" for o in row.adapted) for row in rows if row.adapted):
@@ -436,8 +446,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
         raise UsageError("give --weights (a strict load) or --init-from (a warm start), not both")
     try:
         config = FitConfig(
-            epochs=args.epochs, batch=args.batch, lr=args.lr, weight_decay=args.wd, warmup_epochs=args.warmup,
-            label_smoothing=args.label_smoothing, seed=args.seed, amp=args.amp, augment=args.augment,
+            epochs=args.epochs, batch=args.batch, lr=args.lr, weight_decay=args.wd, warmup_epochs=args.warmup_epochs,
+            label_smoothing=args.label_smoothing, seed=args.seed, precision=args.precision, augment=args.augment,
             resize=args.resize,
         )  # fmt: skip
     except FitError as exc:
@@ -450,11 +460,11 @@ def cmd_fit(args: argparse.Namespace) -> int:
         check_paths({"--save": args.save, "--log": args.log}, inputs, args.force, replaces={"--save": "--resume"})
     for path in (args.resume, args.weights, args.init_from):
         _check_weights_file(path)
-    size = _size(args.size) if args.size else None
     catalog = scan(args.data)
     parts = split(catalog, args.val_fraction, seed=0)
     _say(catalog.describe())
     _say(parts.describe())
+    size = _fit_size(args, catalog)
     adaptation = adapt(native, catalog, size)
     _, plan = _load_and_plan(args.spec, [*args.set, *adaptation])
     _say(f"variant: {_label(args.spec, [*args.set, *adaptation])}" + ("" if adaptation else " (as written)"))
@@ -466,14 +476,11 @@ def cmd_fit(args: argparse.Namespace) -> int:
     batch = min(args.batch, len(parts.train))
     choice = feed.choose(catalog, (plan.input.dims[1], plan.input.dims[2]), plan, batch, args.loader, args.workers)
     _say(choice.describe())
-    if not args.force:
-        from archspec.budget import check_budget
-
-        check_budget(
-            plan, "float32", batch, data_bytes=choice.data_bytes, training=True,
-            remedy="lower --batch or --size, use --loader stream for an image folder, or pass --force",
-        )  # fmt: skip
-    if args.amp and (warning := bfloat16_warning(args.device)):
+    _within_budget(
+        args, plan, "float32", batch, data_bytes=choice.data_bytes, training=True,
+        remedy="lower --batch or --size, use --loader stream for an image folder, or pass --no-budget",
+    )  # fmt: skip
+    if args.precision == "bf16-mixed" and (warning := bfloat16_warning(args.device)):
         _say(f"warning: {warning}")
     bar: tqdm[NoReturn] | None = None
     saved: int | None = None
@@ -522,7 +529,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
         print(json.dumps(report, indent=2))
     else:
-        print(fit.format_result(plan, result))
+        print(fit.format_result(plan, result, markdown=args.format == "md"))
     if args.save:
         _say(f"saved the model and training state to {args.save}")
     return EXIT_OK
@@ -543,33 +550,30 @@ def cmd_bench(args: argparse.Namespace) -> int:
     After one timed step, the Timer times blocks of back-to-back steps (one step each for steps over
     about 10 ms) for --repeats times that step's length, and at least 0.2 s. Reports median, min and
     max time per step over the measurements, images/s, achieved GFLOP/s and the efficiency against a
-    1024×1024 matmul measured in the same process, plus peak memory. Non-float32 dtypes run under
-    torch.autocast. --train times forward + backward + an SGD step, and --grad-checkpointing makes it
-    recompute each block's activations in the backward pass (less memory, more time). Freed memory is kept for reuse
+    1024×1024 matmul measured in the same process, plus peak memory. --precision bf16-mixed and
+    fp16-mixed run the float32 model under torch.autocast. --warmup-runs untimed runs come first.
+    --train times forward + backward + an SGD step, and --grad-checkpointing makes it recompute each
+    block's activations in the backward pass (less memory, more time). Freed memory is kept for reuse
     (archspec.runtime.retain_freed_memory) unless --system-malloc is given.
 
     Example: archspec bench specs/spectformer-h-s.yaml --batch 1,8 --threads 2
     """
     if args.grad_checkpointing and not args.train:
         raise UsageError("--grad-checkpointing recomputes activations in the backward pass: it needs --train")
-    _, plan = _load_and_plan(args.spec, args.set)
+    overrides = _overrides(args)
+    _, plan = _load_and_plan(args.spec, overrides)
     torch = _import_torch()
     _device(torch, args.device, timed=True)
-    try:
-        batches = [_positive_int(b) for b in args.batch.split(",")]
-    except (ValueError, argparse.ArgumentTypeError):
-        raise UsageError(f"--batch {args.batch}: expected sizes of at least 1, like 1,8") from None
-    if not args.force:
-        from archspec.budget import check_budget
-
-        check_budget(plan, args.dtype, max(batches) * (3 if args.train else 1))
+    batches = args.batch
+    dtype = opt.AUTOCAST_DTYPE[args.precision]
+    _within_budget(args, plan, dtype, max(batches) * (3 if args.train else 1))
     from archspec import bench
     from archspec.runtime import bfloat16_warning
 
-    if args.dtype == "bfloat16" and (warning := bfloat16_warning(args.device)):
+    if dtype == "bfloat16" and (warning := bfloat16_warning(args.device)):
         _say(f"warning: {warning}")
     results = []
-    label = _label(args.spec, args.set)
+    label = _label(args.spec, overrides)
     modes = (False, True) if args.compile == "both" else (args.compile == "yes",)
     runs = [(batch, compiled) for batch in batches for compiled in modes]
     with _progress(len(runs)) as bar:
@@ -581,8 +585,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
             _say(f"timing {what}", VERBOSE)
             results.append(
                 bench.run(plan, label, batch, args.device, retain_memory=not args.system_malloc,
-                          dtype=args.dtype, threads=args.threads, compile=compiled, train=args.train,
-                          grad_checkpointing=args.grad_checkpointing, warmup=args.warmup, repeats=args.repeats)
+                          dtype=dtype, threads=args.threads, compile=compiled, train=args.train,
+                          grad_checkpointing=args.grad_checkpointing, warmup=args.warmup_runs, repeats=args.repeats)
             )  # fmt: skip
             bar.update()
     if args.format == "json":
@@ -607,14 +611,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     """
     output = Path(args.output or f"{Path(args.spec).stem}.{args.format}")
     check_paths({"--output": output}, {"SPEC": _spec_path(args.spec), "--weights": args.weights}, args.force)
-    _, plan = _load_and_plan(args.spec, args.set)
+    _, plan = _load_and_plan(args.spec, _overrides(args))
     _check_weights_file(args.weights)
     _import_torch()
-    from archspec.budget import check_budget
     from archspec.builder import build
     from archspec.export import describe_checks, export
 
-    check_budget(plan, batch=3, remedy="export on a machine with more memory")  # the check runs batch 3
+    # the check runs batch 3
+    _within_budget(args, plan, batch=3, remedy="export on a machine with more memory, or pass --no-budget")
     model = build(plan, seed=args.seed)
     if args.weights:
         from archspec.checkpoint import load_file
@@ -670,6 +674,59 @@ def cmd_components(args: argparse.Namespace) -> int:
     for error in registry.plugin_errors:
         _say(f"warning: {error}")
     return EXIT_OK
+
+
+def _overrides(args: argparse.Namespace) -> list[str]:
+    """``--set`` and what ``--input`` or ``--size`` stand for, in that order."""
+    return [*args.set, *opt.input_overrides(args)]
+
+
+def _fit_size(args: argparse.Namespace, catalog: Any) -> tuple[int, int] | None:
+    """The size ``--input`` or ``--size`` asks the images to be fitted to; ``--input``'s channels must be the data's."""
+    if args.input is None:
+        return args.size  # type: ignore[no-any-return]
+    channels, height, width = args.input
+    if channels != catalog.channels:
+        raise UsageError(
+            f"--input {channels}x{height}x{width}: the images have {catalog.channels} channel"
+            f"{'s' * (catalog.channels != 1)}; give --size {height}x{width} to keep them"
+        )
+    return height, width
+
+
+FORCE_LIFTED_BUDGET = {"build", "fit", "sweep"}
+"""The commands whose ``--force`` also lifted the memory budget before ``--no-budget`` took that over."""
+
+
+def _force_lifts_budget(args: argparse.Namespace) -> bool:
+    """``--force`` lifting the memory budget, as it did before ``--no-budget``: for one more release, with a warning."""
+    if args.command not in FORCE_LIFTED_BUDGET or not args.force or args.no_budget:
+        return False
+    _say(
+        "warning: --force lifts the memory budget only until the next release, when it will just overwrite "
+        "files: use --no-budget"
+    )
+    return True
+
+
+def _within_budget(
+    args: argparse.Namespace,
+    plan: Plan,
+    dtype: str = "float32",
+    batch: int = 1,
+    max_params: int | None = None,
+    **kwargs: Any,
+) -> None:
+    """:func:`archspec.budget.check_budget`, unless ``--no-budget`` (or, for now, ``--force``) lifts it."""
+    if args.no_budget:
+        return
+    from archspec.budget import BudgetError, check_budget
+
+    try:
+        check_budget(plan, dtype, batch, max_params, **kwargs)
+    except BudgetError:
+        if not _force_lifts_budget(args):
+            raise
 
 
 def _spec_path(spec: str) -> Path:
@@ -765,90 +822,6 @@ def _report(exc: ArchspecError) -> None:
             _say(f"hint ({code}, {kind.title}): {kind.hint}")
 
 
-def _input_size(text: str) -> tuple[int, int, int]:
-    parts = text.lower().replace("×", "x").split("x")
-    if len(parts) != 3 or not all(p.isascii() and p.isdigit() for p in parts):
-        raise UsageError(f"--input {text}: expected CxHxW, e.g. 3x384x384")
-    channels, height, width = (int(p) for p in parts)
-    return channels, height, width
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-# argparse names a type function in its message for a value the function cannot read ("argument
-# --batch: invalid whole number value: '1,2'"), so each carries a __name__ its users can read.
-_positive_int.__name__ = "whole number"
-
-
-def _count(low: int, high: int) -> Callable[[str], int]:
-    """An argparse type: a whole number from ``low`` to ``high``."""
-
-    def count(text: str) -> int:
-        value = int(text)
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be from {low:,} to {high:,}, got {text}")
-        return value
-
-    count.__name__ = "whole number"
-    return count
-
-
-def _float_between(low: float, high: float = math.inf, low_included: bool = True) -> Callable[[str], float]:
-    """An argparse type: a finite number from ``low`` (or above it) up to, not including, ``high``."""
-
-    def number(text: str) -> float:
-        value = float(text)
-        if not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
-        if not ((value >= low if low_included else value > low) and value < high):
-            bounds = f"{'at least' if low_included else 'above'} {low:g}" + (f" and below {high:g}" * (high < math.inf))
-            raise argparse.ArgumentTypeError(f"must be {bounds}, got {text}")
-        return value
-
-    return number  # argparse names the type in its message: "invalid number value: 'x'"
-
-
-def _size(text: str) -> tuple[int, int]:
-    parts = text.lower().replace("×", "x").split("x")
-    if len(parts) not in (1, 2) or not all(p.isascii() and p.isdigit() and int(p) > 0 for p in parts):
-        raise UsageError(f"--size {text}: expected N or HxW, e.g. 32 or 32x48")
-    height, width = int(parts[0]), int(parts[-1])
-    return height, width
-
-
-SEED_LIMIT = 2**63
-"""torch's generators take a signed 64-bit seed."""
-
-
-def _seed(text: str) -> int:
-    value = int(text)
-    if not 0 <= value < SEED_LIMIT:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 2**63 - 1, got {value}")
-    return value
-
-
-_seed.__name__ = "seed"
-
-
-MAX_THREADS = 1024
-"""More CPU threads than any machine has crash torch's thread pool rather than fail."""
-
-
-def _threads(text: str) -> int:
-    value = _positive_int(text)
-    if value > MAX_THREADS:
-        raise argparse.ArgumentTypeError(f"must be at most {MAX_THREADS}, got {value}")
-    return value
-
-
-_threads.__name__ = "thread count"
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="archspec",
@@ -883,36 +856,32 @@ def _parser() -> argparse.ArgumentParser:
 
     p = command("summary", cmd_summary)
     p.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
-    p.add_argument("--format", choices=("table", "md", "json"), default="table", help="output format (default: table)")
-    p.add_argument("--input", metavar="CxHxW", help="plan at another input size, e.g. 3x384x384")
+    opt.add_input(p)
+    opt.add_format(p, ("table", "md", "json"))
 
     p = command("list", cmd_list, spec=False)
-    p.add_argument("--format", choices=("table", "md", "json"), default="table", help="output format (default: table)")
+    opt.add_format(p, ("table", "md", "json"))
 
     p = command("show", cmd_show)
     p.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
 
     p = command("build", cmd_build)
     p.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
+    opt.add_input(p)
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or meta (default: cpu)")
-    p.add_argument("--dtype", choices=DTYPES, default="float32", help="parameter dtype (default: float32)")
-    p.add_argument("--seed", type=_seed, default=0, help="RNG seed for the initial weights (default: 0)")
-    p.add_argument("--batch", type=_positive_int, default=1, help="batch size of the check forward pass (default: 1)")
-    p.add_argument(
-        "--weights",
-        "--pretrained",
-        metavar="PATH",
-        help="load weights strictly before checking: an archspec checkpoint, or a reference's state_dict "
-        "(timm, official GFNet or SpectFormer-H; torch.save or .safetensors), converted",
-    )
-    p.add_argument("--init-from", metavar="PATH",
-                   help="warm start: copy each tensor of PATH whose name and shape fit; list the rest")  # fmt: skip
-    p.add_argument("--allow-nonfinite", action="store_true",
-                   help="let --weights and --init-from load NaN or infinite values, not refuse them")  # fmt: skip
+    opt.add_precision(p, ("fp32", "fp64", "bf16", "fp16"), "the parameters' type")
+    p.add_argument("--dtype", action=opt.Renamed, replacement="--precision", values=BUILD_DTYPES, dest="precision")
+    p.add_argument("--seed", type=opt.seed, default=0, help="RNG seed for the initial weights (default: 0)")
+    p.add_argument("--batch", type=opt.positive_int, default=1,
+                   help="batch size of the check forward pass (default: 1)")  # fmt: skip
+    p.add_argument("--weights", "--pretrained", metavar="PATH", help=WEIGHTS_HELP)
+    p.add_argument("--init-from", metavar="PATH", help=INIT_FROM_HELP)
+    p.add_argument("--allow-nonfinite", action="store_true", help=NONFINITE_HELP)
     p.add_argument("--save", metavar="PATH", help="write the weights, spec and fingerprints to PATH")
-    p.add_argument("--max-params", type=_positive_int, metavar="N",
+    p.add_argument("--max-params", type=opt.positive_int, metavar="N",
                    help="refuse plans with more parameters (instead of the memory-based budget)")  # fmt: skip
-    p.add_argument("--force", action="store_true", help="skip the memory budget and let --save overwrite a file")
+    opt.add_force(p)
+    opt.add_no_budget(p)
     p.add_argument("--check-grad", action="store_true",
                    help="also run a backward pass and report parameters that get no gradient")  # fmt: skip
     p.add_argument("--no-tree", action="store_true", help="print only the summary table, not the module tree")
@@ -920,116 +889,131 @@ def _parser() -> argparse.ArgumentParser:
     p = command("convert", cmd_convert)
     p.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
     p.add_argument("weights", metavar="WEIGHTS", help="the reference's state_dict (torch.save or .safetensors)")
+    opt.add_input(p)
     p.add_argument("-o", "--output", required=True, help="the archspec checkpoint to write")
     p.add_argument("--layout", help="the checkpoint layout (default: detected), e.g. timm-resnet")
-    p.add_argument("--allow-nonfinite", action="store_true", help="convert NaN or infinite values instead of refusing")
-    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    p.add_argument("--allow-nonfinite", action="store_true", help=NONFINITE_HELP)
+    opt.add_force(p)
+    opt.add_no_budget(p)
 
     p = command("render", cmd_render)
     p.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
+    opt.add_input(p)
     p.add_argument("-o", "--output", default="-", help="output file (.svg .png .pdf .dot .json .graphml) or - for DOT")
-    p.add_argument("--depth", type=int, choices=(0, 1, 2, 3), default=1,
+    p.add_argument("--depth", type=opt.count(0, 3), choices=(0, 1, 2, 3), default=1,
                    help="0 stages, 1 blocks, 2 inside blocks, 3 leaf layers (default: 1)")  # fmt: skip
-    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    opt.add_force(p)
 
     p = command("diff", cmd_diff)
     p.add_argument("a", metavar="A", help=f"the reference spec: {SPEC_HELP}")
     p.add_argument("b", metavar="B", help=f"the spec compared with it: {SPEC_HELP}")
     p.add_argument("--set-a", action="append", default=[], metavar="KEY.PATH=VALUE", help="override a value of A")
-    p.add_argument("--format", choices=("text", "md", "json"), default="text", help="output format (default: text)")
+    opt.add_format(p, ("table", "md", "json"), renamed={"text": "table"})
 
     p = command("sweep", cmd_sweep)
     p.add_argument("specs", nargs="+", metavar="SPEC", help=f"the specs to sweep: each {SPEC_HELP}")
     p.add_argument("--grid", action="append", default=[], metavar="KEY.PATH=V1,V2",
                    help="values to sweep for one key; repeat for a cartesian product")  # fmt: skip
+    opt.add_input(p)
     p.add_argument("--measure", action="store_true", help="build every valid variant and time its forward pass")
-    p.add_argument("--batch", type=_positive_int, default=1, help="batch size for --measure (default: 1)")
-    p.add_argument("--device", default="cpu", help="device for --measure (default: cpu)")
-    p.add_argument("--repeats", type=_positive_int, default=3, help="time for about N forward passes (default: 3)")
+    p.add_argument("--batch", type=opt.positive_int, default=1, help="batch size for --measure (default: 1)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
+    p.add_argument("--repeats", type=opt.positive_int, default=3, help="time for about N runs (default: 3)")
     p.add_argument("--fit", metavar="digits|DIR|FILE.npz", help="train every valid variant on these images")
-    p.add_argument("--epochs", type=_count(1, 100_000), default=5, help="epochs per --fit run (default: 5)")
-    p.add_argument("--seeds", type=_positive_int, default=1, help="--fit runs per variant, seeds 0..K-1 (default: 1)")
-    p.add_argument("--size", metavar="N|HxW", help="--fit input size (default: as fit chooses it)")
-    p.add_argument("--amp", action="store_true", help="--fit under bfloat16 autocast, as fit --amp trains")
-    p.add_argument("--threads", type=_threads, help="torch CPU threads, at most 1024 (default: torch's choice)")
+    p.add_argument("--epochs", type=opt.count(1, 100_000), default=5, help="epochs per --fit run (default: 5)")
+    p.add_argument("--seeds", type=opt.positive_int, default=1,
+                   help="--fit runs per variant, seeds 0..K-1 (default: 1)")  # fmt: skip
+    opt.add_precision(p, FIT_PRECISIONS, "how --fit trains")
+    p.add_argument("--amp", action=opt.Renamed, replacement="--precision", constant="bf16-mixed", dest="precision")
+    p.add_argument("--threads", type=opt.threads, help=THREADS_HELP)
     p.add_argument("--plot", metavar="FILE.png",
                    help="with --fit: draw accuracy against GFLOPs and params (.png .svg .pdf)")  # fmt: skip
-    p.add_argument("--force", action="store_true", help="let --plot overwrite a file; --fit variants over the budget")
-    p.add_argument("--format", choices=("md", "csv", "json"), default="md", help="output format (default: md)")
+    opt.add_force(p)
+    opt.add_no_budget(p)
+    opt.add_format(p, ("table", "md", "csv", "json"))
 
     p = command("fit", cmd_fit)
     p.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
     p.add_argument("--data", default="digits", metavar="digits|DIR|FILE.npz",
                    help="the labelled images (default: digits, bundled with scikit-learn)")  # fmt: skip
-    p.add_argument("--size", metavar="N|HxW",
-                   help="input size (default: the data's, rounded up to the spec's total stride)")  # fmt: skip
-    p.add_argument("--val-fraction", type=_float_between(0, 1, low_included=False), default=0.2,
+    opt.add_input(p)
+    p.add_argument("--val-fraction", type=opt.float_between(0, 1, low_included=False), default=0.2,
                    help="share of each class kept for validation (default: 0.2)")  # fmt: skip
     p.add_argument("--resize", choices=("crop", "pad", "stretch"), default="crop",
                    help="fit each image to the size: crop its centre, pad or stretch it (default: crop)")  # fmt: skip
     p.add_argument("--augment", action="store_true", help="random-resized crops and horizontal flips while training")
     p.add_argument("--loader", choices=("auto", "memory", "stream"), default="auto",
                    help="hold the images in memory or stream them from disk (default: auto, by budget)")  # fmt: skip
-    p.add_argument("--workers", type=_count(0, 64), metavar="N",
+    p.add_argument("--workers", type=opt.count(0, 64), metavar="N",
                    help="worker processes decoding streamed images (default: one per core, at most 8)")  # fmt: skip
-    p.add_argument("--epochs", type=_count(1, 100_000), default=5, help="passes over the training images (default: 5)")
-    p.add_argument("--batch", type=_count(1, 2**20), default=64, help="images per step and process (default: 64)")
-    p.add_argument("--lr", type=_float_between(0, low_included=False), default=1e-3,
+    p.add_argument("--epochs", type=opt.count(1, 100_000), default=5,
+                   help="passes over the training images (default: 5)")  # fmt: skip
+    p.add_argument("--batch", type=opt.count(1, 2**20), default=64, help="images per step and process (default: 64)")
+    p.add_argument("--lr", type=opt.float_between(0, low_included=False), default=1e-3,
                    help="peak AdamW learning rate (default: 1e-3)")  # fmt: skip
-    p.add_argument("--wd", type=_float_between(0), default=0.05,
+    p.add_argument("--wd", type=opt.float_between(0), default=0.05,
                    help="AdamW weight decay; --lr × --wd must stay below 1 (default: 0.05)")  # fmt: skip
-    p.add_argument("--warmup", type=_float_between(0), default=1.0,
+    p.add_argument("--warmup-epochs", type=opt.float_between(0), default=1.0,
                    help="epochs of linear learning-rate warm-up, at most --epochs (default: 1)")  # fmt: skip
-    p.add_argument("--label-smoothing", type=_float_between(0, 1), default=0.0, help="label smoothing (default: 0)")
-    p.add_argument("--seed", type=_seed, default=0, help="seed for the weights, image order and drop-path (default: 0)")
-    p.add_argument("--threads", type=_threads, help="torch CPU threads, at most 1024 (default: torch's choice)")
+    p.add_argument("--warmup", action=opt.Renamed, replacement="--warmup-epochs", dest="warmup_epochs",
+                   type=opt.float_between(0))  # fmt: skip
+    p.add_argument("--label-smoothing", type=opt.float_between(0, 1), default=0.0, help="label smoothing (default: 0)")
+    p.add_argument("--seed", type=opt.seed, default=0,
+                   help="seed for the weights, image order and drop-path (default: 0)")  # fmt: skip
+    p.add_argument("--threads", type=opt.threads, help=THREADS_HELP)
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
-    p.add_argument("--amp", action="store_true",
-                   help="bfloat16 autocast (float16 with loss scaling on GPUs without bfloat16)")  # fmt: skip
+    opt.add_precision(p, FIT_PRECISIONS, "how it trains")
+    p.add_argument("--amp", action=opt.Renamed, replacement="--precision", constant="bf16-mixed", dest="precision")
     p.add_argument("--save", metavar="PATH", help="write a checkpoint after each epoch (weights, spec, training state)")
     p.add_argument("--resume", metavar="PATH", help="continue the run a --save checkpoint holds, exactly")
-    p.add_argument("--weights", metavar="PATH",
+    p.add_argument("--weights", "--pretrained", metavar="PATH",
                    help="start from these weights, loaded strictly but for a classifier of another shape")  # fmt: skip
-    p.add_argument("--init-from", metavar="PATH",
-                   help="warm start: copy each tensor of PATH whose name and shape fit; list the rest")  # fmt: skip
+    p.add_argument("--init-from", metavar="PATH", help=INIT_FROM_HELP)
     p.add_argument("--log", metavar="FILE.jsonl", help="write one JSON line of metrics per epoch")
-    p.add_argument("--force", action="store_true", help="skip the memory budget; let --save and --log overwrite files")
-    p.add_argument("--format", choices=("table", "json"), default="table", help="output format (default: table)")
+    opt.add_force(p)
+    opt.add_no_budget(p)
+    opt.add_format(p, ("table", "md", "json"))
 
     p = command("bench", cmd_bench)
     p.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
-    p.add_argument("--batch", default="1,8", help="comma-separated batch sizes (default: 1,8)")
+    opt.add_input(p)
+    p.add_argument("--batch", type=opt.batch_sizes, default=[1, 8], help="comma-separated batch sizes (default: 1,8)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
-    p.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32",
-                   help="float32, or an autocast dtype (default: float32)")  # fmt: skip
-    p.add_argument("--threads", type=_threads, help="torch CPU threads, at most 1024 (default: torch's choice)")
+    opt.add_precision(p, ("fp32", "bf16-mixed", "fp16-mixed"), "how the model computes")
+    p.add_argument("--dtype", action=opt.Renamed, replacement="--precision", values=BENCH_DTYPES, dest="precision")
+    p.add_argument("--threads", type=opt.threads, help=THREADS_HELP)
     p.add_argument("--compile", choices=("no", "yes", "both"), default="no",
                    help="time eager, torch.compile'd, or both (default: no)")  # fmt: skip
     p.add_argument("--train", action="store_true", help="time forward + backward + optimizer step")
     p.add_argument("--grad-checkpointing", action="store_true",
                    help="with --train: recompute each block's activations in the backward pass")  # fmt: skip
-    p.add_argument("--warmup", type=_positive_int, default=3, help="untimed runs first (default: 3)")
-    p.add_argument("--repeats", type=_positive_int, default=10, help="time for about N runs (default: 10)")
+    p.add_argument("--warmup-runs", type=opt.positive_int, default=3, help="untimed runs first (default: 3)")
+    p.add_argument("--warmup", action=opt.Renamed, replacement="--warmup-runs", dest="warmup_runs",
+                   type=opt.positive_int)  # fmt: skip
+    p.add_argument("--repeats", type=opt.positive_int, default=10, help="time for about N runs (default: 10)")
     p.add_argument("--system-malloc", action="store_true",
                    help="leave the C library's allocator settings alone instead of keeping freed memory")  # fmt: skip
-    p.add_argument("--force", action="store_true", help="skip the memory budget")
-    p.add_argument("--format", choices=("table", "json"), default="table", help="output format (default: table)")
+    opt.add_no_budget(p)
+    p.add_argument("--force", action=opt.Renamed, replacement="--no-budget", constant=True, dest="no_budget")
+    opt.add_format(p, ("table", "md", "json"))
 
     p = command("export", cmd_export)
     p.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
-    p.add_argument("--format", choices=("onnx", "pt2"), default="onnx", help="output format (default: onnx)")
+    opt.add_input(p)
+    p.add_argument("--format", choices=("onnx", "pt2"), default="onnx", help="file type to write (default: onnx)")
     p.add_argument("-o", "--output", help="output file (default: the spec's name with the format's suffix)")
     p.add_argument("--weights", "--pretrained", metavar="PATH", help="load these weights before exporting")
-    p.add_argument("--allow-nonfinite", action="store_true", help="let --weights load NaN or infinite values")
-    p.add_argument("--seed", type=_seed, default=0, help="seed for the initial weights (default: 0)")
+    p.add_argument("--allow-nonfinite", action="store_true", help=NONFINITE_HELP)
+    p.add_argument("--seed", type=opt.seed, default=0, help="RNG seed for the initial weights (default: 0)")
     p.add_argument("--dynamic", choices=("batch", "hw"), default="batch",
                    help="dynamic sizes: the batch, or the batch, height and width (default: batch)")  # fmt: skip
     p.add_argument("--no-verify", action="store_true", help="skip the check against the eager model")
-    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    opt.add_force(p)
+    opt.add_no_budget(p)
 
     p = command("schema", cmd_schema, spec=False)
     p.add_argument("-o", "--output", help="write to this file instead of stdout")
-    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    opt.add_force(p)
 
     command("components", cmd_components, spec=False)
     return parser
@@ -1051,6 +1035,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     global _verbosity
     args = _parser().parse_args(argv)
     _verbosity = QUIET if args.quiet else VERBOSE if args.verbose else NORMAL
+    for warning in opt.deprecations(args):
+        _say(f"warning: {warning}")
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminate)
     try:

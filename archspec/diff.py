@@ -298,8 +298,8 @@ def _gflops(value: int) -> str:
     return f"{value / 1e9:+.3f}"
 
 
-def format_diff(diff: Diff, label_a: str, label_b: str, fmt: str = "text") -> str:
-    """Render a diff as ``text``, ``md`` or ``json``."""
+def format_diff(diff: Diff, label_a: str, label_b: str, fmt: str = "table") -> str:
+    """Render a diff as ``table`` (plain text), ``md`` (Markdown) or ``json``."""
     a, b = diff.a, diff.b
     if fmt == "json":
         return json.dumps(_as_json(diff, label_a, label_b), indent=2)

@@ -119,7 +119,7 @@ CATALOGUE: dict[str, ErrorKind] = {
         ErrorKind(
             "AS401",
             "over budget",
-            "check the spec for a typo in a width or depth; --max-params or --force lifts the limit",
+            "check the spec for a typo in a width or depth; --max-params or --no-budget lifts the limit",
         ),
         ErrorKind(
             "AS501",
@@ -169,7 +169,9 @@ CATALOGUE: dict[str, ErrorKind] = {
             "fix the file or folder named: a .npz holds x (N×C×H×W or N×H×W) and integer labels y from 0; a "
             "folder holds one non-empty subfolder of readable images per class; at least 2 classes",
         ),
-        ErrorKind("AS1002", "training diverged", "lower --lr, raise --warmup, or check the variant for a bad value"),
+        ErrorKind(
+            "AS1002", "training diverged", "lower --lr, raise --warmup-epochs, or check the variant for a bad value"
+        ),
         ErrorKind(
             "AS1003",
             "cannot resume",

@@ -50,6 +50,9 @@ __all__ = [
     "format_result", "learning_rate", "parameter_groups", "total_stride",
 ]  # fmt: skip
 
+PRECISIONS = {"fp32": None, "bf16-mixed": "bfloat16", "fp16-mixed": "float16"}
+"""The precisions training runs in, and the dtype each computes in under autocast (None: no autocast)."""
+
 MAX_EPOCHS = 100_000
 MAX_BATCH = 2**20
 
@@ -69,7 +72,7 @@ class FitConfig:
     warmup_epochs: float = 1.0
     label_smoothing: float = 0.0
     seed: int = 0
-    amp: bool = False
+    precision: str = "fp32"
     augment: bool = False
     resize: str = "crop"
 
@@ -93,9 +96,11 @@ class FitConfig:
                 f"1 − lr × wd each step, so lr × wd must stay below 1 (it is {self.lr * self.weight_decay:.3g})"
             )
         if not (math.isfinite(self.warmup_epochs) and 0 <= self.warmup_epochs <= self.epochs):
-            found.append(f"--warmup {self.warmup_epochs:g}: must be from 0 to the run's {self.epochs} epochs")
+            found.append(f"--warmup-epochs {self.warmup_epochs:g}: must be from 0 to the run's {self.epochs} epochs")
         if not 0 <= self.label_smoothing < 1:
             found.append(f"--label-smoothing {self.label_smoothing:g}: must be at least 0 and below 1")
+        if self.precision not in PRECISIONS:
+            found.append(f"--precision {self.precision}: must be one of {', '.join(PRECISIONS)}")
         if not 0 <= self.seed < 2**63:
             found.append(f"--seed {self.seed}: must be from 0 to 2**63 - 1")
         if self.resize not in RESIZE_MODES:
@@ -112,6 +117,7 @@ class FitResult:
     train_samples_per_s: float
     peak_memory_bytes: int
     amp_dtype: str | None
+    precision: str
     world_size: int
     device: str = "cpu"
     loader: str = ""
@@ -137,6 +143,7 @@ class FitResult:
             "train_samples_per_s": self.train_samples_per_s,
             "peak_memory_bytes": self.peak_memory_bytes,
             "amp_dtype": self.amp_dtype,
+            "precision": self.precision,
             "world_size": self.world_size,
             "loader": self.loader,
             "start": self.start,
@@ -263,10 +270,12 @@ def _world(device: str | torch.device) -> _World:
     return _World(dist.get_world_size(), dist.get_rank(), device, started)
 
 
-def _amp_dtype(device: torch.device) -> torch.dtype:
-    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        return torch.float16
-    return torch.bfloat16
+def _amp_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The dtype autocast computes in for ``precision`` on ``device``; None for float32 training."""
+    name = PRECISIONS[precision]
+    if name == "bfloat16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise FitError(f"--precision {precision}: this GPU has no bfloat16; use --precision fp16-mixed", "AS601")
+    return None if name is None else getattr(torch, name)
 
 
 def _epoch_seed(seed: int, epoch: int, rank: int) -> int:
@@ -417,7 +426,7 @@ def _fit(
     if start_report is not None and on_start is not None and lead:
         on_start(start_report)
     optimizer = torch.optim.AdamW(parameter_groups(model, config.weight_decay), lr=config.lr)
-    amp_dtype = _amp_dtype(world.device) if config.amp else None
+    amp_dtype = _amp_dtype(config.precision, world.device)
     scaler = torch.amp.GradScaler(world.device.type, enabled=amp_dtype is torch.float16)
 
     def autocast() -> Any:
@@ -520,6 +529,7 @@ def _fit(
         train_samples_per_s=clock["trained"] / max(clock["train_time"], 1e-9),
         peak_memory_bytes=_peak_memory(world.device),
         amp_dtype=str(amp_dtype).removeprefix("torch.") if amp_dtype is not None else None,
+        precision=config.precision,
         world_size=world.size,
         device=world.device.type,
         loader=choice.describe(),
@@ -561,9 +571,9 @@ def _write_log(path: str | Path, history: Sequence[EpochMetrics], force: bool, s
         raise type(exc)(f"{exc}{kept}") from None
 
 
-def format_result(plan: Plan, result: FitResult) -> str:
-    """The figures of a finished run as a two-column table."""
-    from archspec.tables import text_table
+def format_result(plan: Plan, result: FitResult, markdown: bool = False) -> str:
+    """The figures of a finished run as a two-column table: plain text, or Markdown."""
+    from archspec.tables import markdown_table, text_table
 
     final, best = result.final, result.best
     memory = "peak CUDA memory allocated" if result.device == "cuda" else "peak resident memory"
@@ -579,6 +589,5 @@ def format_result(plan: Plan, result: FitResult) -> str:
     ]
     if result.world_size > 1:
         rows.append(("processes", str(result.world_size)))
-    if result.amp_dtype is not None:
-        rows.append(("autocast", result.amp_dtype))
-    return text_table(("figure", "value"), rows)
+    rows.append(("precision", result.precision))
+    return markdown_table(("figure", "value"), rows) if markdown else text_table(("figure", "value"), rows)

@@ -185,6 +185,8 @@ def restore(
     saved = state.get("run")
     if not isinstance(saved, Mapping):
         raise _tampered(path, "run", "is not a mapping of the run's options")
+    if "precision" not in saved and "amp" in saved:  # written before --precision replaced --amp
+        saved = {**saved, "precision": "bf16-mixed" if saved["amp"] is True else "fp32"}
     changed = [f"{key}: {shown(saved.get(key))} → {value!r}" for key, value in run.items() if saved.get(key) != value]
     if changed:
         raise FitError(

@@ -22,7 +22,7 @@ from archspec.compose import MAX_OVERRIDES, Override, OverrideError, check_setti
 from archspec.errors import ArchspecError, SpecError
 from archspec.nodes import Plan
 from archspec.plan import PlanCache
-from archspec.tables import markdown_table
+from archspec.tables import markdown_table, text_table
 
 if TYPE_CHECKING:
     from archspec.data import Catalog, Images, Split
@@ -145,7 +145,9 @@ def _fit_variant(row: Row, planned: Plan, fitting: FitSweep) -> None:
     choice = choose(catalog_of(fitting.images), (planned.input.dims[1], planned.input.dims[2]), planned, batch)
     if not fitting.force:
         try:
-            check_budget(planned, "float32", batch, data_bytes=choice.data_bytes, training=True, remedy="pass --force")
+            check_budget(
+                planned, "float32", batch, data_bytes=choice.data_bytes, training=True, remedy="pass --no-budget"
+            )
         except BudgetError as exc:
             row.status = f"not trained: {exc}"
             return
@@ -237,7 +239,7 @@ def run_sweep(
             from archspec.budget import BudgetError, check_budget
 
             try:
-                check_budget(planned, "float32", batch, remedy="measure it with archspec bench --force")
+                check_budget(planned, "float32", batch, remedy="measure it with archspec bench --no-budget")
                 row.latency_ms = _measure(planned, batch, device, repeats)
             except BudgetError as exc:
                 row.status = f"not measured: {exc}"
@@ -295,9 +297,9 @@ def _cells(
 
 
 def format_rows(
-    rows: list[Row], fmt: str = "md", measured: bool = False, batch: int = 1, fitted: bool = False, seeds: int = 1
+    rows: list[Row], fmt: str = "table", measured: bool = False, batch: int = 1, fitted: bool = False, seeds: int = 1
 ) -> str:
-    """Render sweep rows as ``md``, ``csv`` or ``json``."""
+    """Render sweep rows as ``table`` (plain text), ``md`` (Markdown), ``csv`` or ``json``."""
     if fmt == "json":
         return json.dumps([{**asdict(row), "acc_mean": row.acc_mean, "acc_std": row.acc_std} for row in rows], indent=2)
     with_spec = any(row.spec for row in rows)
@@ -322,4 +324,5 @@ def format_rows(
         writer.writerow(header)
         writer.writerows(body)
         return out.getvalue().rstrip("\n")
-    return markdown_table(header, body, right=range(len(leading[0]) if leading else 1, len(header) - 1))
+    right = range(len(leading[0]) if leading else 1, len(header) - 1)
+    return markdown_table(header, body, right) if fmt == "md" else text_table(header, body, right)

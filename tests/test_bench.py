@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from conftest import tiny
 
 import archspec
@@ -38,16 +39,20 @@ def test_measure_times_blocks_for_at_least_the_minimum_run_time():
 def test_bench_command_json(tmp_path, capsys):
     spec = tmp_path / "tiny.yaml"
     spec.write_text(json.dumps(tiny()))  # JSON is YAML
-    assert main(["bench", str(spec), "--batch", "1,2", "--repeats", "2", "--warmup", "1", "--format", "json"]) == 0
+    assert main(["bench", str(spec), "--batch", "1,2", "--repeats", "2", "--warmup-runs", "1", "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [(r["batch"], r["mode"]) for r in rows] == [(1, "eager"), (2, "eager")]
-    assert main(["bench", str(spec), "--batch", "x"]) == 2
+    with pytest.raises(SystemExit) as stopped:
+        main(["bench", str(spec), "--batch", "1,x"])
+    assert stopped.value.code == 2
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert last == "archspec bench: error: argument --batch: expected sizes of at least 1, like 1,8, got 1,x"
 
 
 def test_bench_times_a_checkpointed_training_step(tmp_path, capsys):
     spec = tmp_path / "tiny.yaml"
     spec.write_text(json.dumps(tiny()))
-    command = ["bench", str(spec), "--batch", "2", "--repeats", "1", "--warmup", "1", "--format", "json"]
+    command = ["bench", str(spec), "--batch", "2", "--repeats", "1", "--warmup-runs", "1", "--format", "json"]
     assert main([*command, "--train", "--grad-checkpointing"]) == 0
     assert [(r["batch"], r["mode"]) for r in json.loads(capsys.readouterr().out)] == [(2, "eager train checkpointed")]
     assert main([*command, "--grad-checkpointing"]) == 2

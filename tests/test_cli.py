@@ -192,9 +192,9 @@ def test_build_save_refuses_to_overwrite(tmp_path, capsys):
     assert [p.name for p in tmp_path.iterdir()] == ["weights.pt"]
 
 
-@pytest.mark.parametrize("dtype", ["bfloat16", "float64"])
-def test_build_dtypes(dtype, capsys):
-    assert main(["build", SPEC, "--no-tree", "--dtype", dtype]) == 0
+@pytest.mark.parametrize(("precision", "dtype"), [("bf16", "bfloat16"), ("fp64", "float64")])
+def test_build_precisions(precision, dtype, capsys):
+    assert main(["build", SPEC, "--no-tree", "--precision", precision]) == 0
     assert f"as {dtype}" in capsys.readouterr().err
 
 
@@ -225,7 +225,12 @@ def test_summary_at_another_input_size(capsys):
     assert "total    input 3×384×320" in table
     assert f"{planned.params:,}" in table
     assert [stage.grid for stage in planned.stages] == [(96, 80), (48, 40), (24, 20), (12, 10)]
-    assert main(["summary", SPEC, "--input", "384"]) == 2
+    with pytest.raises(SystemExit) as stopped:
+        main(["summary", SPEC, "--input", "384"])
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "archspec summary: error: argument --input: expected CxHxW, e.g. 3x384x384, got 384"
+    )
 
 
 def test_quiet_and_verbose_are_the_same_everywhere(capsys):
@@ -320,7 +325,7 @@ def test_timing_on_the_meta_device_is_refused(capsys):
             "argument --seed: must be between 0 and 2**63 - 1, got " + str(10**29),
         ),
         (["bench", SPEC, "--threads", "100000"], "argument --threads: must be at most 1024, got 100000"),
-        (["summary", SPEC, "--input", "3x²x32"], "--input 3x²x32: expected CxHxW, e.g. 3x384x384"),
+        (["summary", SPEC, "--input", "3x²x32"], "argument --input: expected CxHxW, e.g. 3x384x384, got 3x²x32"),
         (["build", SPEC, "--device", "mps"], "--device mps: this machine or torch build has no mps backend"),
     ],
 )

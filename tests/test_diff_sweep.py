@@ -282,7 +282,7 @@ def test_grid_values():
 
 def test_sweep_table(capsys):
     grid = ["--grid", "stages.2.depth=4,6,8", "--grid", "stages.1.mixer.type=spectral,attention"]
-    assert main(["sweep", SPEC, *grid]) == 0
+    assert main(["sweep", SPEC, *grid, "--format", "md"]) == 0
     overrides = [f"stages.2.depth={depth} stages.1.mixer.type={mixer}" for depth in (4, 6, 8)
                  for mixer in ("spectral", "attention")]  # fmt: skip
     assert max(map(len, overrides)) == 46  # the widest cell sets the column's width; numbers are right-aligned
@@ -295,6 +295,16 @@ def test_sweep_table(capsys):
         "| stages.2.depth=6 stages.1.mixer.type=attention | 12,836,774 |    6.714 |                30.5 | ok       |",
         "| stages.2.depth=8 stages.1.mixer.type=spectral  | 15,424,934 |    7.498 |                32.9 | ok       |",
         "| stages.2.depth=8 stages.1.mixer.type=attention | 14,078,374 |    7.296 |                32.9 | ok       |",
+    ]
+
+
+def test_the_default_sweep_table_is_plain_text(capsys):
+    assert main(["sweep", SPEC, "--grid", "stages.2.depth=4,8", "--grid", "stages.1.mixer.type=spectral"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "overrides                                          params    GFLOPs    activations (MiB)  status",
+        "---------------------------------------------  ----------  --------  -------------------  --------",
+        "stages.2.depth=4 stages.1.mixer.type=spectral  12,941,734     6.333                 28.1  ok",
+        "stages.2.depth=8 stages.1.mixer.type=spectral  15,424,934     7.498                 32.9  ok",
     ]
 
 

@@ -98,7 +98,7 @@ def test_auto_streams_a_folder_over_the_budget(folder, spec_file, capsys, monkey
 
     monkeypatch.setattr(budget, "available_bytes", lambda: 2**30)
     monkeypatch.setattr(feed, "default_workers", lambda: 0)
-    argv = ["fit", str(spec_file), "--data", str(folder), "--epochs", "1", "--size", "1024", "--force"]
+    argv = ["fit", str(spec_file), "--data", str(folder), "--epochs", "1", "--size", "1024", "--no-budget"]
     monkeypatch.setattr(feed.StreamFeed, "train_batches", _stop)
     assert main(argv) == 130
     assert capsys.readouterr().err.splitlines()[3] == (
@@ -165,7 +165,7 @@ def test_sweep_fit_leaves_out_variants_over_the_budget(spec_file, monkeypatch):
     assert rows[1].status == (
         "not trained: Tiny needs about 4.01 GiB of parameters (268,854,051 × 4 bytes, with gradients and optimiser "
         "state), 0.00 GiB of activations for training at batch 9 and 0.00 GiB of images, over the budget of 0.50 GiB "
-        "(half of the 1.00 GiB available); check the spec for a typo, or pass --force"
+        "(half of the 1.00 GiB available); check the spec for a typo, or pass --no-budget"
     )
 
 

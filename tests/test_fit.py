@@ -211,8 +211,12 @@ def test_bad_training_options_are_usage_errors(spec_file, capsys, option, messag
 
 
 def test_a_bad_size_is_a_usage_error(spec_file, capsys):
-    assert main(["fit", str(spec_file), "--size", "0"]) == 2
-    assert capsys.readouterr().err.splitlines()[0] == "error: --size 0: expected N or HxW, e.g. 32 or 32x48 [AS601]"
+    with pytest.raises(SystemExit) as stopped:
+        main(["fit", str(spec_file), "--size", "0"])
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "archspec fit: error: argument --size: expected N or HxW, e.g. 32 or 32x48, got 0"
+    )
 
 
 # Adaptation.
@@ -285,11 +289,11 @@ def test_two_processes_with_one_seed_and_thread_count_agree_to_the_last_digit(tm
     assert figures[0] == figures[1]
 
 
-def test_amp_trains_under_bfloat16_autocast(spec_file, data_file, capsys):
-    args = ["fit", str(spec_file), "--data", str(data_file), "--epochs", "1", "--threads", "1", "--amp"]
-    assert main([*args, "--format", "json", "-q"]) == 0
+def test_bf16_mixed_trains_under_bfloat16_autocast(spec_file, data_file, capsys):
+    args = ["fit", str(spec_file), "--data", str(data_file), "--epochs", "1", "--threads", "1"]
+    assert main([*args, "--precision", "bf16-mixed", "--format", "json", "-q"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["amp_dtype"] == "bfloat16"
+    assert (report["amp_dtype"], report["precision"]) == ("bfloat16", "bf16-mixed")
     assert math.isfinite(report["final_val_loss"])
 
 
@@ -344,7 +348,7 @@ def test_resuming_from_plain_weights_is_refused(tmp_path, spec_file, data_file, 
 
 
 def test_a_diverging_run_is_a_coded_error(spec_file, data_file, capsys):
-    args = ["fit", str(spec_file), "--data", str(data_file), "--warmup", "0", "--epochs", "2", "--threads", "1"]
+    args = ["fit", str(spec_file), "--data", str(data_file), "--warmup-epochs", "0", "--epochs", "2", "--threads", "1"]
     args += ["--wd", "0"]  # decoupled decay at such rates is refused before training
     assert main([*args, "--lr", "1e10"]) == 1
     assert capsys.readouterr().err.splitlines()[-2] == (
@@ -400,8 +404,9 @@ def test_the_default_table_lists_the_figures(spec_file, data_file, capsys):
     out = capsys.readouterr().out.splitlines()
     assert [line.split("  ")[0] for line in out[2:]] == [
         "model", "final val acc", "best val acc", "final val loss", "final train loss", "wall time",
-        "training speed", "peak resident memory",
+        "training speed", "peak resident memory", "precision",
     ]  # fmt: skip
+    assert out[-1].split() == ["precision", "fp32"]
 
 
 # sweep --fit and --plot.
@@ -449,18 +454,18 @@ def test_sweep_fit_trains_each_variant_per_seed_and_ranks_accuracy_per_gflop(tmp
     assert cells[1][5:8] == ["", "", ""]
 
 
-def test_sweep_fit_amp_trains_as_fit_amp_does(spec_file, data_file, capsys):
+def test_sweep_fit_bf16_mixed_trains_as_fit_does(spec_file, data_file, capsys):
     args = ["sweep", str(spec_file), "--fit", str(data_file), "--epochs", "1", "--threads", "1", "--format", "json"]
-    assert main([*args, "--amp"]) == 0
+    assert main([*args, "--precision", "bf16-mixed"]) == 0
     (row,) = json.loads(capsys.readouterr().out)
     images = load_images(data_file)
     planned = plan(load_spec(spec_file, row["adapted"]))
     torch.set_num_threads(1)
-    under_amp = fit(planned, images, split(images), FitConfig(epochs=1, amp=True))
+    under_amp = fit(planned, images, split(images), FitConfig(epochs=1, precision="bf16-mixed"))
     assert under_amp.amp_dtype == "bfloat16"
     assert row["val_acc"] == [under_amp.final.val_acc]
-    assert main(["sweep", str(spec_file), "--amp"]) == 2
-    assert "error: --amp sets how --fit trains: give --fit too [AS601]" in capsys.readouterr().err
+    assert main(["sweep", str(spec_file), "--precision", "bf16-mixed"]) == 2
+    assert "error: --precision bf16-mixed sets how --fit trains: give --fit too [AS601]" in capsys.readouterr().err
 
 
 def test_the_pareto_front_keeps_what_nothing_beats():

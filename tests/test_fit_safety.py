@@ -172,7 +172,7 @@ def test_an_interrupt_before_the_first_epoch_claims_no_checkpoint(files, tmp_pat
     [
         (["--wd", "1e300"], "--wd 1e+300 with --lr 0.001: AdamW scales every decayed weight by 1 − lr × wd each step, "
          "so lr × wd must stay below 1 (it is 1e+297) [AS601]"),
-        (["--warmup", "1e308"], "--warmup 1e+308: must be from 0 to the run's 1 epochs [AS601]"),
+        (["--warmup-epochs", "1e308"], "--warmup-epochs 1e+308: must be from 0 to the run's 1 epochs [AS601]"),
     ],
 )  # fmt: skip
 def test_extreme_training_values_are_usage_errors(files, capsys, options, message):
@@ -182,7 +182,7 @@ def test_extreme_training_values_are_usage_errors(files, capsys, options, messag
 
 def test_an_enormous_batch_is_refused_by_argparse(files, capsys):
     with pytest.raises(SystemExit) as exit_:
-        _fit(files, "--batch", str(10**20), "--force")
+        _fit(files, "--batch", str(10**20), "--no-budget")
     assert exit_.value.code == 2
     assert capsys.readouterr().err.splitlines()[-1] == (
         f"archspec fit: error: argument --batch: must be from 1 to 1,048,576, got {10**20}"
@@ -221,7 +221,7 @@ def test_the_data_counts_in_the_memory_budget(files, capsys, monkeypatch):
         "error: Tiny needs about 0.03 GiB of parameters (2,111,555 × 4 bytes, with gradients and optimiser state), "
         "2.44 GiB of activations for training at batch 8 and 0.38 GiB of images, over the budget of 0.50 GiB (half "
         "of the 1.00 GiB available); check the spec for a typo, or lower --batch or --size, use --loader stream for "
-        "an image folder, or pass --force [AS401]"
+        "an image folder, or pass --no-budget [AS401]"
     ]
 
 

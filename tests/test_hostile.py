@@ -91,13 +91,13 @@ def test_budget_refuses_a_typo_before_allocating(monkeypatch):
     assert str(info.value) == (
         f"SpectFormer needs about {big.params * 4 / 2**30:.2f} GiB of parameters ({big.params:,} × 4 bytes) and "
         f"{budget.activation_bytes(big) / 2**30:.2f} GiB of activations at batch 1, over the budget of 4.00 GiB "
-        "(half of the 8.00 GiB available); check the spec for a typo, or pass --max-params or --force"
+        "(half of the 8.00 GiB available); check the spec for a typo, or pass --max-params or --no-budget"
     )
     check_budget(archspec.plan(archspec.load_spec(ROOT / "specs" / "spectformer.yaml")))  # fits
     with pytest.raises(BudgetError) as info:
         check_budget(big, max_params=10**6)
     assert str(info.value).endswith(
-        f"has {big.params:,} parameters, over --max-params 1,000,000; raise the limit or pass --force"
+        f"has {big.params:,} parameters, over --max-params 1,000,000; raise the limit or pass --no-budget"
     )
 
 
