@@ -10,7 +10,7 @@ forward FLOPs (forward, and backward for inputs and weights).
 Timings come from :class:`torch.utils.benchmark.Timer` (see :func:`measure`): each measurement is
 the mean of a block of back-to-back runs, and the median, min and max are taken over measurements.
 
-Each result records whether :func:`archspec.runtime.retain_freed_memory` was in force, since on
+Each result records whether :func:`archspec.accel.retain_freed_memory` was in force, since on
 glibc it can change CPU timings by a third.
 """
 
@@ -27,9 +27,9 @@ import torch
 from torch import nn
 from torch.utils.benchmark import Measurement, Timer
 
+from archspec.accel import freed_memory_retained, release_free_memory
 from archspec.nn.features import output_tensors
 from archspec.nodes import Plan
-from archspec.runtime import freed_memory_retained, release_free_memory
 from archspec.tables import markdown_table
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -151,7 +151,7 @@ def run(
     label: str,
     batch: int,
     device: str = "cpu",
-    retain_memory: bool = True,
+    retain_memory: bool = False,
     grad_checkpointing: bool = False,
     **options: Any,
 ) -> Result:

@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, cast
 import torch
 from torch import nn
 
+from archspec import accel as speed
 from archspec import registry
 from archspec.errors import CheckError
 from archspec.nn import Body
 from archspec.nodes import Plan
 from archspec.registry import build_node
-from archspec.runtime import retain_freed_memory
 
 if TYPE_CHECKING:
     from archspec.specbase import HeadSpec
@@ -71,7 +71,8 @@ def build(
     device: str | torch.device = "cpu",
     dtype: torch.dtype | None = None,
     seed: int | None = 0,
-    retain_memory: bool = True,
+    retain_memory: bool = False,
+    accel: bool | None = None,
 ) -> nn.Module:
     """Build the model a plan describes.
 
@@ -80,13 +81,16 @@ def build(
         device: where parameters are allocated (``"cpu"``, ``"cuda"``, ``"meta"``, ...).
         dtype: parameter dtype; None keeps float32.
         seed: seeds torch's RNG so the same spec and seed give the same weights; None leaves it alone.
-        retain_memory: for a model on the CPU, call :func:`archspec.runtime.retain_freed_memory`:
-            from then on the whole process (on glibc) keeps freed memory for reuse instead of
-            handing it back to the OS, so forward passes stop faulting in fresh pages; the resident
-            set stays at its peak. False leaves the allocator as it is (it cannot be undone later).
+        retain_memory: True, for a model on the CPU: call :func:`archspec.accel.retain_freed_memory`,
+            so that from then on the whole process (on glibc) keeps freed memory for reuse instead of
+            handing it back to the OS: forward passes stop faulting in fresh pages, the resident set
+            stays at its peak, and it cannot be undone. False (the default) leaves the allocator alone.
+        accel: attach :mod:`archspec.accel`'s kernel paths (token-Linear kernel choice, fused conv +
+            GELU) with :func:`archspec.accel.apply`; None follows the switch (``ARCHSPEC_ACCEL``,
+            :func:`archspec.accel.set_enabled`). They change no result, module, name or parameter.
     """
     if retain_memory and torch.device(device).type == "cpu":
-        retain_freed_memory()
+        speed.retain_freed_memory()
     if seed is not None:
         torch.manual_seed(seed)
     with torch.device(device):
@@ -101,4 +105,6 @@ def build(
     check_against_plan(model, plan)
     if dtype is not None:
         model.to(dtype=dtype)
+    if speed.enabled() if accel is None else accel:
+        speed.apply(model)
     return model

@@ -6,7 +6,7 @@ Steps of the two models alternate (ABAB...), so both see the same machine load; 
 median time of each and, as the ratio plain ÷ archspec (above 1: archspec is faster), the median
 over rounds of the ratio of a round's two steps. Stochastic depth is
 off in both, as the plain model has none. Freed memory is retained
-(:func:`archspec.runtime.retain_freed_memory`) unless ``--system-malloc`` is given.
+(:func:`archspec.accel.retain_freed_memory`) unless ``--system-malloc`` is given.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import reference  # benchmarks/reference.py: scripts run from their own folder s
 import torch
 
 import archspec
-from archspec.runtime import retain_freed_memory
+from archspec.accel import retain_freed_memory
 
 CASES = (("inference, batch 1", 1, False), ("inference, batch 8", 8, False), ("training step, batch 8", 8, True),
          ("training step, batch 32", 32, True))  # fmt: skip

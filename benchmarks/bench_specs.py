@@ -8,7 +8,7 @@ inference mode; then one training step at batch 8 for SpectFormer-H-S, archspec 
 Every row carries its own same-process matmul probe, so efficiency is comparable across rows.
 
 The whole set runs twice: first with glibc's allocator as the process starts (``malloc`` column
-"system"), then after :func:`archspec.runtime.retain_freed_memory` ("retain"). The setting cannot
+"system"), then after :func:`archspec.accel.retain_freed_memory` ("retain"). The setting cannot
 be undone within a process, hence the order. ``--malloc retain`` runs only the second half.
 """
 
@@ -23,7 +23,7 @@ import torch
 
 import archspec
 from archspec import bench
-from archspec.runtime import retain_freed_memory
+from archspec.accel import retain_freed_memory
 
 ROOT = Path(__file__).resolve().parent.parent
 

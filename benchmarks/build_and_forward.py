@@ -2,7 +2,7 @@
 
 Each spec is built ``--repeats`` times (median reported); forward passes run in inference mode after
 two warm-up calls and report the median of ``--repeats`` timed calls per batch size. Freed memory
-is retained (:func:`archspec.runtime.retain_freed_memory`) unless ``--system-malloc`` is given. Run:
+is retained (:func:`archspec.accel.retain_freed_memory`) unless ``--system-malloc`` is given. Run:
 
     python benchmarks/build_and_forward.py specs/spectformer.yaml specs/spectformer-h-s.yaml
 """
@@ -17,7 +17,7 @@ import time
 import torch
 
 import archspec
-from archspec.runtime import retain_freed_memory
+from archspec.accel import retain_freed_memory
 
 
 def _median_seconds(fn, repeats: int) -> float:

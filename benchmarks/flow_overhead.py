@@ -23,9 +23,9 @@ import torch
 from ab_reference import _step  # benchmarks/ab_reference.py: one timed inference or training step
 
 import archspec
+from archspec.accel import retain_freed_memory
 from archspec.nn.flow_block import FlowBlock
 from archspec.nn.layout import grid_to_tokens, tokens_to_grid
-from archspec.runtime import retain_freed_memory
 
 CASES = (("inference, batch 1", 1, False), ("inference, batch 8", 8, False), ("training step, batch 8", 8, True))
 

@@ -1,11 +1,13 @@
-"""Whole-model effect of choosing each token Linear's kernel by timing (archspec.nn.token_linear).
+"""Whole-model effect of choosing each token Linear's kernel by timing (archspec.accel.token_linear).
 
     python benchmarks/token_linear.py --threads 2
     python benchmarks/token_linear.py --threads 2 --only convnext_atto pvt_v2_b0 --batch 8
 
 For each model and batch size, inference steps alternate (ABAB..., each arm first in every other
-round) between the choice on, with every shape already measured in a warm-up step, and off, where
-every token Linear is MKL's product. The table gives the median step of each arm, the median over
+round) between archspec.accel on, with every shape already measured in a warm-up step, and off
+(``accel.set_enabled(False)``), where every token Linear is MKL's product. The switch covers all of
+accel's kernel paths, so in models with PVT-v2's FFN (pvt_v2_*, spectformer-h-s) the "on" arm also
+runs the fused conv + GELU. The table gives the median step of each arm, the median over
 rounds of the ratio off ÷ on (above 1: the choice pays), how many of the model's token-Linear
 shapes went to oneDNN, and the largest logit difference between the two arms.
 """
@@ -19,7 +21,7 @@ import time
 import torch
 
 import archspec
-from archspec.nn import token_linear
+from archspec import accel
 from archspec.tables import markdown_table
 
 MODELS = ["spectformer-h-s", "convnext_atto", "convnext_tiny", "convformer_s18", "caformer_s18", "pvt_v2_b0",
@@ -31,22 +33,22 @@ def compare(name: str, batch: int, rounds: int) -> list[str]:
     x = torch.randn(batch, *model.pretrained_cfg["input_size"])
 
     def step(enabled: bool) -> tuple[float, torch.Tensor]:
-        token_linear.set_autotune(enabled)
+        accel.set_enabled(enabled)
         start = time.perf_counter()
         with torch.inference_mode():
             out = model(x)
         return time.perf_counter() - start, out
 
-    token_linear._faster.clear()
+    accel._faster.clear()
     _, plain = step(False)
     step(True)  # the warm-up measures every shape
     _, chosen = step(True)
-    shapes = token_linear._faster.values()
+    shapes = accel._faster.values()
     times: dict[bool, list[float]] = {False: [], True: []}
     for round_ in range(rounds):
         for enabled in (False, True) if round_ % 2 == 0 else (True, False):
             times[enabled].append(step(enabled)[0])
-    token_linear.set_autotune(True)
+    accel.set_enabled(True)
     ratio = statistics.median(off / on for off, on in zip(times[False], times[True], strict=True))
     return [name, str(batch), f"{statistics.median(times[False]) * 1e3:.1f}",
             f"{statistics.median(times[True]) * 1e3:.1f}", f"{ratio:.3f}", f"{sum(shapes)} of {len(shapes)}",

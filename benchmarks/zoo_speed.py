@@ -14,7 +14,7 @@ checked to agree. Then three workloads are timed, each alternating the two model
 both). The table gives the median time of each, and as the ratio reference ÷ archspec (above 1:
 archspec is faster) the median over rounds of the ratio of a round's two steps; "logit diff" is
 the largest difference between the two models' logits. Freed memory is retained
-(:func:`archspec.runtime.retain_freed_memory`) for both.
+(:func:`archspec.accel.retain_freed_memory`) for both.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ import torch
 import zoo_reference  # benchmarks/zoo_reference.py: scripts run from their own folder see it
 
 import archspec
+from archspec.accel import retain_freed_memory
 from archspec.checkpoint import load_state
-from archspec.runtime import retain_freed_memory
 from archspec.tables import markdown_table
 
 ZOO = Path(__file__).resolve().parent.parent / "specs" / "zoo"

@@ -8,7 +8,6 @@ from torch import nn
 
 from archspec.nn.layout import grid_to_tokens, known_equal, tokens_to_grid
 from archspec.nn.rel_pos import RelativePositionBias
-from archspec.nn.token_linear import token_linear
 
 
 def grid_bias(bias: torch.Tensor, hw: tuple[int, int] | None, built: tuple[int, int]) -> torch.Tensor:
@@ -94,28 +93,18 @@ class Attention(nn.Module):
         if self.fused:
             # unbind, not indexing: its backward writes the three gradients into one tensor, where
             # each index's backward would fill a zero tensor of the whole size and add them up.
-            q, k, v = (
-                token_linear(self.qkv, x)
-                .reshape(batch, tokens, 3, self.heads, head_dim)
-                .permute(2, 0, 3, 1, 4)
-                .unbind(0)
-            )
+            q, k, v = self.qkv(x).reshape(batch, tokens, 3, self.heads, head_dim).permute(2, 0, 3, 1, 4).unbind(0)
             x = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=drop)  # (B, h, N, d)
         else:
-            q = token_linear(self.q, x).reshape(batch, tokens, self.heads, head_dim).transpose(1, 2)  # (B, h, N, d)
+            q = self.q(x).reshape(batch, tokens, self.heads, head_dim).transpose(1, 2)  # (B, h, N, d)
             source = x
             if self.sr_ratio > 1:
                 assert hw is not None
                 source = self.norm(grid_to_tokens(self.sr(tokens_to_grid(x, hw))))  # (B, M, C)
-            k, v = (
-                token_linear(self.kv, source)
-                .reshape(batch, -1, 2, self.heads, head_dim)
-                .permute(2, 0, 3, 1, 4)
-                .unbind(0)
-            )
+            k, v = self.kv(source).reshape(batch, -1, 2, self.heads, head_dim).permute(2, 0, 3, 1, 4).unbind(0)
             x = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=drop)  # (B, h, N, d)
         x = x.transpose(1, 2).reshape(batch, tokens, dim)  # (B, N, C)
-        return F.dropout(token_linear(self.proj, x), self.proj_drop, self.training)
+        return F.dropout(self.proj(x), self.proj_drop, self.training)
 
     def _bias(self, hw: tuple[int, int] | None) -> torch.Tensor:
         assert self.rel_pos is not None

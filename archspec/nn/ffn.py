@@ -6,9 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from archspec.nn.conv_act import conv_gelu, plain_module
 from archspec.nn.layout import channels_last_weight, grid_to_tokens, tokens_to_grid
-from archspec.nn.token_linear import token_linear
 
 
 class FFN(nn.Module):
@@ -43,10 +41,10 @@ class FFN(nn.Module):
         return f"drop={self.drop}" if self.drop else ""
 
     def forward(self, x: torch.Tensor, hw: tuple[int, int] | None = None) -> torch.Tensor:
-        x = F.dropout(self.act(token_linear(self.fc1, x)), self.drop, self.training)
+        x = F.dropout(self.act(self.fc1(x)), self.drop, self.training)
         if self.norm is not None:
             x = self.norm(x)
-        return F.dropout(token_linear(self.fc2, x), self.drop, self.training)
+        return F.dropout(self.fc2(x), self.drop, self.training)
 
 
 class DWConv(nn.Module):
@@ -88,14 +86,9 @@ class PVT2FFN(nn.Module):
         return f"drop={self.drop}" if self.drop else ""
 
     def forward(self, x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
-        x = token_linear(self.fc1, x)
-        if plain_module(self.dwconv, DWConv):
-            # Nothing watches the wrapper, so its conv and the activation may run as one kernel in
-            # CPU inference (archspec.nn.conv_act); a hooked DWConv is called as a module.
-            x = grid_to_tokens(conv_gelu(self.dwconv.dwconv, self.act, tokens_to_grid(x, hw)))
-        else:
-            x = self.act(self.dwconv(x, hw))
+        x = self.fc1(x)
+        x = self.act(self.dwconv(x, hw))
         if self.se is not None:
             x = self.se(x)
         x = F.dropout(x, self.drop, self.training)
-        return F.dropout(token_linear(self.fc2, x), self.drop, self.training)
+        return F.dropout(self.fc2(x), self.drop, self.training)

@@ -6,7 +6,6 @@ import torch
 from torch import nn
 
 from archspec.nn.layout import channels_last_weight, grid_to_tokens, tokens_to_grid
-from archspec.nn.token_linear import token_linear
 
 
 class SepConv(nn.Module):
@@ -44,6 +43,6 @@ class SepConv(nn.Module):
         self.pwconv2 = nn.Linear(hidden, dim, bias=bias)
 
     def forward(self, x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:  # x: (B, N, C)
-        x = self.act1(token_linear(self.pwconv1, x))  # (B, N, hidden)
+        x = self.act1(self.pwconv1(x))  # (B, N, hidden)
         x = grid_to_tokens(self.dwconv(tokens_to_grid(x, hw)))  # (B, N, hidden), via the (B, hidden, H, W) grid
-        return token_linear(self.pwconv2, self.act2(x))  # (B, N, C)
+        return self.pwconv2(self.act2(x))  # (B, N, C)

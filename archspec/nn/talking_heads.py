@@ -6,8 +6,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from archspec.nn.token_linear import token_linear
-
 
 class TalkingHeadsAttention(nn.Module):
     """Multi-head self-attention whose heads exchange information twice: ``proj_l`` mixes the heads'
@@ -40,16 +38,11 @@ class TalkingHeadsAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, hw: tuple[int, int] | None = None) -> torch.Tensor:  # x: (B, N, C)
         batch, tokens, dim = x.shape
-        q, k, v = (
-            token_linear(self.qkv, x)
-            .reshape(batch, tokens, 3, self.heads, dim // self.heads)
-            .permute(2, 0, 3, 1, 4)
-            .unbind(0)
-        )
+        q, k, v = self.qkv(x).reshape(batch, tokens, 3, self.heads, dim // self.heads).permute(2, 0, 3, 1, 4).unbind(0)
         logits = (q * self.scale) @ k.transpose(-2, -1)  # (B, h, N, N)
         # The head axis goes last for the Linears that mix it, and back to second after.
         logits = self.proj_l(logits.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)  # (B, h, N, N)
         weights = self.proj_w(logits.softmax(dim=-1).permute(0, 2, 3, 1)).permute(0, 3, 1, 2)  # (B, h, N, N)
         weights = F.dropout(weights, self.attn_drop, self.training)
         x = (weights @ v).transpose(1, 2).reshape(batch, tokens, dim)  # (B, N, C)
-        return F.dropout(token_linear(self.proj, x), self.proj_drop, self.training)
+        return F.dropout(self.proj(x), self.proj_drop, self.training)

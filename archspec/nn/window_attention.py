@@ -8,7 +8,6 @@ from torch import nn
 
 from archspec.nn.layout import known_equal
 from archspec.nn.rel_pos import RelativePositionBias
-from archspec.nn.token_linear import token_linear
 
 MASKED = -100.0
 """What the shift mask adds to the logit of a pair of cells that the shift brought together from
@@ -189,7 +188,7 @@ class WindowAttention(nn.Module):
         windows = partition(x, self.window)  # (B, nW, N, C)
         count, cells, head_dim = windows.shape[1], wh * ww, dim // self.heads
         # Windows join the heads axis, so that one (windows · heads, N, N) mask serves the whole batch.
-        qkv = token_linear(self.qkv, windows.reshape(batch, count * cells, dim))  # (B, nW·N, 3C)
+        qkv = self.qkv(windows.reshape(batch, count * cells, dim))  # (B, nW·N, 3C)
         qkv = qkv.view(batch, count, cells, 3, self.heads, head_dim)
         q, k, v = qkv.permute(3, 0, 1, 4, 2, 5).reshape(3, batch, count * self.heads, cells, head_dim).unbind(0)
         built = self._padded(self.grid) if self.grid is not None else None
@@ -198,7 +197,7 @@ class WindowAttention(nn.Module):
         drop = self.attn_drop if self.training else 0.0
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop)  # (B, nW·h, N, d)
         out = out.view(batch, count, self.heads, cells, head_dim).transpose(2, 3).reshape(batch, count, cells, dim)
-        out = token_linear(self.proj, out.reshape(batch, count * cells, dim)).view(batch, count, cells, dim)
+        out = self.proj(out.reshape(batch, count * cells, dim)).view(batch, count, cells, dim)
         out = F.dropout(out, self.proj_drop, self.training)  # (B, nW, N, C)
         x = merge(out, self.window, padded)[:, :height, :width]  # (B, H, W, C)
         if sh or sw:

@@ -1,4 +1,4 @@
-"""archspec.nn.token_linear: a token Linear by MKL's product or oneDNN's 1×1 conv, chosen per shape by timing."""
+"""archspec.accel.token_linear: a token Linear by MKL's product or oneDNN's 1×1 conv, chosen per shape by timing."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 import archspec
-import archspec.nn.token_linear as token_linear_module
-from archspec.nn.token_linear import token_linear
+import archspec.accel as token_linear_module
+from archspec.accel import token_linear
 
 needs_kernel = pytest.mark.skipif(token_linear_module.pointwise is None, reason="this torch has no oneDNN conv kernel")
 
@@ -70,8 +70,8 @@ def test_each_shape_is_timed_once_and_its_choice_kept(monkeypatch):
 def test_the_timing_runs_each_route_five_times(monkeypatch):
     layer = nn.Linear(64, 64)
     calls = []
-    layer.register_forward_hook(lambda module, args, out: calls.append("mkl"))
-    as_conv = token_linear_module._as_conv
+    as_linear, as_conv = token_linear_module._as_linear, token_linear_module._as_conv
+    monkeypatch.setattr(token_linear_module, "_as_linear", lambda *args: calls.append("mkl") or as_linear(*args))
     monkeypatch.setattr(token_linear_module, "_as_conv", lambda *args: calls.append("conv") or as_conv(*args))
     with torch.inference_mode():
         token_linear_module._conv_is_faster(layer, torch.randn(2, 1024, 64))
@@ -130,10 +130,10 @@ def test_the_choice_is_made_only_in_inference_mode_or_under_autograd_on_plain_fl
         with FlopCounterMode(display=False) as counter:
             token_linear(layer, x)
         assert counter.get_total_flops() == 2 * ROWS * 64 * 64  # the product is seen, as an ordinary linear
-        token_linear_module.set_autotune(False)
+        token_linear_module.set_enabled(False)
         token_linear(layer, x)
         assert timed == []
-        token_linear_module.set_autotune(True)
+        token_linear_module.set_enabled(True)
         token_linear(layer, x)
     assert timed == [(64, 64)]
 
@@ -172,11 +172,47 @@ def test_a_built_model_gives_the_same_logits_whichever_route_each_linear_takes(m
     model = archspec.create_model(name, overrides={"input.size": 64, "num_classes": 10}).eval()
     x = torch.randn(2, 3, 64, 64)
     with torch.inference_mode():
-        token_linear_module.set_autotune(False)
+        token_linear_module.set_enabled(False)
         want = model(x)
-        token_linear_module.set_autotune(True)
+        token_linear_module.set_enabled(True)
         timed = _force(monkeypatch, conv=True)
         got = model(x)
     assert timed, "no linear of the model was large enough to be timed"
     assert all(token_linear_module._faster.values())
     torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+
+
+@needs_kernel
+def test_an_attached_linear_forward_takes_the_chosen_route_and_keeps_its_hooks(monkeypatch):
+    from archspec.nn.ffn import FFN
+
+    timed = _force(monkeypatch, conv=True)
+    ffn = FFN(64, 64).eval()
+    assert token_linear_module.apply(ffn) == 2
+    assert token_linear_module.attached(ffn.fc1) and token_linear_module.attached(ffn.fc2)
+    x = torch.randn(2, 1024, 64)
+    with torch.inference_mode():
+        got = ffn(x)
+        assert timed == [(64, 64)]  # fc1 and fc2 share a shape
+        seen = []
+        handle = ffn.fc1.register_forward_hook(lambda module, args, out: seen.append(out.shape))
+        hooked = ffn(x)  # the hook fires; the hooked fc1 runs the Linear's own product
+        handle.remove()
+        want = FFN.forward(ffn, x)
+    assert seen == [torch.Size([2, 1024, 64])] and timed == [(64, 64)]
+    torch.testing.assert_close(got, hooked, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_a_forward_set_on_the_instance_replaces_the_attached_one():
+    layer = nn.Linear(4, 4)
+    token_linear_module.apply(nn.ModuleDict({"fc": layer}))  # only the token Linears of known modules
+    assert not token_linear_module.attached(layer)
+    from archspec.nn.ffn import FFN
+
+    ffn = FFN(4, 4)
+    ffn.fc1.forward = lambda value: value  # type: ignore[method-assign]
+    assert token_linear_module.apply(ffn) == 1  # fc2 only: fc1's own forward is left alone
+    x = torch.randn(1, 3, 4)
+    assert ffn.fc1(x) is x
+    assert token_linear_module.remove(ffn) == 1 and not token_linear_module.attached(ffn.fc2)

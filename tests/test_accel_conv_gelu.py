@@ -1,4 +1,4 @@
-"""archspec.nn.conv_act: a conv and its GELU as one oneDNN kernel in CPU inference, and only there."""
+"""archspec.accel.conv_gelu: a conv and its GELU as one oneDNN kernel in CPU inference, and only there."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-import archspec.nn.conv_act as conv_act
-from archspec.nn.conv_act import conv_gelu
+import archspec.accel as conv_act
+from archspec.accel import conv_gelu
 
 needs_kernel = pytest.mark.skipif(conv_act.pointwise is None, reason="this torch has no oneDNN conv kernel")
 
@@ -92,6 +92,7 @@ def test_a_hook_on_the_ffn_s_conv_wrapper_still_fires_with_the_two_step_output()
     from archspec.nn.ffn import PVT2FFN
 
     ffn = PVT2FFN(8, 16).eval()
+    assert conv_act.apply(ffn) == 3  # its forward, fc1's and fc2's
     x = torch.randn(2, 4 * 5, 8)
     seen = []
     ffn.dwconv.register_forward_hook(lambda module, args, out: seen.append(out))
@@ -102,3 +103,28 @@ def test_a_hook_on_the_ffn_s_conv_wrapper_still_fires_with_the_two_step_output()
         )
     assert len(seen) == 1 and seen[0].shape == (2, 20, 16)
     torch.testing.assert_close(got, want, rtol=0, atol=1e-6)
+
+
+@needs_kernel
+@pytest.mark.parametrize("se", [False, True])
+def test_accel_s_ffn_forward_takes_the_fused_kernel_and_gives_the_class_s_result(monkeypatch, se):
+    from archspec.nn.ffn import PVT2FFN
+    from archspec.nn.se import SqueezeExcite
+
+    ffn = PVT2FFN(8, 16, se=SqueezeExcite(16, 4, nn.ReLU(), nn.Sigmoid()) if se else None).eval()
+    conv_act.apply(ffn)
+    kernels = []
+    kernel = conv_act.pointwise
+    monkeypatch.setattr(conv_act, "pointwise", lambda *args: kernels.append(args[7]) or kernel(*args))
+    x = torch.randn(2, 4 * 5, 8)
+    with torch.inference_mode():
+        got, want = ffn(x, (4, 5)), PVT2FFN.forward(ffn, x, (4, 5))
+    assert kernels == ["gelu"]  # fc1 and fc2 are under MIN_MACS: their product is the Linear's
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-6)
+    conv_act.set_enabled(False)
+    try:
+        with torch.inference_mode():
+            torch.testing.assert_close(ffn(x, (4, 5)), want, rtol=0, atol=0)
+    finally:
+        conv_act.set_enabled(True)
+    assert kernels == ["gelu"]  # switched off: the class's forward
