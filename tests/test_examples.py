@@ -182,6 +182,8 @@ def _run(line: str, cwd: Path) -> str:
         lines = output.splitlines()
         if name == "head":
             lines = lines[: int(rest[0].lstrip("-n"))]
+        elif name == "tail":
+            lines = lines[-int(rest[0].lstrip("-n")) :]
         elif name == "grep":
             lines = [x for x in lines if rest[0] in x]
         else:
