@@ -295,8 +295,9 @@ def _find_base(reference: str, spec: Path, where: Position) -> Path:
             if not candidate.is_file():
                 raise SpecFileError(where, f"extends: {reference} is not a regular file", "AS104")
             return candidate
-    shipped = ", ".join(sorted(p.stem for p in shipped_specs()))
-    raise SpecFileError(where, f"extends: no such file {reference!r} (shipped specs: {shipped})", "AS104")
+    close = closest_shipped(reference)
+    hint = f"; did you mean {', '.join(close)}?" if close else "; archspec list shows the shipped specs"
+    raise SpecFileError(where, f"extends: no such file or shipped spec {reference!r}{hint}", "AS104")
 
 
 def _paths(value: Any) -> Iterator[KeyPath]:

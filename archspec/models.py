@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from archspec.compose import shipped_path, shipped_specs
+from archspec.compose import closest_shipped, shipped_path, shipped_specs
 from archspec.errors import ArchspecError
 from archspec.nodes import Plan
 
@@ -26,7 +26,9 @@ def resolve_spec_path(name_or_path: str | Path) -> Path:
     path = shipped_path(name_or_path)
     if path.is_file():
         return path
-    raise ArchspecError(f"{name_or_path!r} is neither a spec file nor a shipped spec ({', '.join(list_specs())})")
+    close = closest_shipped(str(name_or_path))
+    hint = f"did you mean {', '.join(close)}?" if close else "list_specs() gives the shipped names"
+    raise ArchspecError(f"{name_or_path!r} is neither a spec file nor a shipped spec; {hint}")
 
 
 def create_model(

@@ -33,8 +33,12 @@ def test_create_model_with_overrides_and_pretrained(tmp_path):
     with pytest.raises(archspec.ArchspecError) as info:
         archspec.create_model("spectformer-h-x")
     assert str(info.value) == (
-        f"'spectformer-h-x' is neither a spec file nor a shipped spec ({', '.join(archspec.list_specs())})"
+        "'spectformer-h-x' is neither a spec file nor a shipped spec; "
+        "did you mean spectformer-h-s, spectformer-h-l, spectformer-h-b?"
     )
+    with pytest.raises(archspec.ArchspecError) as info:
+        archspec.create_model("zzzz")
+    assert str(info.value) == "'zzzz' is neither a spec file nor a shipped spec; list_specs() gives the shipped names"
 
 
 @pytest.fixture(scope="module")

@@ -82,7 +82,15 @@ def test_cycles_missing_bases_and_escapes(tmp_path):
     missing = _write(tmp_path, "missing.yaml", "name: M\nextends: nowhere.yaml\n")
     with pytest.raises(SpecFileError) as info:
         archspec.load_spec(missing)
-    assert str(info.value).startswith(f"{missing}:2:1: extends: no such file 'nowhere.yaml' (shipped specs: ")
+    assert str(info.value) == (
+        f"{missing}:2:1: extends: no such file or shipped spec 'nowhere.yaml'; archspec list shows the shipped specs"
+    )
+    typo = _write(tmp_path, "typo.yaml", "name: T\nextends: resnet19\n")
+    with pytest.raises(SpecFileError) as info:
+        archspec.load_spec(typo)
+    assert str(info.value) == (
+        f"{typo}:2:1: extends: no such file or shipped spec 'resnet19'; did you mean resnet18, resnet50?"
+    )
 
     escape = _write(tmp_path, "escape.yaml", "extends: /etc/hostname\n")
     with pytest.raises(SpecFileError) as info:
