@@ -41,6 +41,8 @@ WEIGHTS_HELP = (
 INIT_FROM_HELP = "warm start: copy each tensor of PATH whose name and shape fit; list the rest"
 NONFINITE_HELP = "load NaN or infinite weight values instead of refusing them"
 FIT_PRECISIONS = ("fp32", "bf16-mixed", "fp16-mixed")
+SAMPLERS = ("tpe", "nsga2", "random")
+PRUNERS = ("median", "hyperband", "none")
 BUILD_DTYPES = {"float32": "fp32", "float64": "fp64", "bfloat16": "bf16", "float16": "fp16"}
 """``build --dtype``, the old spelling of ``--precision``: its values and theirs."""
 BENCH_DTYPES = {"float32": "fp32", "bfloat16": "bf16-mixed", "float16": "fp16-mixed"}
@@ -232,6 +234,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     _check_weights_file(args.weights or args.init_from)
     torch = _import_torch()
     device = _device(torch, args.device)
+    if device.type == "cpu":
+        _retain_freed_memory()
     dtype_name = opt.PARAMETER_DTYPE[args.precision]
     dtype = getattr(torch, dtype_name)
     if device.type != "meta":
@@ -380,7 +384,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         check_paths({"--plot": args.plot}, {**inputs, "--fit": _data_path(args.fit)}, args.force)
     if args.measure or args.fit:
         torch = _import_torch()
-        _device(torch, args.device, timed=True)
+        if _device(torch, args.device, timed=True).type == "cpu":
+            _retain_freed_memory()
     fitting = None
     if args.fit:
         from archspec.data import scan, split
@@ -470,6 +475,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
     _say(f"variant: {_label(args.spec, [*args.set, *adaptation])}" + ("" if adaptation else " (as written)"))
     torch = _import_torch()
     device = _device(torch, args.device, timed=True)
+    if device.type == "cpu":
+        _retain_freed_memory()
     from archspec import feed, fit
     from archspec.runtime import bfloat16_warning
 
@@ -544,6 +551,122 @@ def _interrupted(args: argparse.Namespace, saved: int | None) -> str:
     return "interrupted before the first epoch finished; nothing was saved"
 
 
+def cmd_search(args: argparse.Namespace) -> int:
+    """Search the ranges a space file declares with Optuna, refusing from the plan what breaks its limits.
+
+    Every trial applies one proposal (a value per key of the space) to the base spec, fits it to the
+    data as fit does, and plans it: a candidate that does not plan, or breaks a constraint or the
+    memory budget, is recorded as PRUNED with its reason in milliseconds and never trained. The
+    others are trained as fit trains (once per seed with --seeds) and measured for the objectives.
+    One objective is searched with TPE and pruned after an epoch when clearly behind (the median
+    pruner); two or more with NSGA-II. Trials are stored in an Optuna storage (an SQLite file by
+    default): run the same command again to continue the study, or on several machines with one
+    --storage URL (PostgreSQL) and --study to share it. Ctrl-C keeps the finished trials and marks
+    the running one FAIL. Needs Optuna: pip install optuna sqlalchemy, or pip install -e '.[search]'.
+
+    Example: archspec search --space spectformer-digits --trials 20 --epochs 3 --plot search.png
+    """
+    from archspec import search
+    from archspec.search_space import load_space
+
+    search.optuna_module()  # before any work: say what to install
+    objectives = search.Objectives.parse(args.objectives) if args.objectives else None
+    space = load_space(args.space)
+    if args.spec is not None:
+        from dataclasses import replace
+
+        space = replace(space, base=_spec_path(args.spec).resolve())
+    storage_place = args.storage or search.default_storage(space)
+    outputs = {"--plot": args.plot}
+    inputs = {"--space": space.path, "SPEC": space.base, "--data": _data_path(args.data), "--storage": storage_place}
+    check_paths(outputs, {k: v for k, v in inputs.items() if k != "--storage" or "://" not in str(v)}, args.force)
+    name = args.study or space.path.stem
+    storage = search.open_storage(storage_place)
+    try:
+        return _search(args, space, storage, storage_place, name, objectives)
+    finally:
+        search.close_storage(storage)
+
+
+def _search(args: argparse.Namespace, space: Any, storage: Any, storage_place: str, name: str, objectives: Any) -> int:
+    """``archspec search`` once its storage is open."""
+    from archspec import search
+
+    study, objectives = search.open_study(
+        space, storage, name, objectives, args.sampler, args.seed, args.pruner, create=args.trials > 0
+    )
+    if args.plot and "accuracy" not in objectives.names:
+        raise UsageError("--plot draws accuracy against GFLOPs: give accuracy among --objectives")
+    _say(f"study {name} in {storage_place}: {len(study.trials)} trials so far")
+    if args.trials > 0:  # candidates are fitted to the data even when nothing is trained
+        from archspec.data import scan, split
+        from archspec.fit import FitConfig, FitError
+
+        try:
+            config = FitConfig(
+                epochs=args.epochs, batch=args.batch, lr=args.lr, weight_decay=args.wd,
+                warmup_epochs=args.warmup_epochs, label_smoothing=args.label_smoothing,
+                precision=args.precision, augment=args.augment, resize=args.resize,
+            )  # fmt: skip
+        except FitError as exc:
+            raise UsageError(str(exc)) from None
+        catalog = scan(args.data)
+        parts = split(catalog, args.val_fraction, seed=0)
+        _say(catalog.describe())
+        _say(parts.describe())
+        training = search.Training(
+            catalog, parts, config, args.seeds, _fit_size(args, catalog), args.device, args.no_budget
+        )
+        torch = _import_torch()
+        if _device(torch, args.device, timed=True).type == "cpu":
+            _retain_freed_memory()
+
+        def said(trial: Any) -> None:
+            _say(_trial_line(trial))
+
+        worker = search.Search(space, study, objectives, training, args.device, on_trial=said)
+        start = time.perf_counter()
+        with _torch_threads(args.threads):
+            done = worker.run(args.trials, args.timeout)
+        _say(f"evaluated {done} trial{'s' * (done != 1)} in {time.perf_counter() - start:.0f} s")
+    rows = search.trial_rows(study)
+    counted = search.counts(rows)
+    _say("trials: " + ", ".join(f"{count} {state}" for state, count in counted.items() if count))
+    if args.format == "json":
+        import json
+
+        report = {
+            "study": name, "storage": storage_place, "objectives": list(objectives.names), "counts": counted,
+            "trials": [row.as_dict() for row in rows],
+        }  # fmt: skip
+        print(json.dumps(report, indent=2))
+    else:
+        print(search.format_table(rows, args.seeds, markdown=args.format == "md"))
+    if args.plot:
+        from archspec.plot import plot_search
+
+        _say(f"wrote {plot_search(rows, args.plot, force=args.force)}")
+    if args.export_best:
+        for path in search.export_best(rows, space, args.export_best, name, force=args.force):
+            _say(f"wrote {path}")
+    return EXIT_OK
+
+
+def _trial_line(trial: Any) -> str:
+    """One line on stderr per finished trial."""
+    attrs = trial.user_attrs
+    settings = " ".join(attrs.get("settings", [])) or "(the base)"
+    if trial.state.name == "COMPLETE":
+        figures = [f"{attrs['params']:,} params", f"{attrs['gflops']:.4f} GFLOPs"]
+        if attrs.get("accuracies"):
+            figures.insert(0, f"accuracy {100 * sum(attrs['accuracies']) / len(attrs['accuracies']):.1f}%")
+        return f"trial {trial.number}: {', '.join(figures)}: {settings}"
+    state = trial.state.name
+    if state == "PRUNED":
+        state = "PRUNED by the plan" if attrs.get("pruned_by") == "plan" else "PRUNED in training"
+    return f"trial {trial.number}: {state} ({attrs.get('reason', '')}): {settings}"
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     """Time the built model: warm-up, then torch.utils.benchmark.Timer measurements per batch size.
 
@@ -554,7 +677,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     fp16-mixed run the float32 model under torch.autocast. --warmup-runs untimed runs come first.
     --train times forward + backward + an SGD step, and --grad-checkpointing makes it recompute each
     block's activations in the backward pass (less memory, more time). Freed memory is kept for reuse
-    (archspec.runtime.retain_freed_memory) unless --system-malloc is given.
+    (archspec.accel.retain_freed_memory) unless --system-malloc is given.
 
     Example: archspec bench specs/spectformer-h-s.yaml --batch 1,8 --threads 2
     """
@@ -644,14 +767,22 @@ def cmd_schema(args: argparse.Namespace) -> int:
     """Write the JSON Schema (draft 2020-12) of the spec format, plugin components included.
 
     Point your editor at it (yaml-language-server) to get completion and checks while writing specs.
+    --kind space writes the schema of archspec search's space files instead.
 
     Example: archspec schema -o specs/archspec.schema.json --force
     """
-    from archspec.schema import schema_text
-
     if args.output not in (None, "-"):
         check_destination(args.output, args.force)
-    text = schema_text()
+    if args.kind == "space":
+        import json
+
+        from archspec.search_space import space_schema
+
+        text = json.dumps(space_schema(), indent=2) + "\n"
+    else:
+        from archspec.schema import schema_text
+
+        text = schema_text()
     if args.output in (None, "-"):
         sys.stdout.write(text)
         return EXIT_OK
@@ -727,6 +858,13 @@ def _within_budget(
     except BudgetError:
         if not _force_lifts_budget(args):
             raise
+
+
+def _retain_freed_memory() -> None:
+    """Commands that run models on the CPU keep freed memory in their own process (see archspec.accel)."""
+    from archspec.accel import retain_freed_memory
+
+    retain_freed_memory()
 
 
 def _spec_path(spec: str) -> Path:
@@ -820,6 +958,31 @@ def _report(exc: ArchspecError) -> None:
         kind = CATALOGUE.get(code)
         if kind is not None:
             _say(f"hint ({code}, {kind.title}): {kind.hint}")
+
+
+def _add_training(p: argparse.ArgumentParser) -> None:
+    """The data and training options ``fit`` and ``search`` share."""
+    p.add_argument("--data", default="digits", metavar="digits|DIR|FILE.npz",
+                   help="the labelled images (default: digits, bundled with scikit-learn)")  # fmt: skip
+    opt.add_input(p)
+    p.add_argument("--val-fraction", type=opt.float_between(0, 1, low_included=False), default=0.2,
+                   help="share of each class kept for validation (default: 0.2)")  # fmt: skip
+    p.add_argument("--resize", choices=("crop", "pad", "stretch"), default="crop",
+                   help="fit each image to the size: crop its centre, pad or stretch it (default: crop)")  # fmt: skip
+    p.add_argument("--augment", action="store_true", help="random-resized crops and horizontal flips while training")
+    p.add_argument("--epochs", type=opt.count(1, 100_000), default=5,
+                   help="passes over the training images (default: 5)")  # fmt: skip
+    p.add_argument("--batch", type=opt.count(1, 2**20), default=64, help="images per step and process (default: 64)")
+    p.add_argument("--lr", type=opt.float_between(0, low_included=False), default=1e-3,
+                   help="peak AdamW learning rate (default: 1e-3)")  # fmt: skip
+    p.add_argument("--wd", type=opt.float_between(0), default=0.05,
+                   help="AdamW weight decay; --lr × --wd must stay below 1 (default: 0.05)")  # fmt: skip
+    p.add_argument("--warmup-epochs", type=opt.float_between(0), default=1.0,
+                   help="epochs of linear learning-rate warm-up, at most --epochs (default: 1)")  # fmt: skip
+    p.add_argument("--label-smoothing", type=opt.float_between(0, 1), default=0.0, help="label smoothing (default: 0)")
+    p.add_argument("--threads", type=opt.threads, help=THREADS_HELP)
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
+    opt.add_precision(p, FIT_PRECISIONS, "how it trains")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -934,35 +1097,15 @@ def _parser() -> argparse.ArgumentParser:
 
     p = command("fit", cmd_fit)
     p.add_argument("spec", metavar="SPEC", help=SPEC_HELP)
-    p.add_argument("--data", default="digits", metavar="digits|DIR|FILE.npz",
-                   help="the labelled images (default: digits, bundled with scikit-learn)")  # fmt: skip
-    opt.add_input(p)
-    p.add_argument("--val-fraction", type=opt.float_between(0, 1, low_included=False), default=0.2,
-                   help="share of each class kept for validation (default: 0.2)")  # fmt: skip
-    p.add_argument("--resize", choices=("crop", "pad", "stretch"), default="crop",
-                   help="fit each image to the size: crop its centre, pad or stretch it (default: crop)")  # fmt: skip
-    p.add_argument("--augment", action="store_true", help="random-resized crops and horizontal flips while training")
+    _add_training(p)
     p.add_argument("--loader", choices=("auto", "memory", "stream"), default="auto",
                    help="hold the images in memory or stream them from disk (default: auto, by budget)")  # fmt: skip
     p.add_argument("--workers", type=opt.count(0, 64), metavar="N",
                    help="worker processes decoding streamed images (default: one per core, at most 8)")  # fmt: skip
-    p.add_argument("--epochs", type=opt.count(1, 100_000), default=5,
-                   help="passes over the training images (default: 5)")  # fmt: skip
-    p.add_argument("--batch", type=opt.count(1, 2**20), default=64, help="images per step and process (default: 64)")
-    p.add_argument("--lr", type=opt.float_between(0, low_included=False), default=1e-3,
-                   help="peak AdamW learning rate (default: 1e-3)")  # fmt: skip
-    p.add_argument("--wd", type=opt.float_between(0), default=0.05,
-                   help="AdamW weight decay; --lr × --wd must stay below 1 (default: 0.05)")  # fmt: skip
-    p.add_argument("--warmup-epochs", type=opt.float_between(0), default=1.0,
-                   help="epochs of linear learning-rate warm-up, at most --epochs (default: 1)")  # fmt: skip
     p.add_argument("--warmup", action=opt.Renamed, replacement="--warmup-epochs", dest="warmup_epochs",
                    type=opt.float_between(0))  # fmt: skip
-    p.add_argument("--label-smoothing", type=opt.float_between(0, 1), default=0.0, help="label smoothing (default: 0)")
     p.add_argument("--seed", type=opt.seed, default=0,
                    help="seed for the weights, image order and drop-path (default: 0)")  # fmt: skip
-    p.add_argument("--threads", type=opt.threads, help=THREADS_HELP)
-    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
-    opt.add_precision(p, FIT_PRECISIONS, "how it trains")
     p.add_argument("--amp", action=opt.Renamed, replacement="--precision", constant="bf16-mixed", dest="precision")
     p.add_argument("--save", metavar="PATH", help="write a checkpoint after each epoch (weights, spec, training state)")
     p.add_argument("--resume", metavar="PATH", help="continue the run a --save checkpoint holds, exactly")
@@ -970,6 +1113,39 @@ def _parser() -> argparse.ArgumentParser:
                    help="start from these weights, loaded strictly but for a classifier of another shape")  # fmt: skip
     p.add_argument("--init-from", metavar="PATH", help=INIT_FROM_HELP)
     p.add_argument("--log", metavar="FILE.jsonl", help="write one JSON line of metrics per epoch")
+    opt.add_force(p)
+    opt.add_no_budget(p)
+    opt.add_format(p, ("table", "md", "json"))
+
+    p = command("search", cmd_search)
+    p.add_argument("spec", metavar="SPEC", nargs="?",
+                   help=f"the base spec, instead of the space file's spec: {SPEC_HELP}")  # fmt: skip
+    p.add_argument("--space", required=True, metavar="SPACE.yaml",
+                   help="the space file (base spec, searched keys, limits), or a shipped space's name")  # fmt: skip
+    _add_training(p)
+    p.add_argument("--trials", type=opt.count(0, 1_000_000), default=20,
+                   help="trials this worker trains or measures; the plan's refusals do not count; 0 only reports "
+                   "(default: 20)")  # fmt: skip
+    p.add_argument("--timeout", type=opt.float_between(0, low_included=False), metavar="S",
+                   help="stop starting trials after S seconds")  # fmt: skip
+    p.add_argument("--seeds", type=opt.positive_int, default=1,
+                   help="training runs per trial, seeds 0..K-1; accuracy is their mean (default: 1)")  # fmt: skip
+    p.add_argument("--objectives", metavar="NAME,...",
+                   help="what to optimise: accuracy (maximised), gflops, params, latency, memory (minimised) "
+                   "(default: a stored study's, else accuracy,gflops)")  # fmt: skip
+    p.add_argument("--storage", metavar="URL|FILE",
+                   help="the study's storage: an SQLAlchemy URL (sqlite:///x.db, postgresql+psycopg://...), a "
+                   ".journal file, or an SQLite file (default: search.db beside the space file)")  # fmt: skip
+    p.add_argument("--study", metavar="NAME", help="the study's name in the storage (default: the space file's name)")
+    p.add_argument("--sampler", choices=SAMPLERS,
+                   help="tpe, nsga2 or random (default: tpe for one objective, nsga2 for more)")  # fmt: skip
+    p.add_argument("--pruner", choices=PRUNERS, default="median",
+                   help="with one objective: stop trials behind after an epoch (default: median)")  # fmt: skip
+    p.add_argument("--seed", type=opt.seed,
+                   help="seed for the sampler, so a fresh study proposes the same first trials; give each "
+                   "worker its own (default: none)")  # fmt: skip
+    p.add_argument("--plot", metavar="FILE.png", help="draw accuracy against GFLOPs, the Pareto front marked")
+    p.add_argument("--export-best", metavar="DIR", help="write each Pareto trial as a child spec of the base into DIR")
     opt.add_force(p)
     opt.add_no_budget(p)
     opt.add_format(p, ("table", "md", "json"))
@@ -1013,6 +1189,8 @@ def _parser() -> argparse.ArgumentParser:
 
     p = command("schema", cmd_schema, spec=False)
     p.add_argument("-o", "--output", help="write to this file instead of stdout")
+    p.add_argument("--kind", choices=("spec", "space"), default="spec",
+                   help="the schema of specs, or of search's space files (default: spec)")  # fmt: skip
     opt.add_force(p)
 
     command("components", cmd_components, spec=False)
@@ -1027,8 +1205,9 @@ def _terminate(signum: int, frame: object) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit status. See :func:`run` for the console entry point.
 
-    ``bench`` changes the allocator setting of the calling process for good (see
-    :func:`archspec.runtime.retain_freed_memory`) unless ``--system-malloc`` is given.
+    ``build``, ``fit``, ``search`` and ``sweep --measure``/``--fit`` on the CPU, and ``bench`` unless
+    ``--system-malloc`` is given, keep freed memory in the calling process for good (see
+    :func:`archspec.accel.retain_freed_memory`; ``ARCHSPEC_ACCEL=0`` turns that off with the kernels).
     """
     from archspec.compose import OverrideError
 

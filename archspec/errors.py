@@ -177,6 +177,17 @@ CATALOGUE: dict[str, ErrorKind] = {
             "cannot resume",
             "resume with the spec, --set values, data and options the checkpoint was saved with (it lists them)",
         ),
+        ErrorKind(
+            "AS1101",
+            "search space gives no valid spec",
+            "check the key path and values of the axis named against the base spec (archspec show SPEC), "
+            "or widen the constraints",
+        ),
+        ErrorKind(
+            "AS1102",
+            "study does not match",
+            "a stored study keeps its space and objectives: search it as it was made, or give another --study",
+        ),
     )
 }
 """Every error code archspec reports. The README's troubleshooting section lists the same table."""

@@ -42,7 +42,7 @@ def create_model(
     seed: int | None = 0,
     check_memory: bool = True,
     allow_nonfinite: bool = False,
-    retain_memory: bool = True,
+    retain_memory: bool = False,
 ) -> Any:
     """Build a model from a shipped spec name or a spec file.
 
@@ -63,9 +63,9 @@ def create_model(
         check_memory: refuse (:class:`~archspec.budget.BudgetError`) a model whose weights and
             activations at batch 1 would not fit half of the memory available, before allocating it.
         allow_nonfinite: let ``pretrained`` hold NaN or infinite values, which are otherwise refused.
-        retain_memory: on the CPU, keep freed memory in the process for reuse (glibc's ``mallopt``,
-            process-wide and lasting); see :func:`archspec.builder.build`. False keeps the allocator's
-            defaults.
+        retain_memory: True: on the CPU, keep freed memory in the process for reuse
+            (:func:`archspec.accel.retain_freed_memory`: glibc's ``mallopt``, process-wide and
+            irreversible). The default leaves the allocator alone.
 
     Returns:
         The ``nn.Module``; with ``features_only``, a :class:`~archspec.nn.FeatureExtractor` returning an

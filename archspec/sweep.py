@@ -116,7 +116,7 @@ def combinations(grids: Sequence[str]) -> list[list[str]]:
     return [list(combo) for combo in itertools.product(*axes)]
 
 
-def _measure(plan: Plan, batch: int, device: str, repeats: int) -> float:
+def measure_latency(plan: Plan, batch: int, device: str, repeats: int) -> float:
     """Median forward latency in ms, measured by :func:`archspec.bench.measure`."""
     import torch
 
@@ -240,7 +240,7 @@ def run_sweep(
 
             try:
                 check_budget(planned, "float32", batch, remedy="measure it with archspec bench --no-budget")
-                row.latency_ms = _measure(planned, batch, device, repeats)
+                row.latency_ms = measure_latency(planned, batch, device, repeats)
             except BudgetError as exc:
                 row.status = f"not measured: {exc}"
             except (RuntimeError, MemoryError) as exc:

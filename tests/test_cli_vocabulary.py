@@ -14,11 +14,11 @@ import pytest
 from archspec import cli_options as opt
 from archspec.cli import _parser, main
 
-PLANNING = {"summary", "render", "build", "convert", "bench", "export", "fit", "sweep"}
+PLANNING = {"summary", "render", "build", "convert", "bench", "export", "fit", "sweep", "search"}
 """The commands that plan or build a model at an input size, so take --input and --size."""
-BUDGETED = {"build", "convert", "bench", "export", "fit", "sweep"}
+BUDGETED = {"build", "convert", "bench", "export", "fit", "sweep", "search"}
 """The commands that check the memory budget before building, so take --no-budget."""
-TABLES = {"summary", "list", "diff", "sweep", "fit", "bench"}
+TABLES = {"summary", "list", "diff", "sweep", "fit", "bench", "search"}
 """The commands that print tables, so take --format from the shared vocabulary."""
 TYPE_NAMES = {"whole number", "number", "seed", "thread count", "CxHxW", "N|HxW", "batch sizes"}
 """The names argparse may print for a value it cannot read ("invalid whole number value")."""
@@ -85,7 +85,7 @@ def test_every_command_that_plans_takes_input_and_size_and_the_budgeted_ones_no_
 
 def test_force_only_overwrites_and_is_given_only_where_a_file_is_written():
     assert {c: a.help for c, a in OPTIONS["--force"].items()} == dict.fromkeys(
-        ["build", "convert", "render", "sweep", "fit", "export", "schema"], opt.FORCE_HELP
+        ["build", "convert", "render", "sweep", "fit", "search", "export", "schema"], opt.FORCE_HELP
     )
 
 
@@ -100,7 +100,7 @@ def test_format_is_table_for_plain_text_and_md_for_markdown_everywhere():
 
 
 def test_precision_is_one_option_from_one_vocabulary():
-    assert set(OPTIONS["--precision"]) == {"build", "bench", "fit", "sweep"}
+    assert set(OPTIONS["--precision"]) == {"build", "bench", "fit", "sweep", "search"}
     for command, action in OPTIONS["--precision"].items():
         assert action.default == "fp32", command
         assert set(action.choices) <= set(opt.PRECISIONS), command
@@ -111,7 +111,7 @@ def test_precision_is_one_option_from_one_vocabulary():
 def test_no_visible_option_keeps_an_old_spelling():
     assert not {"--warmup", "--dtype", "--amp"} & set(OPTIONS)
     assert set(OPTIONS["--warmup-runs"]) == {"bench"}
-    assert set(OPTIONS["--warmup-epochs"]) == {"fit"}
+    assert set(OPTIONS["--warmup-epochs"]) == {"fit", "search"}
 
 
 OLD_SPELLINGS = [
