@@ -30,7 +30,7 @@ from torch.utils.benchmark import Measurement, Timer
 from archspec.accel import freed_memory_retained, release_free_memory
 from archspec.nn.features import output_tensors
 from archspec.nodes import Plan
-from archspec.tables import markdown_table
+from archspec.tables import markdown_table, text_table
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -237,8 +237,8 @@ HEADER = ["spec", "batch", "mode", "dtype", "malloc", "ms (median, min–max)", 
           "efficiency", "peak MiB"]  # fmt: skip
 
 
-def table(results: list[Result]) -> str:
-    """Markdown table of results."""
+def table(results: list[Result], markdown: bool = True) -> str:
+    """The results as a Markdown table, or with ``markdown=False`` as a plain-text one."""
     rows = []
     for r in results:
         peak = f"{r.peak_memory_mib:,.0f}" if r.peak_memory_mib is not None else "–"
@@ -250,7 +250,8 @@ def table(results: list[Result]) -> str:
             f"{r.efficiency:.0%}",
         ]
         rows.append([f"`{r.spec}`", str(r.batch), r.mode, r.dtype, r.malloc, timing, *rates, peak])
-    return markdown_table(HEADER, rows, right={1, *range(5, len(HEADER))})
+    right = {1, *range(5, len(HEADER))}
+    return markdown_table(HEADER, rows, right) if markdown else text_table(HEADER, rows, right)
 
 
 def as_dicts(results: list[Result]) -> list[dict[str, Any]]:

@@ -577,9 +577,17 @@ def cmd_search(args: argparse.Namespace) -> int:
 
         space = replace(space, base=_spec_path(args.spec).resolve())
     storage_place = args.storage or search.default_storage(space)
-    outputs = {"--plot": args.plot}
-    inputs = {"--space": space.path, "SPEC": space.base, "--data": _data_path(args.data), "--storage": storage_place}
-    check_paths(outputs, {k: v for k, v in inputs.items() if k != "--storage" or "://" not in str(v)}, args.force)
+    inputs = {"--space": space.path, "SPEC": space.base, "--data": _data_path(args.data)}
+    stored_file = None if "://" in storage_place else storage_place
+    check_paths({"--plot": args.plot}, {**inputs, "--storage": stored_file}, args.force)
+    if stored_file is not None:  # the storage is written as well as read: it must not be one of the inputs
+        for option, path in inputs.items():
+            if path is not None and Path(path).exists() and Path(path).resolve() == Path(stored_file).resolve():
+                raise UsageError(f"--storage {stored_file} is the {option} file: give the study a file of its own")
+    if args.trials == 0 and stored_file is not None and not Path(stored_file).exists():
+        raise UsageError(f"--storage {stored_file}: no such file; --trials 0 reports a study already stored")
+    if args.export_best and Path(args.export_best).exists() and not Path(args.export_best).is_dir():
+        raise UsageError(f"--export-best {args.export_best}: not a folder; it names the folder the specs go to")
     name = args.study or space.path.stem
     storage = search.open_storage(storage_place)
     try:
@@ -717,7 +725,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         print(json.dumps(bench.as_dicts(results), indent=2))
     else:
-        print(bench.table(results))
+        print(bench.table(results, markdown=args.format == "md"))
     return EXIT_OK
 
 

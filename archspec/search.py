@@ -549,11 +549,14 @@ def export_best(
 
     from archspec import plan
     from archspec.compose import parse_override
-    from archspec.output import check_destination, write_text_atomic
+    from archspec.output import OutputError, check_destination, write_text_atomic
     from archspec.spec import load_spec
 
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"--export-best {folder}: cannot make the folder: {exc.strerror}") from None
     written = []
     for row in rows:
         if not row.pareto:

@@ -156,7 +156,8 @@ def setting_value(value: Any) -> str:
         return repr(round(value, 12))
     if isinstance(value, str):
         return value if yaml.safe_load(value) == value and value.strip() == value and value else json.dumps(value)
-    return yaml.safe_dump(value, default_flow_style=True, width=math.inf).strip().removesuffix("\n...").strip()
+    text = yaml.safe_dump(value, default_flow_style=True, width=math.inf, sort_keys=False)
+    return text.strip().removesuffix("\n...").strip()
 
 
 def setting(key: str, value: Any) -> str:

@@ -5,7 +5,7 @@
 
 Every model is fitted to the data (``sweep --fit`` does the same: the input's channels and size
 and the class count are adapted, see :func:`archspec.fit.adapt`) and trained once per seed with
-fit's defaults, first in float32 and then as ``fit --amp`` trains (bfloat16 autocast; float16 with
+fit's defaults, first in float32 and then as ``fit --precision bf16-mixed`` trains (bfloat16 autocast; float16 with
 loss scaling on a GPU without bfloat16). Both arms use the same seeds, so they start from the same
 weights and see the images in the same order. The table gives each arm's final validation accuracy
 as mean ± sample standard deviation over the seeds, their difference (bf16 − fp32, in points), and
@@ -60,8 +60,8 @@ def main() -> None:
     config = FitConfig(epochs=args.epochs)
     size = (args.size, args.size)
     arms = []
-    for amp in (False, True):
-        fitting = FitSweep(images, parts, replace(config, amp=amp), args.seeds, size, args.device)
+    for precision in ("fp32", "bf16-mixed"):
+        fitting = FitSweep(images, parts, replace(config, precision=precision), args.seeds, size, args.device)
         arms.append(run_sweep(paths, [], fit=fitting))
     rows = []
     for name, full, half in zip(names, *arms, strict=True):

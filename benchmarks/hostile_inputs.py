@@ -568,9 +568,9 @@ FIT_CASES = _grouped(
             unchanged=("d.npz",),
         ),
         "--wd 1e300": Case({"t.yaml": TINY}, _fit("--wd", "1e300"), exits=USAGE),
-        "--warmup 1e308": Case({"t.yaml": TINY}, _fit("--warmup", "1e308"), exits=USAGE),
-        "--batch 10**20 --force": Case(
-            {"t.yaml": TINY}, _fit("--batch", str(10**20), "--force"), exits=USAGE, shows="error"
+        "--warmup-epochs 1e308": Case({"t.yaml": TINY}, _fit("--warmup-epochs", "1e308"), exits=USAGE),
+        "--batch 10**20 --no-budget": Case(
+            {"t.yaml": TINY}, _fit("--batch", str(10**20), "--no-budget"), exits=USAGE, shows="error"
         ),
         "WORLD_SIZE=2 without RANK": Case({"t.yaml": TINY}, _fit(), env={"WORLD_SIZE": "2"}, exits=USAGE),
         "--size 2048 on digits": Case({"t.yaml": TINY}, _fit("--size", "2048"), exits=INVALID, shows="error"),

@@ -180,7 +180,8 @@ def test_retained_memory_stops_page_faults():
 def test_bench_records_the_allocator_setting(tmp_path, flag, malloc):
     spec = tmp_path / "tiny.yaml"
     spec.write_text(json.dumps(tiny()))
-    command = [sys.executable, "-m", "archspec", "bench", str(spec), "--batch", "1", "--repeats", "1", "--warmup", "1"]
+    command = [sys.executable, "-m", "archspec", "bench", str(spec), "--batch", "1", "--repeats", "1"]
+    command += ["--warmup-runs", "1"]
     done = subprocess.run([*command, "--format", "json", *flag], capture_output=True, text=True, check=True)
     assert [row["malloc"] for row in json.loads(done.stdout)] == [malloc]
 

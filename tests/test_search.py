@@ -329,3 +329,60 @@ def test_two_workers_share_one_postgresql_study(tmp_path, capsys, postgres):
     _workers(space, postgres, 2)
     assert time.monotonic() - start < 300
     _check_shared(space, postgres, capsys, 2)
+
+
+def test_component_types_and_mixer_patterns_are_choices_like_any_value(tmp_path, capsys):
+    space = _files(
+        tmp_path,
+        space={
+            "stages.1.mixer": {"choice": [[{"type": "attention", "heads": 2, "blocks": 1}, "pool"], {"type": "pool"}]},
+            "stages.0.ffn": [{"type": "mlp", "ratio": 2}, {"type": "mlp", "ratio": 4}],
+        },
+    )
+    storage = str(tmp_path / "s.db")
+    argv = ["search", "--space", str(space), "--storage", storage, "--objectives", "params", "--trials", "4"]
+    assert main([*argv, "--seed", "2", "--sampler", "random"]) == 0
+    capsys.readouterr()
+    trials = _report(space, storage, capsys)["trials"]
+    for trial in trials:
+        assert trial["state"] == "COMPLETE"
+        planned = archspec.plan(archspec.load_spec(tmp_path / "base.yaml", [*trial["settings"], *trial["adapted"]]))
+        assert planned.params == trial["params"]
+    seen = {setting for trial in trials for setting in trial["settings"]}
+    assert seen == {
+        "stages.1.mixer=[{type: attention, heads: 2, blocks: 1}, pool]", "stages.1.mixer={type: pool}",
+        "stages.0.ffn={type: mlp, ratio: 2}", "stages.0.ffn={type: mlp, ratio: 4}",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            ["--storage", "{space}", "--trials", "1"],
+            "error: --storage {space} is the --space file: give the study a file of its own [AS601]",
+        ),
+        (
+            ["--export-best", "{space}", "--trials", "1"],
+            "error: --export-best {space}: not a folder; it names the folder the specs go to [AS601]",
+        ),
+        (
+            ["--storage", "{folder}/none.db", "--trials", "0"],
+            "error: --storage {folder}/none.db: no such file; --trials 0 reports a study already stored [AS601]",
+        ),
+        (
+            ["--plot", "{space}", "--trials", "0"],
+            "error: --plot {space} is the --space file: writing it would destroy what the run reads; give another file "
+            "name [AS603]",
+        ),
+    ],
+    ids=["storage is the space", "export-best is a file", "nothing stored", "plot is the space"],
+)
+def test_outputs_that_would_destroy_an_input_are_refused_before_any_work(tmp_path, capsys, extra, message):
+    space = _files(tmp_path)
+    before = space.read_bytes()
+    argv = [part.format(space=space, folder=tmp_path) for part in extra]
+    assert main(["search", "--space", str(space), "--objectives", "params", *argv]) in (1, 2)
+    assert capsys.readouterr().err.splitlines()[0] == message.format(space=space, folder=tmp_path)
+    assert space.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["base.yaml", "space.yaml"]
