@@ -363,7 +363,7 @@ def test_every_spec_argument_says_it_takes_a_shipped_name():
             if action.metavar in ("SPEC", "A", "B"):
                 assert "a spec file or a shipped name (see archspec list)" in str(action.help), name
                 seen += 1
-    assert seen == 12  # validate, summary, show, build, convert, render, diff (2), sweep, fit, bench, export
+    assert seen == 13  # validate, summary, show, build, convert, render, diff (2), sweep, fit, search, bench, export
 
 
 def test_argparse_messages_name_no_internal_function():

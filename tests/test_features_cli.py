@@ -108,5 +108,9 @@ def test_bench_and_sweep_time_the_backbone(spec):
 
 
 def test_bench_batch_sizes_must_be_positive(capsys):
-    assert main(["bench", "spectformer", "--batch", "1,0"]) == 2
-    assert capsys.readouterr().err.startswith("error: --batch 1,0: expected sizes of at least 1, like 1,8 [AS601]")
+    with pytest.raises(SystemExit) as stopped:
+        main(["bench", "spectformer", "--batch", "1,0"])
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "archspec bench: error: argument --batch: expected sizes of at least 1, like 1,8, got 1,0"
+    )

@@ -38,7 +38,12 @@ def _readme_specs() -> list[Any]:
     blocks = [
         (README[: m.start()].count("\n") + 2, m.group(1)) for m in re.finditer(r"```yaml\n(.*?)```", README, re.S)
     ]
-    return [pytest.param(None, text, id=f"README.md:{line}") for line, text in blocks if _is_spec(text)]
+    # A block headed "# bad....yaml" is an error example: it is there to fail (tests/test_examples.py runs it).
+    return [
+        pytest.param(None, text, id=f"README.md:{line}")
+        for line, text in blocks
+        if _is_spec(text) and not text.startswith("# bad")
+    ]
 
 
 def _data_specs() -> list[Any]:
