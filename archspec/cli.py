@@ -399,7 +399,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         size = _fit_size(args, images)
         if args.precision == "bf16-mixed" and (warning := bfloat16_warning(args.device)):
             _say(f"warning: {warning}")
-        config = FitConfig(epochs=args.epochs, precision=args.precision)
+        config = FitConfig(epochs=args.epochs, precision=_precision(args))
         lifted = args.no_budget or _force_lifts_budget(args)
         fitting = FitSweep(images, parts, config, args.seeds, size, args.device, force=lifted)
     overrides = list(args.set) if args.fit else _overrides(args)
@@ -452,7 +452,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     try:
         config = FitConfig(
             epochs=args.epochs, batch=args.batch, lr=args.lr, weight_decay=args.wd, warmup_epochs=args.warmup_epochs,
-            label_smoothing=args.label_smoothing, seed=args.seed, precision=args.precision, augment=args.augment,
+            label_smoothing=args.label_smoothing, seed=args.seed, precision=_precision(args), augment=args.augment,
             resize=args.resize,
         )  # fmt: skip
     except FitError as exc:
@@ -818,6 +818,16 @@ def cmd_components(args: argparse.Namespace) -> int:
 def _overrides(args: argparse.Namespace) -> list[str]:
     """``--set`` and what ``--input`` or ``--size`` stand for, in that order."""
     return [*args.set, *opt.input_overrides(args)]
+
+
+def _precision(args: argparse.Namespace) -> str:
+    """``--precision``; for the old ``--amp``, what it chose: bfloat16, or float16 on a GPU without bfloat16."""
+    old_amp = any(warning.startswith("--amp ") for warning in opt.deprecations(args))
+    if old_amp and args.device.startswith("cuda"):
+        torch = _import_torch()
+        if torch.cuda.is_available() and not torch.cuda.is_bf16_supported():
+            return "fp16-mixed"
+    return str(args.precision)
 
 
 def _fit_size(args: argparse.Namespace, catalog: Any) -> tuple[int, int] | None:

@@ -13,8 +13,9 @@ went wrong, then what was printed. ``--verbose`` writes each case's exit status 
 stderr.
 
 The groups are ``spec`` (spec files, for validate, sweep and convert), ``fit`` (fit's options and
-the files it writes), ``data`` (what fit reads as images) and ``checkpoint`` (files read by
-``fit --resume`` and ``build --weights``). ``--only`` takes a group's name, or any text in a case's name.
+the files it writes), ``data`` (what fit reads as images), ``checkpoint`` (files read by
+``fit --resume`` and ``build --weights``) and ``search`` (space files, search's storage and outputs).
+``--only`` takes a group's name, or any text in a case's name.
 ``--tree`` runs another checkout of archspec (its folder is put first on PYTHONPATH), so two
 versions can be measured side by side by the same cases.
 """
@@ -722,7 +723,61 @@ CHECKPOINT_CASES = _grouped(
     },
 )
 
-CASES |= FIT_CASES | DATA_CASES | CHECKPOINT_CASES
+SPACE = "spec: t.yaml\nspace:\n  stages.0.dim: [8, 16]\n"
+"""A search space over TINY's first width."""
+SEARCH = ["search", "--space", "s.yaml", "--objectives", "params", "--trials", "2"]
+
+SEARCH_CASES = _grouped(
+    "search",
+    {
+        "valid space, plan objectives only": Case({"t.yaml": TINY, "s.yaml": SPACE}, SEARCH, exits=OK),
+        "named pipe as the space": Case(
+            {"t.yaml": TINY}, ["search", "--space", "pipe.yaml"], setup=_fifo, exits=INVALID
+        ),
+        "alias bomb as the space": Case({"s.yaml": _alias_bomb()}, ["search", "--space", "s.yaml"], exits=INVALID),
+        "65 axes": Case(
+            {"t.yaml": TINY, "s.yaml": "spec: t.yaml\nspace:\n" + "".join(f"  k{i}: [1]\n" for i in range(65))},
+            ["search", "--space", "s.yaml"],
+            exits=INVALID,
+        ),
+        "2,000 choices": Case(
+            {"t.yaml": TINY, "s.yaml": "spec: t.yaml\nspace:\n  stages.0.dim: [" + ", ".join(["8"] * 2000) + "]\n"},
+            ["search", "--space", "s.yaml"],
+            exits=INVALID,
+        ),
+        "a typo in a key path": Case(
+            {"t.yaml": TINY, "s.yaml": SPACE.replace("dim", "dimm")}, ["search", "--space", "s.yaml"], exits=INVALID
+        ),
+        "constraints nothing meets": Case(
+            {"t.yaml": TINY, "s.yaml": SPACE + "constraints: {max_params: 1}\n"}, SEARCH, exits=INVALID
+        ),
+        "--storage the space file": Case(
+            {"t.yaml": TINY, "s.yaml": SPACE}, [*SEARCH, "--storage", "s.yaml"], exits=USAGE, unchanged=("s.yaml",)
+        ),
+        "--storage the base spec": Case(
+            {"t.yaml": TINY, "s.yaml": SPACE}, [*SEARCH, "--storage", "t.yaml"], exits=USAGE, unchanged=("t.yaml",)
+        ),
+        "--export-best a file": Case(
+            {"t.yaml": TINY, "s.yaml": SPACE}, [*SEARCH, "--export-best", "t.yaml"], exits=USAGE, unchanged=("t.yaml",)
+        ),
+        "--plot the space file": Case(
+            {"t.yaml": TINY, "s.yaml": SPACE}, [*SEARCH, "--plot", "s.yaml"], exits=REFUSED, unchanged=("s.yaml",)
+        ),
+        "--trials 0 with nothing stored": Case(
+            {"t.yaml": TINY, "s.yaml": SPACE},
+            [*SEARCH[:-1], "0", "--storage", "none.db"],
+            exits=USAGE,
+            check=_absent("none.db"),
+        ),
+        "unreachable PostgreSQL": Case(
+            {"t.yaml": TINY, "s.yaml": SPACE},
+            [*SEARCH, "--storage", "postgresql+psycopg://x@127.0.0.1:1/x"],
+            exits=INVALID,
+        ),
+    },
+)
+
+CASES |= FIT_CASES | DATA_CASES | CHECKPOINT_CASES | SEARCH_CASES
 GROUPS = sorted({case.group for case in CASES.values()})
 
 

@@ -204,3 +204,17 @@ def test_no_budget_lifts_the_budget_and_force_still_does_for_now_with_a_warning(
         "warning: --force lifts the memory budget only until the next release, when it will just overwrite files: "
         "use --no-budget"
     )
+
+
+def test_the_old_amp_still_picks_float16_on_a_gpu_without_bfloat16(monkeypatch):
+    import torch
+
+    from archspec.cli import _precision
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: False)
+    assert _precision(_parser().parse_args(["fit", "x", "--amp", "--device", "cuda"])) == "fp16-mixed"
+    assert _precision(_parser().parse_args(["fit", "x", "--precision", "bf16-mixed", "--device", "cuda"])) == (
+        "bf16-mixed"
+    )
+    assert _precision(_parser().parse_args(["sweep", "x", "--amp"])) == "bf16-mixed"  # the CPU
