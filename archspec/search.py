@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from archspec.errors import ArchspecError
-from archspec.search_space import Space, setting, setting_value
+from archspec.search_space import Space, holds, setting, setting_value
 from archspec.spec import SpecFile
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ OBJECTIVES = {"accuracy": "maximize", "gflops": "minimize", "params": "minimize"
               "memory": "minimize"}  # fmt: skip
 """What a search can optimise, and which way: accuracy up, every cost down."""
 DEFAULT_OBJECTIVES = ("accuracy", "gflops")
-MAX_REFUSED_IN_A_ROW = 500
+MAX_REFUSED_IN_A_ROW = 200
 """Proposals refused by the plan in a row before a search gives up: the constraints leave almost nothing."""
 INSTALL_HINT = "pip install optuna sqlalchemy (or pip install -e '.[search]' in a checkout)"
 
@@ -231,7 +231,7 @@ def propose(trial: optuna.Trial, space: Space) -> list[str]:
     chosen: dict[str, Any] = {}
     settings = []
     for key, axis in space.axes.items():
-        if any(not _holds(chosen.get(other), wanted) for other, wanted in (axis.when or {}).items()):
+        if any(not holds(chosen.get(other), wanted) for other, wanted in (axis.when or {}).items()):
             continue
         value: Any
         if axis.int_range is not None:
@@ -247,10 +247,6 @@ def propose(trial: optuna.Trial, space: Space) -> list[str]:
         chosen[key] = value
         settings.append(setting(key, value))
     return settings
-
-
-def _holds(value: Any, wanted: Any) -> bool:
-    return value in wanted if isinstance(wanted, tuple) else value == wanted
 
 
 @dataclass
@@ -292,6 +288,8 @@ class Search:
 
         start = time.monotonic()
         done = refused_in_a_row = 0
+        refused: set[tuple[str, ...]] = set()  # the distinct candidates refused since the last one that was not
+        size = self.space.size()
         while done < trials and (timeout is None or time.monotonic() - start < timeout):
             trial = self.study.ask()
             try:
@@ -301,6 +299,12 @@ class Search:
                 trial.set_user_attr("reason", str(refusal))
                 self._tell(trial, state=TrialState.PRUNED)
                 refused_in_a_row += 1
+                refused.add(tuple(trial.user_attrs.get("settings", ())))
+                if size is not None and len(refused) >= size:
+                    raise NothingValid(
+                        f"the plan refused every one of the space's {size:,} candidates: the space and its "
+                        f"constraints leave no valid candidate; the last: {refusal}"
+                    ) from None
                 if refused_in_a_row >= MAX_REFUSED_IN_A_ROW:
                     raise NothingValid(
                         f"the plan refused {refused_in_a_row:,} proposals in a row: the space and its constraints "
@@ -324,6 +328,7 @@ class Search:
             else:
                 self._tell(trial, values=values)
             refused_in_a_row = 0
+            refused.clear()
             done += 1
         return done
 

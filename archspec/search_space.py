@@ -95,6 +95,17 @@ class Axis(StrictModel):
         assert bounds is not None
         return list(dict.fromkeys(bounds))
 
+    def values(self) -> list[Any] | None:
+        """Every value the axis can take, when there are finitely many; None for a continuous range."""
+        if self.choice is not None:
+            return list(self.choice)
+        if self.int_range is not None:
+            return list(range(self.int_range[0], self.int_range[1] + 1, int(self.step or 1)))
+        if self.float_range is not None and self.step is not None and not self.log:
+            low, high = self.float_range
+            return [low + i * self.step for i in range(int((high - low) // self.step) + 1)]
+        return None
+
     def describe(self) -> str:
         if self.choice is not None:
             return "one of " + ", ".join(setting_value(value) for value in self.choice)
@@ -140,6 +151,32 @@ class Space:
     axes: dict[str, Axis]
     constraints: Constraints
     source: SourceMap
+
+    def size(self, limit: int = 100_000) -> int | None:
+        """How many distinct candidates the space holds, conditions applied; None with a continuous axis or
+        past ``limit``."""
+        values = [axis.values() for axis in self.axes.values()]
+        if any(found is None for found in values):
+            return None
+        axes = list(self.axes.items())
+
+        def count(index: int, chosen: dict[str, Any]) -> int:
+            if index == len(axes):
+                return 1
+            key, axis = axes[index]
+            if any(not holds(chosen.get(other), wanted) for other, wanted in (axis.when or {}).items()):
+                return count(index + 1, chosen)
+            total = 0
+            for value in values[index] or ():
+                total += count(index + 1, {**chosen, key: value})
+                if total > limit:
+                    raise OverflowError
+            return total
+
+        try:
+            return count(0, {})
+        except OverflowError:
+            return None
 
     def fingerprint(self) -> str:
         """A digest of what decides the proposals (keys, kinds, ranges, conditions) and the base's path."""
@@ -280,6 +317,11 @@ def _probe(space: Space) -> list[Problem]:
         if first is not None:
             problems.append(Problem(("space", key), f"no value of {key} gives a valid spec: {first}", "AS1101"))
     return problems
+
+
+def holds(value: Any, wanted: Any) -> bool:
+    """Whether a key's ``value`` meets a ``when`` condition: the value wanted, or one of a list of them."""
+    return value in wanted if isinstance(wanted, tuple) else value == wanted
 
 
 def _first(wanted: Any) -> Any:

@@ -730,7 +730,7 @@ SEARCH = ["search", "--space", "s.yaml", "--objectives", "params", "--trials", "
 SEARCH_CASES = _grouped(
     "search",
     {
-        "valid space, plan objectives only": Case({"t.yaml": TINY, "s.yaml": SPACE}, SEARCH, exits=OK),
+        "valid space, plan objectives only": Case({"t.yaml": TINY, "s.yaml": SPACE}, SEARCH, exits=OK, shows="trials:"),
         "named pipe as the space": Case(
             {"t.yaml": TINY}, ["search", "--space", "pipe.yaml"], setup=_fifo, exits=INVALID
         ),
@@ -749,7 +749,10 @@ SEARCH_CASES = _grouped(
             {"t.yaml": TINY, "s.yaml": SPACE.replace("dim", "dimm")}, ["search", "--space", "s.yaml"], exits=INVALID
         ),
         "constraints nothing meets": Case(
-            {"t.yaml": TINY, "s.yaml": SPACE + "constraints: {max_params: 1}\n"}, SEARCH, exits=INVALID
+            {"t.yaml": TINY, "s.yaml": SPACE + "constraints: {max_params: 1}\n"},
+            SEARCH,
+            exits=INVALID,
+            shows="error",
         ),
         "--storage the space file": Case(
             {"t.yaml": TINY, "s.yaml": SPACE}, [*SEARCH, "--storage", "s.yaml"], exits=USAGE, unchanged=("s.yaml",)

@@ -386,3 +386,14 @@ def test_outputs_that_would_destroy_an_input_are_refused_before_any_work(tmp_pat
     assert capsys.readouterr().err.splitlines()[0] == message.format(space=space, folder=tmp_path)
     assert space.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["base.yaml", "space.yaml"]
+
+
+def test_a_space_whose_every_candidate_breaks_the_constraints_stops_at_once(tmp_path, capsys):
+    space = _files(tmp_path, constraints={"max_params": 1})
+    argv = ["search", "--space", str(space), "--storage", str(tmp_path / "s.db"), "--objectives", "params"]
+    started = time.monotonic()
+    assert main([*argv, "--trials", "1", "--seed", "0"]) == 1
+    assert time.monotonic() - started < 30
+    last = capsys.readouterr().err.splitlines()[-2]
+    assert last.startswith("error: the plan refused every one of the space's 18 candidates: the space and its ")
+    assert last.endswith("params, over max_params 1 [AS1101]")
