@@ -128,3 +128,33 @@ def test_accel_s_ffn_forward_takes_the_fused_kernel_and_gives_the_class_s_result
     finally:
         conv_act.set_enabled(True)
     assert kernels == ["gelu"]  # switched off: the class's forward
+
+
+needs_bf16 = pytest.mark.skipif(
+    conv_act.pointwise is None or not conv_act._native_bfloat16(), reason="this CPU has no native bfloat16 kernels"
+)
+
+
+@needs_bf16
+@pytest.mark.parametrize("bias", [True, False])
+def test_under_bfloat16_autocast_the_fused_kernel_gives_what_autocast_gives(bias):
+    conv, act = nn.Conv2d(16, 16, 3, padding=1, groups=16, bias=bias), nn.GELU()
+    x = torch.randn(2, 16, 9, 7).to(torch.bfloat16).to(memory_format=torch.channels_last)
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        assert conv_act._fusable(conv, act, x)
+        got, want = conv_gelu(conv, act, x), _two_steps(conv, act, x)
+        assert not conv_act._fusable(conv, act, x.float())  # a float32 tensor under autocast: not this path
+    assert got.dtype == want.dtype == torch.bfloat16
+    # The fused kernel rounds once, after the GELU; autocast's two steps round the conv's output too.
+    torch.testing.assert_close(got.float(), want.float(), rtol=1.6e-2, atol=1.6e-2)
+
+
+def test_without_native_bfloat16_or_under_float16_autocast_nothing_is_fused(monkeypatch):
+    conv, act = nn.Conv2d(8, 8, 3, padding=1, groups=8), nn.GELU()
+    x = torch.randn(1, 8, 5, 5)
+    with torch.inference_mode():
+        with torch.autocast("cpu", dtype=torch.float16):
+            assert not conv_act._fusable(conv, act, x.half())
+        monkeypatch.setattr(conv_act, "_native_bfloat16", lambda: False)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            assert not conv_act._fusable(conv, act, x.bfloat16())
