@@ -1,4 +1,5 @@
-"""A wheel of the project, installed into a fresh virtual environment, finds its shipped specs by name.
+"""A wheel of the project, installed into a fresh virtual environment, finds its shipped specs (and search
+space) by name.
 
 The wheel is built offline (``pip wheel --no-deps --no-build-isolation --no-index``) from a copy of the
 source tree, so the build writes nothing into the checkout. The environment sees the system's packages
@@ -115,4 +116,13 @@ def test_the_installed_wheel_finds_shipped_specs_by_name(venv: Path, tmp_path: P
         cwd=empty,
     )  # fmt: skip
     assert fit.returncode == 0, fit.stderr
+
+    assert (Path(shipped) / "search.schema.json").is_file()
+    search = _run(
+        venv, archspec, "search", "--space", "spectformer-digits", "--objectives", "params,gflops", "--trials", "2",
+        "--seed", "0", "--storage", str(tmp_path / "search.db"), "--format", "json",
+        cwd=empty,
+    )  # fmt: skip
+    assert search.returncode == 0, search.stderr
+    assert '"COMPLETE": 2' in search.stdout
     assert list(empty.iterdir()) == []  # nothing was written beside the command, nor looked for there
