@@ -571,11 +571,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     search.optuna_module()  # before any work: say what to install
     objectives = search.Objectives.parse(args.objectives) if args.objectives else None
-    space = load_space(args.space)
-    if args.spec is not None:
-        from dataclasses import replace
-
-        space = replace(space, base=_spec_path(args.spec).resolve())
+    space = load_space(args.space, args.spec)
     storage_place = args.storage or search.default_storage(space)
     inputs = {"--space": space.path, "SPEC": space.base, "--data": _data_path(args.data)}
     stored_file = None if "://" in storage_place else storage_place

@@ -32,7 +32,7 @@ import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from archspec.compose import OverrideError, parse_override, shipped_path
-from archspec.errors import ArchspecError, Problem, SourceMap, SpecError
+from archspec.errors import ArchspecError, Problem, SourceMap, SpecError, SpecFileError
 from archspec.loader import read_spec_file
 from archspec.specbase import StrictModel
 
@@ -201,8 +201,11 @@ def setting(key: str, value: Any) -> str:
     return f"{key}={setting_value(value)}"
 
 
-def load_space(path: str | Path) -> Space:
+def load_space(path: str | Path, base: str | Path | None = None) -> Space:
     """Read and check a space file; every problem is located at its line and column (:class:`SpecError`).
+
+    ``base``, when given, is the spec searched instead of the file's ``spec:`` (a path or a shipped name);
+    the axes are checked against it.
 
     Raises:
         SpecFileError: (AS101) the file cannot be read or is not YAML.
@@ -217,9 +220,19 @@ def load_space(path: str | Path) -> Space:
     except ValidationError as exc:
         raise SpecError([_problem(error) for error in exc.errors(include_url=False)], source) from None
     problems = _key_problems(declared.space)
-    base = _base_path(declared.spec, path)
-    if base is None:
-        problems.append(Problem(("spec",), f"{declared.spec}: no such file or shipped spec"))
+    if base is not None:
+        base = shipped_path(base)
+        if not base.is_file():
+            from archspec.compose import closest_shipped
+
+            close = closest_shipped(str(base))
+            raise SpecFileError(
+                str(base), "no such file or shipped spec" + (f"; did you mean {', '.join(close)}?" if close else "")
+            )
+    else:
+        base = _base_path(declared.spec, path)
+        if base is None:
+            problems.append(Problem(("spec",), f"{declared.spec}: no such file or shipped spec"))
     if problems:
         raise SpecError(problems, source)
     assert base is not None

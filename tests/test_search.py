@@ -397,3 +397,17 @@ def test_a_space_whose_every_candidate_breaks_the_constraints_stops_at_once(tmp_
     last = capsys.readouterr().err.splitlines()[-2]
     assert last.startswith("error: the plan refused every one of the space's 18 candidates: the space and its ")
     assert last.endswith("params, over max_params 1 [AS1101]")
+
+
+def test_a_spec_given_on_the_command_line_replaces_the_space_files_and_is_checked_against_it(tmp_path, capsys):
+    space = _files(tmp_path)
+    storage = ["--storage", str(tmp_path / "s.db"), "--trials", "0"]
+    assert main(["search", "resnet19", "--space", str(space), *storage]) == 1
+    assert capsys.readouterr().err.splitlines()[0] == (
+        "resnet19: no such file or shipped spec; did you mean resnet18, resnet50? [AS101]"
+    )
+    assert main(["search", "resnet18", "--space", str(space), *storage]) == 1
+    assert capsys.readouterr().err.splitlines()[0] == (
+        f"{space}:8:3: space['stages.1.mixer.type']: no value of stages.1.mixer.type gives a valid spec: --set "
+        "stages.1.mixer.type=attention: stages[1].mixer: 'basic' blocks have no token mixer; remove 'mixer' [AS1101]"
+    )
