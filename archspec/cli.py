@@ -587,7 +587,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     name = args.study or space.path.stem
     storage = search.open_storage(storage_place)
     try:
-        return _search(args, space, storage, storage_place, name, objectives)
+        with search.storage_errors(storage_place):
+            return _search(args, space, storage, storage_place, name, objectives)
     finally:
         search.close_storage(storage)
 

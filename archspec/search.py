@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -110,6 +111,23 @@ def open_storage(where: str) -> Any:
     if url.startswith("sqlite"):
         _write_ahead(storage.engine)
     return storage
+
+
+@contextmanager
+def storage_errors(where: str) -> Iterator[None]:
+    """A storage that fails while the study is read or written (a full disk, a read-only file, a server that
+    went away) is reported as an output that cannot be written (AS603), naming the storage and the cause."""
+    optuna = optuna_module()
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        yield
+    except (optuna.exceptions.StorageInternalError, SQLAlchemyError) as exc:
+        from archspec.output import OutputError
+
+        cause = exc.__cause__ or exc
+        detail = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
+        raise OutputError(f"--storage {where}: cannot read or write the study: {detail}") from None
 
 
 def close_storage(storage: Any) -> None:

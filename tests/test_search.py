@@ -411,3 +411,18 @@ def test_a_spec_given_on_the_command_line_replaces_the_space_files_and_is_checke
         f"{space}:8:3: space['stages.1.mixer.type']: no value of stages.1.mixer.type gives a valid spec: --set "
         "stages.1.mixer.type=attention: stages[1].mixer: 'basic' blocks have no token mixer; remove 'mixer' [AS1101]"
     )
+
+
+def test_a_storage_that_cannot_be_written_is_named_without_a_traceback(tmp_path, capsys):
+    space = _files(tmp_path)
+    database = tmp_path / "s.db"
+    argv = ["search", "--space", str(space), "--objectives", "params", "--trials", "1"]
+    assert main([*argv, "--storage", str(database)]) == 0
+    capsys.readouterr()
+    read_only = f"sqlite:///file:{database}?mode=ro&uri=true"  # what a full disk or a read-only file gives
+    assert main([*argv, "--storage", read_only]) == 1
+    assert capsys.readouterr().err.splitlines()[0] == (
+        f"error: --storage {read_only}: cannot read or write the study: (sqlite3.OperationalError) attempt to "
+        "write a readonly database [AS603]"
+    )
+    assert len(_report(space, str(database), capsys)["trials"]) == 1
