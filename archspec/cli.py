@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +41,7 @@ WEIGHTS_HELP = (
 )
 INIT_FROM_HELP = "warm start: copy each tensor of PATH whose name and shape fit; list the rest"
 NONFINITE_HELP = "load NaN or infinite weight values instead of refusing them"
-FIT_PRECISIONS = ("fp32", "bf16-mixed", "fp16-mixed")
+FIT_PRECISIONS = ("auto", "fp32", "bf16-mixed", "fp16-mixed")
 SAMPLERS = ("tpe", "nsga2", "random")
 PRUNERS = ("median", "hyperband", "none")
 BUILD_DTYPES = {"float32": "fp32", "float64": "fp64", "bfloat16": "bf16", "float16": "fp16"}
@@ -377,7 +378,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     if args.plot and not args.fit:
         raise UsageError("--plot draws the accuracies of --fit: give --fit too")
-    if args.precision != "fp32" and not args.fit:
+    if args.precision != "auto" and not args.fit:
         raise UsageError(f"--precision {args.precision} sets how --fit trains: give --fit too")
     if args.plot:
         inputs = {f"SPEC {spec}": _spec_path(spec) for spec in args.specs}
@@ -390,16 +391,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.fit:
         from archspec.data import scan, split
         from archspec.fit import FitConfig
-        from archspec.runtime import bfloat16_warning
 
         images = scan(args.fit)
         parts = split(images, 0.2, seed=0)
         _say(images.describe())
         _say(parts.describe())
         size = _fit_size(args, images)
-        if args.precision == "bf16-mixed" and (warning := bfloat16_warning(args.device)):
-            _say(f"warning: {warning}")
-        config = FitConfig(epochs=args.epochs, precision=_precision(args))
+        config = FitConfig(epochs=args.epochs, precision=_training_precision(args))
         lifted = args.no_budget or _force_lifts_budget(args)
         fitting = FitSweep(images, parts, config, args.seeds, size, args.device, force=lifted)
     overrides = list(args.set) if args.fit else _overrides(args)
@@ -478,7 +476,6 @@ def cmd_fit(args: argparse.Namespace) -> int:
     if device.type == "cpu":
         _retain_freed_memory()
     from archspec import feed, fit
-    from archspec.runtime import bfloat16_warning
 
     batch = min(args.batch, len(parts.train))
     choice = feed.choose(catalog, (plan.input.dims[1], plan.input.dims[2]), plan, batch, args.loader, args.workers)
@@ -487,8 +484,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
         args, plan, "float32", batch, data_bytes=choice.data_bytes, training=True,
         remedy="lower --batch or --size, use --loader stream for an image folder, or pass --no-budget",
     )  # fmt: skip
-    if args.precision == "bf16-mixed" and (warning := bfloat16_warning(args.device)):
-        _say(f"warning: {warning}")
+    config = replace(config, precision=_training_precision(args, args.resume))
     bar: tqdm[NoReturn] | None = None
     saved: int | None = None
 
@@ -611,7 +607,7 @@ def _search(args: argparse.Namespace, space: Any, storage: Any, storage_place: s
             config = FitConfig(
                 epochs=args.epochs, batch=args.batch, lr=args.lr, weight_decay=args.wd,
                 warmup_epochs=args.warmup_epochs, label_smoothing=args.label_smoothing,
-                precision=args.precision, augment=args.augment, resize=args.resize,
+                precision=_training_precision(args), augment=args.augment, resize=args.resize,
             )  # fmt: skip
         except FitError as exc:
             raise UsageError(str(exc)) from None
@@ -827,6 +823,26 @@ def _precision(args: argparse.Namespace) -> str:
     return str(args.precision)
 
 
+def _training_precision(args: argparse.Namespace, resume: str | None = None) -> str:
+    """The precision fit, sweep --fit and search train in, said when it was chosen for the device.
+
+    ``--precision auto`` (the default) is what :func:`archspec.fit.resolve_precision` picks: the
+    resumed run's precision, or bf16-mixed where the device has native bfloat16, fp32 elsewhere.
+    An explicit bf16-mixed on a CPU without native bfloat16 is warned about.
+    """
+    from archspec.fit import AUTO, resolve_precision
+    from archspec.runtime import bfloat16_warning
+
+    asked = _precision(args)
+    precision = resolve_precision(asked, args.device, resume)
+    if asked == AUTO and precision != "fp32":
+        why = "the run being resumed trained in it" if resume else f"{args.device} computes bfloat16 natively"
+        _say(f"precision: {precision} ({why}; --precision fp32 trains in float32)")
+    elif precision == "bf16-mixed" and (warning := bfloat16_warning(args.device)):
+        _say(f"warning: {warning}")
+    return precision
+
+
 def _fit_size(args: argparse.Namespace, catalog: Any) -> tuple[int, int] | None:
     """The size ``--input`` or ``--size`` asks the images to be fitted to; ``--input``'s channels must be the data's."""
     if args.input is None:
@@ -997,7 +1013,7 @@ def _add_training(p: argparse.ArgumentParser) -> None:
     p.add_argument("--label-smoothing", type=opt.float_between(0, 1), default=0.0, help="label smoothing (default: 0)")
     p.add_argument("--threads", type=opt.threads, help=THREADS_HELP)
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
-    opt.add_precision(p, FIT_PRECISIONS, "how it trains")
+    opt.add_precision(p, FIT_PRECISIONS, "how it trains", default="auto")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -1101,7 +1117,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=opt.count(1, 100_000), default=5, help="epochs per --fit run (default: 5)")
     p.add_argument("--seeds", type=opt.positive_int, default=1,
                    help="--fit runs per variant, seeds 0..K-1 (default: 1)")  # fmt: skip
-    opt.add_precision(p, FIT_PRECISIONS, "how --fit trains")
+    opt.add_precision(p, FIT_PRECISIONS, "how --fit trains", default="auto")
     p.add_argument("--amp", action=opt.Renamed, replacement="--precision", constant="bf16-mixed", dest="precision")
     p.add_argument("--threads", type=opt.threads, help=THREADS_HELP)
     p.add_argument("--plot", metavar="FILE.png",

@@ -7,7 +7,8 @@ hold that):
 - ``--input CxHxW`` and its short form ``--size N|HxW`` on every command that plans or builds a model;
 - ``--format``: ``table`` is a plain-text table, ``md`` Markdown, ``json`` and ``csv`` data;
 - ``--precision``: ``fp32``, ``fp64``, ``bf16`` and ``fp16`` hold the parameters in that type;
-  ``bf16-mixed`` and ``fp16-mixed`` keep float32 parameters and compute under autocast;
+  ``bf16-mixed`` and ``fp16-mixed`` keep float32 parameters and compute under autocast; ``auto``
+  (the training commands' default) is ``bf16-mixed`` where the device has native bfloat16, else ``fp32``;
 - ``--force`` overwrites an existing output file and does nothing else; ``--no-budget`` lifts the
   memory budget.
 
@@ -24,6 +25,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 PRECISIONS = {
+    "auto": "bf16-mixed where the device computes bfloat16 natively (CUDA, or a CPU with AVX512-BF16 or AMX), "
+    "else fp32",
     "fp32": "float32 parameters and compute",
     "fp64": "float64 parameters and compute",
     "bf16": "bfloat16 parameters and compute",
@@ -277,13 +280,13 @@ def add_format(
         parser.add_argument("--format", choices=choices, default="table", help=help)
 
 
-def add_precision(parser: argparse.ArgumentParser, choices: Sequence[str], what: str) -> None:
-    """``--precision`` from :data:`PRECISIONS`, default ``fp32``; ``what`` says what it sets for this command."""
+def add_precision(parser: argparse.ArgumentParser, choices: Sequence[str], what: str, default: str = "fp32") -> None:
+    """``--precision`` from :data:`PRECISIONS`; ``what`` says what it sets for this command."""
     unknown = set(choices) - set(PRECISIONS)
-    assert not unknown, f"--precision {unknown}: not in the shared vocabulary"
+    assert not unknown and default in choices, f"--precision {unknown or default}: not in the shared vocabulary"
     parser.add_argument(
-        "--precision", choices=choices, default="fp32",
-        help=f"{what}: " + "; ".join(f"{name} {PRECISIONS[name]}" for name in choices) + " (default: fp32)",
+        "--precision", choices=choices, default=default,
+        help=f"{what}: " + "; ".join(f"{name} {PRECISIONS[name]}" for name in choices) + f" (default: {default})",
     )  # fmt: skip
 
 

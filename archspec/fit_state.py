@@ -156,6 +156,21 @@ def _optimizer(path: str | Path, optimizer: torch.optim.Optimizer, raw: object, 
         raise _tampered(path, "optimizer state", f"does not load ({type(exc).__name__}: {shown(str(exc))})") from None
 
 
+def saved_precision(path: str | Path) -> str | None:
+    """The precision the ``fit --save`` checkpoint at ``path`` trained in, or None where it does not say;
+    :func:`restore` checks the rest."""
+    from archspec.checkpoint import read_file
+
+    state = read_file(path).get(CHECKPOINT_KEY)
+    run = state.get("run") if isinstance(state, Mapping) else None
+    if not isinstance(run, Mapping):
+        return None
+    if "precision" not in run and "amp" in run:  # written before --precision replaced --amp
+        return "bf16-mixed" if run["amp"] is True else "fp32"
+    precision = run.get("precision")
+    return precision if isinstance(precision, str) else None
+
+
 def restore(
     path: str | Path,
     plan: Plan,

@@ -1,4 +1,5 @@
-"""What the machine can do fast, for warnings before slow work: native bfloat16 kernels on the CPU.
+"""What the machine can do fast: native bfloat16 kernels, for the default training precision and for
+warnings before slow work.
 
 (The speed paths themselves, freed-memory retention included, are :mod:`archspec.accel`'s.)
 """
@@ -25,3 +26,59 @@ def bfloat16_warning(device: str) -> str | None:
         "this CPU has no native bfloat16 kernels (no AVX512-BF16 or AMX), so bfloat16 autocast runs "
         "several times slower than float32 here"
     )
+
+
+def native_bfloat16(device: str) -> bool:
+    """Whether ``device`` computes bfloat16 at full speed: a CUDA GPU that supports it, or a CPU with
+    AVX512-BF16 or AMX (:func:`cpu_has_native_bfloat16`). Any other device: False."""
+    import torch
+
+    kind = torch.device(device).type
+    if kind == "cuda":
+        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    return kind == "cpu" and cpu_has_native_bfloat16()
+
+
+def default_precision(device: str) -> str:
+    """The precision ``fit``, ``sweep --fit`` and ``search`` train in unless told: ``bf16-mixed`` (float32
+    parameters, bfloat16 autocast) where the device has native bfloat16, ``fp32`` elsewhere."""
+    return "bf16-mixed" if native_bfloat16(device) else "fp32"
+
+
+def cpu_name() -> str:
+    """The CPU's model name as ``/proc/cpuinfo`` gives it, or the platform's word for it elsewhere."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def bfloat16_capability() -> str:
+    """What the CPU offers for bfloat16, in words: the instruction sets it reports and whether oneDNN uses them."""
+    flags: set[str] = set()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    break
+    except OSError:
+        pass
+    sets = [name for flag, name in (("amx_bf16", "AMX"), ("avx512_bf16", "AVX512-BF16")) if flag in flags]
+    if cpu_has_native_bfloat16():
+        return f"native bfloat16 ({' and '.join(sets) or 'as oneDNN reports'})"
+    return "no native bfloat16" + (f" (the CPU reports {' and '.join(sets)})" if sets else "")
+
+
+def machine_description(threads: int | None = None) -> str:
+    """One line naming what a benchmark ran on: the CPU, its bfloat16 capability, the threads and torch's version."""
+    import torch
+
+    count = torch.get_num_threads() if threads is None else threads
+    return f"{cpu_name()}, {bfloat16_capability()}, {count} thread{'s' * (count != 1)}, torch {torch.__version__}"

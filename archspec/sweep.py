@@ -48,6 +48,8 @@ class Row:
     """Final validation accuracy of each seed's run (``fit`` only)."""
     fit_s: list[float] = field(default_factory=list)
     """Wall time of each seed's run, in seconds (``fit`` only)."""
+    precision: str = ""
+    """The precision the runs trained in (``fit`` only; see :func:`archspec.fit.resolve_precision`)."""
 
     @property
     def acc_mean(self) -> float | None:
@@ -162,6 +164,7 @@ def _fit_variant(row: Row, planned: Plan, fitting: FitSweep) -> None:
             return
         row.val_acc.append(result.final.val_acc)
         row.fit_s.append(result.wall_s)
+        row.precision = result.precision
 
 
 def _read(path: str | Path, files: dict[str | Path, SpecFile | ArchspecError]) -> SpecFile:

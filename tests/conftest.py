@@ -47,6 +47,19 @@ def _seeded() -> None:
     torch.manual_seed(0)
 
 
+@pytest.fixture(autouse=True)
+def _trained_as_without_native_bfloat16(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """fit, sweep --fit and search train under bfloat16 autocast by default where the device has native
+    bfloat16 (:func:`archspec.runtime.default_precision`). So that a test's figures and messages do
+    not depend on the CPU it runs on, tests see every device as one without it; a test of the default
+    itself sets the capability it needs, and one marked ``machine_precision`` sees the real one.
+    (Command-line subprocesses see the real machine.)"""
+    if request.node.get_closest_marker("machine_precision") is None:
+        from archspec import runtime
+
+        monkeypatch.setattr(runtime, "native_bfloat16", lambda device: False)
+
+
 def default_sigint() -> None:
     """For ``Popen(preexec_fn=...)``: give the child the default SIGINT disposition. A shell that starts
     the test run in the background ignores SIGINT, the child inherits that, and Python then installs no

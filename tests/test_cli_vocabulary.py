@@ -102,8 +102,9 @@ def test_format_is_table_for_plain_text_and_md_for_markdown_everywhere():
 def test_precision_is_one_option_from_one_vocabulary():
     assert set(OPTIONS["--precision"]) == {"build", "bench", "fit", "sweep", "search"}
     for command, action in OPTIONS["--precision"].items():
-        assert action.default == "fp32", command
+        assert action.default == ("auto" if command in {"fit", "sweep", "search"} else "fp32"), command
         assert set(action.choices) <= set(opt.PRECISIONS), command
+        assert action.help.endswith(f"(default: {action.default})"), command
     assert set(OPTIONS["--precision"]["build"].choices) == set(opt.PARAMETER_DTYPE)
     assert set(OPTIONS["--precision"]["bench"].choices) == set(opt.AUTOCAST_DTYPE)
 

@@ -12,10 +12,10 @@ import torch
 from conftest import DIGITS, ROOT, tiny
 
 from archspec import build as archspec_build
-from archspec import load_spec, plan
+from archspec import load_spec, plan, runtime
 from archspec.cli import main
 from archspec.data import Images, load_images, split
-from archspec.fit import FitConfig, adapt, fit, learning_rate
+from archspec.fit import FitConfig, adapt, fit, learning_rate, resolve_precision
 
 pytest.importorskip("sklearn", reason="the fit extra (pip install -e '.[fit]') is not installed")
 
@@ -349,7 +349,7 @@ def test_resuming_from_plain_weights_is_refused(tmp_path, spec_file, data_file, 
 
 def test_a_diverging_run_is_a_coded_error(spec_file, data_file, capsys):
     args = ["fit", str(spec_file), "--data", str(data_file), "--warmup-epochs", "0", "--epochs", "2", "--threads", "1"]
-    args += ["--wd", "0"]  # decoupled decay at such rates is refused before training
+    args += ["--wd", "0", "--precision", "fp32"]  # decoupled decay at such rates is refused before training
     assert main([*args, "--lr", "1e10"]) == 1
     assert capsys.readouterr().err.splitlines()[-2] == (
         "error: the training loss became nan in epoch 2, step 1: the run diverged (try a lower --lr or a longer "
@@ -357,8 +357,8 @@ def test_a_diverging_run_is_a_coded_error(spec_file, data_file, capsys):
     )
     assert main([*args, "--lr", "1e38"]) == 1
     assert capsys.readouterr().err.splitlines()[-2] == (
-        "error: the optimiser step failed in epoch 1, step 1 (value cannot be converted to type float without "
-        "overflow): the run diverged (try a lower --lr) [AS1002]"
+        "error: the weights became NaN or infinite in epoch 1 (patch_embed1.proj.weight and 50 more): the run "
+        "diverged (try a lower --lr or --wd) [AS1002]"
     )
 
 
@@ -407,6 +407,57 @@ def test_the_default_table_lists_the_figures(spec_file, data_file, capsys):
         "training speed", "peak resident memory", "precision",
     ]  # fmt: skip
     assert out[-1].split() == ["precision", "fp32"]
+
+
+# The precision chosen for the device.
+
+CHOSEN = "precision: bf16-mixed (cpu computes bfloat16 natively; --precision fp32 trains in float32)"
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_fit_trains_in_bfloat16_by_default_only_where_the_device_has_it(native, spec_file, data_file, monkeypatch,
+                                                                         capsys):  # fmt: skip
+    monkeypatch.setattr(runtime, "native_bfloat16", lambda device: native)
+    args = ["fit", str(spec_file), "--data", str(data_file), "--epochs", "1", "--threads", "1"]
+    assert main([*args, "--format", "json"]) == 0
+    out, err = capsys.readouterr()
+    report = json.loads(out)
+    assert (report["precision"], report["amp_dtype"]) == (("bf16-mixed", "bfloat16") if native else ("fp32", None))
+    assert (CHOSEN in err.splitlines()) is native
+    assert "warning" not in err
+    # An explicit choice is taken as given, and said by the report only.
+    assert main([*args, "--format", "json", "--precision", "fp32"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["precision"] == "fp32" and "precision:" not in err
+
+
+@pytest.mark.machine_precision
+def test_native_bfloat16_asks_the_cpu_or_the_gpu(monkeypatch):
+    monkeypatch.setattr(runtime, "cpu_has_native_bfloat16", lambda: True)
+    assert runtime.native_bfloat16("cpu") and runtime.default_precision("cpu") == "bf16-mixed"
+    monkeypatch.setattr(runtime, "cpu_has_native_bfloat16", lambda: False)
+    assert not runtime.native_bfloat16("cpu") and runtime.default_precision("cpu") == "fp32"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    for supported in (True, False):
+        monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, supported=supported, **kwargs: supported)
+        assert runtime.default_precision("cuda:1") == ("bf16-mixed" if supported else "fp32")
+    assert runtime.default_precision("meta") == "fp32"
+
+
+def test_an_automatic_precision_resumes_in_the_precision_the_run_was_saved_with(tmp_path, spec_file, data_file,
+                                                                                 monkeypatch, capsys):  # fmt: skip
+    args = ["fit", str(spec_file), "--data", str(data_file), "--threads", "1", "--batch", "16", "-q"]
+    saved = tmp_path / "run.pt"
+    assert main([*args, "--epochs", "2", "--save", str(saved)]) == 0
+    capsys.readouterr()
+    monkeypatch.setattr(runtime, "native_bfloat16", lambda device: True)  # as on another machine
+    assert resolve_precision("auto", "cpu", saved) == "fp32"
+    assert resolve_precision("auto", "cpu") == "bf16-mixed"
+    assert resolve_precision("fp16-mixed", "cpu", saved) == "fp16-mixed"
+    assert main([*args, "--epochs", "2", "--resume", str(saved), "--save", str(saved), "--format", "json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["precision"] == "fp32"
+    assert "precision: fp32" not in err  # fp32 is not announced, resumed or not
 
 
 # sweep --fit and --plot.
