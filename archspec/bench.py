@@ -30,6 +30,7 @@ from torch.utils.benchmark import Measurement, Timer
 from archspec.accel import freed_memory_retained, release_free_memory
 from archspec.nn.features import output_tensors
 from archspec.nodes import Plan
+from archspec.runtime import machine_description
 from archspec.tables import markdown_table, text_table
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -55,6 +56,9 @@ class Result:
     peak_memory_mib: float | None
     malloc: str = "system"
     compile_s: float | None = None
+    machine: str = ""
+    """The CPU (or GPU), its bfloat16 capability, the threads and torch's version (see
+    :func:`archspec.runtime.machine_description`)."""
 
 
 def _sync(device: torch.device) -> None:
@@ -230,6 +234,7 @@ def time_model(
         peak_memory_mib=peak[0],
         malloc="retain" if freed_memory_retained() else "system",
         compile_s=compile_s,
+        machine=machine_description(str(dev), torch.get_num_threads()),
     )
 
 

@@ -692,7 +692,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     dtype = opt.AUTOCAST_DTYPE[args.precision]
     _within_budget(args, plan, dtype, max(batches) * (3 if args.train else 1))
     from archspec import bench
-    from archspec.runtime import bfloat16_warning
+    from archspec.runtime import bfloat16_warning, machine_description
 
     if dtype == "bfloat16" and (warning := bfloat16_warning(args.device)):
         _say(f"warning: {warning}")
@@ -719,6 +719,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(json.dumps(bench.as_dicts(results), indent=2))
     else:
         print(bench.table(results, markdown=args.format == "md"))
+        print(f"\nmachine: {machine_description(args.device, args.threads)}")
+        for r in results:
+            if r.compile_s is not None:
+                print(f"compile: {r.compile_s:.1f} s at batch {r.batch} (the first call, not timed)")
     return EXIT_OK
 
 

@@ -76,9 +76,16 @@ def bfloat16_capability() -> str:
     return "no native bfloat16" + (f" (the CPU reports {' and '.join(sets)})" if sets else "")
 
 
-def machine_description(threads: int | None = None) -> str:
-    """One line naming what a benchmark ran on: the CPU, its bfloat16 capability, the threads and torch's version."""
+def machine_description(device: str = "cpu", threads: int | None = None) -> str:
+    """One line naming what a benchmark ran on: the CPU (or GPU), its bfloat16 capability, the CPU threads
+    and torch's version."""
     import torch
 
     count = torch.get_num_threads() if threads is None else threads
-    return f"{cpu_name()}, {bfloat16_capability()}, {count} thread{'s' * (count != 1)}, torch {torch.__version__}"
+    cpu = f"{cpu_name()}, {bfloat16_capability()}, {count} thread{'s' * (count != 1)}"
+    where = torch.device(device)
+    if where.type == "cuda" and torch.cuda.is_available():
+        bf16 = "native bfloat16" if torch.cuda.is_bf16_supported() else "no bfloat16"
+        gpu = f"{torch.cuda.get_device_name(where)} ({bf16}, CUDA {torch.version.cuda})"
+        return f"{gpu}; CPU {cpu}; torch {torch.__version__}"
+    return f"{cpu}, torch {torch.__version__}"

@@ -22,7 +22,7 @@ import torch
 
 from archspec.data import load_images, split
 from archspec.fit import FitConfig
-from archspec.runtime import bfloat16_warning
+from archspec.runtime import bfloat16_warning, machine_description
 from archspec.sweep import FitSweep, Row, run_sweep
 from archspec.tables import markdown_table
 
@@ -70,6 +70,7 @@ def main() -> None:
         seconds = [f"{sum(row.fit_s) / len(row.fit_s):.1f}" if row.fit_s else "" for row in (full, half)]
         rows.append([name, _accuracy(full), _accuracy(half), difference, *seconds])
     header = ["model", "fp32 val acc %", "bf16 val acc %", "bf16 − fp32", "fp32 run s", "bf16 run s"]
+    print(machine_description(args.device, args.threads))
     print(f"{args.data}, {args.epochs} epochs at {args.size}×{args.size}, seeds 0–{args.seeds - 1}, {args.device}")
     print(markdown_table(header, rows, right=range(1, len(header))))
 

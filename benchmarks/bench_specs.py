@@ -15,15 +15,14 @@ be undone within a process, hence the order. ``--malloc retain`` runs only the s
 from __future__ import annotations
 
 import argparse
-import platform
 from pathlib import Path
 
 import reference  # benchmarks/reference.py: scripts run from their own folder see it
-import torch
 
 import archspec
 from archspec import bench
 from archspec.accel import retain_freed_memory
+from archspec.runtime import machine_description
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -48,7 +47,7 @@ def main() -> None:
         if setting == "retain":
             retain_freed_memory()
         results += run_set(args, retain=setting == "retain")
-    print(f"torch {torch.__version__}, {platform.machine()}, {args.threads} threads, median over --repeats "
+    print(f"{machine_description(threads=args.threads)}, median over --repeats "
           f"{args.repeats} (5 for training) after warm-up; see archspec.bench.measure\n")  # fmt: skip
     print(bench.table(results))
 

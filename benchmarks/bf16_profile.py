@@ -26,7 +26,6 @@ import contextlib
 import statistics
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -38,7 +37,7 @@ from torch.utils.benchmark import Timer
 import archspec
 from archspec.accel import retain_freed_memory
 from archspec.bench import matmul_rate
-from archspec.runtime import cpu_has_native_bfloat16
+from archspec.runtime import machine_description
 
 SPEC = "spectformer-h-s"
 CASES = {  # name: (dtype, batch, mode): mode "inference" (torch.inference_mode), "no_grad" or "train"
@@ -394,23 +393,6 @@ def md(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join([*lines, *("| " + " | ".join(r) + " |" for r in rows)])
 
 
-def machine_line() -> str:
-    cpu = "unknown CPU"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    flags = ""
-    with contextlib.suppress(OSError):
-        text = Path("/proc/cpuinfo").read_text()
-        flags = ", ".join(f for f in ("avx512_bf16", "amx_bf16", "amx_tile") if f in text.split())
-    return (
-        f"CPU: {cpu} ({flags or 'no bf16 flags'}); native bf16: {cpu_has_native_bfloat16()}; "
-        f"torch {torch.__version__}; threads {torch.get_num_threads()}"
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
@@ -427,7 +409,7 @@ def main() -> None:
         retain_freed_memory()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    print(machine_line())
+    print(machine_description(threads=args.threads))
     print()
     flops = archspec.plan(archspec.load_spec(SPEC)).flops
     cpu = torch.device("cpu")

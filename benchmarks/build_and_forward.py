@@ -10,7 +10,6 @@ is retained (:func:`archspec.accel.retain_freed_memory`) unless ``--system-mallo
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import time
 
@@ -18,6 +17,7 @@ import torch
 
 import archspec
 from archspec.accel import retain_freed_memory
+from archspec.runtime import machine_description
 
 
 def _median_seconds(fn, repeats: int) -> float:
@@ -62,10 +62,7 @@ def main() -> None:
         retain_freed_memory()
     torch.set_num_threads(args.threads)
     batches = [int(b) for b in args.batch.split(",")]
-    print(
-        f"torch {torch.__version__}, {platform.processor() or platform.machine()}, {args.threads} threads, "
-        f"median of {args.repeats}\n"
-    )
+    print(f"{machine_description(threads=args.threads)}, median of {args.repeats}\n")
     header = ["spec", "params", "GFLOPs", "build (ms)"] + [f"b{b} forward (ms)" for b in batches]
     header += [f"b{b} img/s" for b in batches]
     print("| " + " | ".join(header) + " |")

@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from archspec.runtime import machine_description  # imports torch only when called
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -56,7 +58,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=9)
     args = parser.parse_args()
     env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
-    print(f"Python {sys.version.split()[0]}, median of {args.repeats} fresh processes\n")
+    print(f"{machine_description()}, Python {sys.version.split()[0]}, median of {args.repeats} fresh processes\n")
     print("| command | wall s (median, min–max) |")
     print("|---|---:|")
     with tempfile.TemporaryDirectory() as scratch:

@@ -26,6 +26,7 @@ import archspec
 from archspec.accel import retain_freed_memory
 from archspec.nn.flow_block import FlowBlock
 from archspec.nn.layout import grid_to_tokens, tokens_to_grid
+from archspec.runtime import machine_description
 
 CASES = (("inference, batch 1", 1, False), ("inference, batch 8", 8, False), ("training step, batch 8", 8, True))
 
@@ -84,19 +85,11 @@ def main() -> None:
     args = parser.parse_args()
     retain_freed_memory()
     torch.set_num_threads(args.threads)
-    print(f"CPU: {cpu_name()}, {args.threads} threads, {args.rounds} rounds")
+    print(f"{machine_description(threads=args.threads)}, {args.rounds} rounds")
     print("| spec | case | flow (ms) | hand-written (ms) | flow ÷ hand-written |")
     print("|---|---|---:|---:|---:|")
     for name in args.spec or ["spectformer-h-s", "resnet50"]:
         compare(name, args.rounds)
-
-
-def cpu_name() -> str:
-    with open("/proc/cpuinfo", encoding="utf-8") as info:
-        for line in info:
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return "unknown"
 
 
 def compare(name: str, rounds: int) -> None:

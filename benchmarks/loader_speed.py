@@ -29,17 +29,7 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from archspec.data import scan
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+from archspec.runtime import machine_description
 
 
 def generate(root: Path, count: int, classes: int, size: int, seed: int = 0) -> None:
@@ -113,8 +103,8 @@ def main() -> None:
     command = shlex.join(["python", "benchmarks/loader_speed.py", *sys.argv[1:]])
     print(f"`{command}`\n")
     print(
-        f"{catalog.describe()}; on {cpu_model()} ({os.cpu_count()} logical CPUs), Python "
-        f"{platform.python_version()}, torch {torch.__version__}, {torch.get_num_threads()} torch threads.\n"
+        f"{catalog.describe()}; on {machine_description()}; {os.cpu_count()} logical CPUs, "
+        f"Python {platform.python_version()}.\n"
         f"Scan (file list and JPEG headers): {scanned:.2f} s; writing the JPEGs took {written:.1f} s "
         f"(0 when reused). Batches of {args.batch}, shuffled; each timed pass decodes every image once, "
         "after one untimed pass.\n"

@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 
 import archspec
+from archspec.runtime import machine_description
 from archspec.tables import markdown_table
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,12 +88,8 @@ def main() -> None:
     for name in args.only or MODELS:
         rows.append(compare(name, device, args.batch, args.rounds, args.samples))
         print(" | ".join(rows[-1]), flush=True)
-    if device.type == "cuda":
-        where = torch.cuda.get_device_name(device)
-    else:
-        native = torch.ops.mkldnn._is_mkldnn_bf16_supported()
-        where = f"CPU, {torch.get_num_threads()} threads, native bfloat16 in oneDNN: {'yes' if native else 'no'}"
-    print(f"\ntorch {torch.__version__}, {where}, {args.rounds} rounds, {args.samples} images for the difference")
+    where = machine_description(args.device, args.threads)
+    print(f"\n{where}, {args.rounds} rounds, {args.samples} images for the difference")
     print(markdown_table(header, rows, right=range(1, len(header))))
 
 

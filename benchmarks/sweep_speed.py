@@ -61,6 +61,9 @@ def main() -> None:
         for name, arm in arms[round_ % 3 :] + arms[: round_ % 3]:
             times[name].append(arm(args.spec) / count * 1e3)
     medians = {name: statistics.median(values) for name, values in times.items()}
+    from archspec.runtime import machine_description  # imports torch: only after the timed arms
+
+    print(machine_description())
     print(f"{count} variants of {args.spec}, {args.rounds} rounds, median ms per variant:")
     for name, value in medians.items():
         print(f"  {name:8s} {value:.2f}  (min {min(times[name]):.2f}, max {max(times[name]):.2f})")

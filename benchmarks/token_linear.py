@@ -22,6 +22,7 @@ import torch
 
 import archspec
 from archspec import accel
+from archspec.runtime import machine_description
 from archspec.tables import markdown_table
 
 MODELS = ["spectformer-h-s", "convnext_atto", "convnext_tiny", "convformer_s18", "caformer_s18", "pvt_v2_b0",
@@ -65,6 +66,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     rows = [compare(name, int(batch), args.rounds) for name in args.only or MODELS for batch in args.batch.split(",")]
+    print(machine_description(threads=args.threads))
     header = ["model", "batch", "MKL only ms", "chosen ms", "MKL only ÷ chosen", "shapes to oneDNN", "logit diff"]
     print(markdown_table(header, rows, right=range(1, len(header))))
 

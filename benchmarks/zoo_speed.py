@@ -34,6 +34,7 @@ import zoo_reference  # benchmarks/zoo_reference.py: scripts run from their own 
 import archspec
 from archspec.accel import retain_freed_memory
 from archspec.checkpoint import load_state
+from archspec.runtime import machine_description
 from archspec.tables import markdown_table
 
 ZOO = Path(__file__).resolve().parent.parent / "specs" / "zoo"
@@ -131,7 +132,7 @@ def main() -> None:
         rows.append(compare(name, args.rounds, args.gfnet_code and args.gfnet_code.resolve()))
         print(" | ".join(rows[-1]), flush=True)
     print()
-    print(f"torch {torch.__version__}, timm {timm.__version__}, {args.threads} threads, {args.rounds} rounds")
+    print(f"{machine_description(threads=args.threads)}, timm {timm.__version__}, {args.rounds} rounds")
     print(markdown_table(header, rows, right=range(1, len(header))))
 
 
