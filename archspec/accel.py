@@ -380,6 +380,41 @@ def token_linear_forward(layer: nn.Linear, x: torch.Tensor) -> torch.Tensor:
     return _as_linear(layer, x) if route is None else route(layer, x)
 
 
+# --- unfused bfloat16 attention --------------------------------------------------------------------
+
+UNFUSED_SCORES = 1 << 18
+"""The most attention scores per head (query tokens × key tokens) :func:`bfloat16_attend` computes unfused."""
+
+
+def _unfused_attention_pays(q: torch.Tensor, k: torch.Tensor, drop: float) -> bool:
+    return (
+        _enabled
+        and not torch.compiler.is_compiling()
+        and type(q) is torch.Tensor
+        and q.device.type == "cpu"
+        and q.dtype == torch.bfloat16
+        and drop == 0.0
+        and q.shape[-2] * k.shape[-2] <= UNFUSED_SCORES
+        and not torch._C._get_tracing_state()
+        and torch._C._len_torch_dispatch_stack() == 0
+        and not torch._C._functorch.is_functorch_wrapped_tensor(q)
+        and _native_bfloat16()
+    )
+
+
+def bfloat16_attend(
+    module: Attention, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, drop: float
+) -> torch.Tensor:
+    """The ``attend`` :func:`apply` gives an :class:`~archspec.nn.Attention`: on bfloat16 CPU tensors with
+    short enough sequences, the product, softmax and product as three calls; elsewhere the class's own."""
+    if not _unfused_attention_pays(q, k, drop):
+        return type(module).attend(module, q, k, v, mask, drop)
+    scores = torch.matmul(q * q.shape[-1] ** -0.5, k.transpose(-2, -1))  # (B, h, N, M)
+    if mask is not None:
+        scores = scores + mask
+    return torch.matmul(scores.softmax(dim=-1).to(v.dtype), v)
+
+
 # --- attaching the paths to a model -----------------------------------------------------------------
 
 TOKEN_LINEARS: dict[type[nn.Module], tuple[str, ...]] = {
@@ -394,6 +429,12 @@ TOKEN_LINEARS: dict[type[nn.Module], tuple[str, ...]] = {
 
 FORWARDS: dict[type[nn.Module], Callable[..., Any]] = {PVT2FFN: pvt2ffn_forward}
 """For each module class (exactly that class), accel's forward for its instances."""
+
+ATTENDS: dict[type[nn.Module], Callable[..., Any]] = {Attention: bfloat16_attend}
+"""For each module class (exactly that class), accel's ``attend`` (the attention itself) for its instances."""
+
+ATTACHED = ("forward", "attend")
+"""The instance attributes accel attaches functions as."""
 
 
 class _Attached:
@@ -422,10 +463,10 @@ class _Attached:
         return _Attached(copy.deepcopy(module, memo), self.function)
 
 
-def _attach(module: nn.Module, function: Callable[..., Any]) -> bool:
-    if "forward" in module.__dict__:  # someone's own forward, or accel's already
+def _attach(module: nn.Module, function: Callable[..., Any], name: str = "forward") -> bool:
+    if name in module.__dict__:  # someone's own, or accel's already
         return False
-    module.forward = _Attached(module, function)
+    setattr(module, name, _Attached(module, function))
     return True
 
 
@@ -441,6 +482,8 @@ def apply(model: nn.Module) -> int:
                 attached += _attach(layer, token_linear_forward)
         if kind in FORWARDS:
             attached += _attach(module, FORWARDS[kind])
+        if kind in ATTENDS:
+            attached += _attach(module, ATTENDS[kind], "attend")
     return attached
 
 
@@ -448,9 +491,10 @@ def remove(model: nn.Module) -> int:
     """Take the forwards :func:`apply` attached back off ``model``'s modules; returns how many."""
     removed = 0
     for module in model.modules():
-        if isinstance(module.__dict__.get("forward"), _Attached):
-            del module.forward
-            removed += 1
+        for name in ATTACHED:
+            if isinstance(module.__dict__.get(name), _Attached):
+                delattr(module, name)
+                removed += 1
     return removed
 
 

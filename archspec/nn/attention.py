@@ -94,7 +94,6 @@ class Attention(nn.Module):
             # unbind, not indexing: its backward writes the three gradients into one tensor, where
             # each index's backward would fill a zero tensor of the whole size and add them up.
             q, k, v = self.qkv(x).reshape(batch, tokens, 3, self.heads, head_dim).permute(2, 0, 3, 1, 4).unbind(0)
-            x = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=drop)  # (B, h, N, d)
         else:
             q = self.q(x).reshape(batch, tokens, self.heads, head_dim).transpose(1, 2)  # (B, h, N, d)
             source = x
@@ -102,9 +101,15 @@ class Attention(nn.Module):
                 assert hw is not None
                 source = self.norm(grid_to_tokens(self.sr(tokens_to_grid(x, hw))))  # (B, M, C)
             k, v = self.kv(source).reshape(batch, -1, 2, self.heads, head_dim).permute(2, 0, 3, 1, 4).unbind(0)
-            x = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=drop)  # (B, h, N, d)
+        x = self.attend(q, k, v, bias, drop)  # (B, h, N, d)
         x = x.transpose(1, 2).reshape(batch, tokens, dim)  # (B, N, C)
         return F.dropout(self.proj(x), self.proj_drop, self.training)
+
+    def attend(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, drop: float
+    ) -> torch.Tensor:
+        """softmax(q kᵀ / √d + mask) v per head, with dropout ``drop`` on the weights: (B, h, N, d)."""
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop)
 
     def _bias(self, hw: tuple[int, int] | None) -> torch.Tensor:
         assert self.rel_pos is not None
