@@ -443,6 +443,7 @@ class Search:
             seconds.append(result.wall_s)
             trial.set_user_attr("accuracies", accuracies)
             trial.set_user_attr("fit_s", sum(seconds) / len(seconds))
+            trial.set_user_attr("precision", result.precision)
         return sum(accuracies) / len(accuracies)
 
 
@@ -464,6 +465,8 @@ class TrialRow:
     reason: str | None = None
     adapted: list[str] = field(default_factory=list)
     latency_ms: float | None = None
+    precision: str | None = None
+    """What the trial trained in (see :func:`archspec.fit.resolve_precision`); None if it was not trained."""
 
     @property
     def accuracy(self) -> float | None:
@@ -482,7 +485,7 @@ class TrialRow:
             "gflops": self.gflops, "accuracy": self.accuracy, "accuracy_std": self.accuracy_std,
             "accuracies": self.accuracies, "fit_s": self.fit_s, "latency_ms": self.latency_ms,
             "values": self.values, "pareto": self.pareto, "pruned_by": self.pruned_by, "reason": self.reason,
-            "adapted": self.adapted,
+            "adapted": self.adapted, "precision": self.precision,
         }  # fmt: skip
 
 
@@ -505,6 +508,7 @@ def trial_rows(study: optuna.Study) -> list[TrialRow]:
                 reason=attrs.get("reason"),
                 adapted=list(attrs.get("adapted", [])),
                 latency_ms=attrs.get("latency_ms"),
+                precision=attrs.get("precision"),
             )
         )
     signs = [1.0 if direction.name == "MAXIMIZE" else -1.0 for direction in study.directions]

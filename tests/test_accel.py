@@ -104,7 +104,8 @@ def test_attaching_changes_no_module_name_key_or_parameter(name):
 def test_the_token_linears_of_each_known_module_get_the_forward():
     model = _small("spectformer-h-s")
     names = {name.rsplit(".", 1)[-1] for name, module in model.named_modules() if accel.attached(module)}
-    assert names == {"fc1", "fc2", "q", "kv", "proj", "mlp"}  # mlp: the PVT-v2 FFNs of the attention stages
+    # mlp: the PVT-v2 FFNs of the attention stages; m: the attentions themselves (their attend)
+    assert names == {"fc1", "fc2", "q", "kv", "proj", "mlp", "m"}
     assert accel.apply(model) == 0  # once is enough
     assert accel.remove(model) > 0 and sum(map(accel.attached, model.modules())) == 0
 
@@ -117,8 +118,9 @@ def test_a_model_with_attached_forwards_copies_pickles_and_is_freed_without_the_
     buffer.seek(0)
     loaded = torch.load(buffer, weights_only=False)
     for other in (copied, loaded):
-        forwards = [m for m in other.modules() if accel.attached(m)]
-        assert forwards and all(m.forward.module() is m for m in forwards)  # bound to the copy, not the original
+        forwards = [(m, m.__dict__[name]) for m in other.modules() for name in accel.ATTACHED if name in m.__dict__]
+        assert {name for name in accel.ATTACHED for m in other.modules() if name in m.__dict__} == {"forward", "attend"}
+        assert forwards and all(function.module() is m for m, function in forwards)  # bound to the copy
     x = torch.randn(1, 3, 64, 64)
     with torch.inference_mode():
         torch.testing.assert_close(loaded(x), model(x), rtol=0, atol=0)

@@ -429,6 +429,14 @@ def test_fit_trains_in_bfloat16_by_default_only_where_the_device_has_it(native, 
     assert main([*args, "--format", "json", "--precision", "fp32"]) == 0
     out, err = capsys.readouterr()
     assert json.loads(out)["precision"] == "fp32" and "precision:" not in err
+    # sweep --fit chooses as fit does, and each row says what its runs trained in.
+    assert (
+        main(["sweep", str(spec_file), "--fit", str(data_file), "--epochs", "1", "--threads", "1", "--format", "json"])
+        == 0
+    )
+    out, err = capsys.readouterr()
+    assert [row["precision"] for row in json.loads(out)] == ["bf16-mixed" if native else "fp32"]
+    assert (CHOSEN in err.splitlines()) is native
 
 
 @pytest.mark.machine_precision

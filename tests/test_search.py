@@ -198,6 +198,7 @@ def test_trials_train_report_and_export_children_that_reproduce_their_params(tmp
         assert trial["values"] == [trial["accuracy"], trial["gflops"]]
         assert 0 <= trial["accuracy"] <= 1 and trial["fit_s"] > 0
         assert trial["adapted"] == ["input.channels=1", "input.size=16", "num_classes=10"]
+        assert trial["precision"] == "fp32"  # --precision auto, on a device without native bfloat16 (conftest)
     front = [t for t in trials if t["pareto"]]
     assert front
     children = sorted((tmp_path / "best").iterdir())

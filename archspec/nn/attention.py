@@ -27,7 +27,7 @@ torch.fx.wrap("grid_bias")
 
 
 class Attention(nn.Module):
-    """Self-attention over all tokens, computed by ``F.scaled_dot_product_attention``.
+    """Self-attention over all tokens, computed by :meth:`attend` (``F.scaled_dot_product_attention``).
 
     With separate projections (the SpectFormer-H and PVT-v2 layout) ``q`` gives (heads, head_dim)
     per token and ``kv`` gives [k | v], each split the same way; with ``fused`` one ``qkv`` gives
