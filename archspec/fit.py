@@ -352,7 +352,8 @@ def fit(
     Args:
         plan: an adapted plan (see :func:`adapt`): its input and class count fit the data.
         data: a :class:`archspec.data.Catalog` (``archspec.data.scan``) or images in memory.
-        config: the optimiser, schedule, augmentation, resize mode and seed.
+        config: the optimiser, schedule, augmentation, resize mode, seed and precision (``auto``, the
+            default: bfloat16 autocast where the device has native bfloat16, float32 elsewhere).
         save: a checkpoint written (atomically) after every epoch: weights, spec and fingerprints as
             ``archspec build --weights`` reads them, plus the optimiser state and history under ``"fit"``.
         resume: a checkpoint of this same run to continue from; refused if its spec, data or config
