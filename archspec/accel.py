@@ -276,8 +276,14 @@ def pvt2ffn_forward(ffn: PVT2FFN, x: torch.Tensor, hw: tuple[int, int]) -> torch
         # A hooked or replaced DWConv is called as a module, by the class's own forward.
         return PVT2FFN.forward(ffn, x, hw)
     x = ffn.fc1(x)
-    # Nothing watches the wrapper, so its conv and the activation may run as one kernel.
-    x = grid_to_tokens(conv_gelu(ffn.dwconv.dwconv, ffn.act, tokens_to_grid(x, hw)))
+    grid = tokens_to_grid(x, hw)
+    if _fusable(ffn.dwconv.dwconv, ffn.act, grid):
+        # Nothing watches the wrapper, so its conv and the activation may run as one kernel.
+        x = grid_to_tokens(conv_gelu(ffn.dwconv.dwconv, ffn.act, grid))
+    else:
+        # The class's steps: the activation over the (B, N, C) tokens. Over the 4-D grid view of the
+        # same memory its backward took a third longer in bfloat16, and so did the conv's backward.
+        x = ffn.act(ffn.dwconv(x, hw))
     if ffn.se is not None:
         x = ffn.se(x)
     x = F.dropout(x, ffn.drop, ffn.training)
