@@ -32,7 +32,7 @@ import statistics
 import sys
 import time
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import reference  # benchmarks/reference.py: scripts run from their own folder see it
@@ -50,14 +50,19 @@ TOLERANCE = 1.5
 """How much further from float32 than the other implementation archspec's bfloat16 result may be."""
 
 
-def _tensors(out: object) -> list[torch.Tensor]:
-    """The tensors a forward pass returned (the official model adds its mixing box in training)."""
-    items = out if isinstance(out, tuple) else (out,)
-    return [item for item in items if isinstance(item, torch.Tensor)]
+def _logits(out: object) -> torch.Tensor:
+    """The class scores a forward pass gives. In training the other implementations return the class
+    head's logits and the token head's (B, N, classes) apart (and the official one its mixing box);
+    they are combined as all three combine them in inference, class + 0.5 × the tokens' maximum, which
+    is what archspec's model returns in both modes."""
+    if not isinstance(out, tuple):
+        return out  # type: ignore[return-value]
+    cls, aux = out[0], out[1]
+    return cls + 0.5 * aux.max(dim=1).values
 
 
 def _loss(out: object) -> torch.Tensor:
-    return sum((o.float().logsumexp(-1).mean() for o in _tensors(out)), torch.zeros(()))
+    return _logits(out).float().logsumexp(-1).mean()
 
 
 def _step(model: nn.Module, x: torch.Tensor, optimizer: torch.optim.Optimizer | None, autocast: Callable) -> None:
@@ -177,14 +182,20 @@ def _autocast(precision: str) -> Callable[[], contextlib.AbstractContextManager[
     return contextlib.nullcontext
 
 
-def _gradients(model: nn.Module, x: torch.Tensor, autocast: Callable) -> Iterator[torch.Tensor]:
+def _gradients(model: nn.Module, x: torch.Tensor, autocast: Callable, rename: bool) -> torch.Tensor:
+    """Every parameter's gradient, flattened and concatenated in the order of the other implementation's
+    names (archspec's names are converted first), so the two vectors line up parameter by parameter."""
     model.train().zero_grad(set_to_none=True)
     with autocast():
         out = model(x)
     _loss(out).backward()
-    for _, parameter in sorted(model.named_parameters()):
-        yield parameter.grad.detach().clone() if parameter.grad is not None else torch.zeros_like(parameter)
+    grads = {
+        name: parameter.grad.detach().clone() if parameter.grad is not None else torch.zeros_like(parameter)
+        for name, parameter in model.named_parameters()
+    }
     model.zero_grad(set_to_none=True)
+    named = reference.from_archspec(grads) if rename else grads
+    return torch.cat([named[name].flatten() for name in sorted(named)])
 
 
 def agreement(ours: nn.Module, theirs: nn.Module, autocast: Callable) -> list[tuple[str, float, float, float]]:
@@ -194,7 +205,7 @@ def agreement(ours: nn.Module, theirs: nn.Module, autocast: Callable) -> list[tu
 
     def logits(model: nn.Module, context: Callable) -> torch.Tensor:
         with torch.inference_mode(), context():
-            return _tensors(model.eval()(x))[0].float()
+            return _logits(model.eval()(x)).float()
 
     def relative(a: torch.Tensor, b: torch.Tensor, scale: torch.Tensor) -> float:
         return float((a - b).abs().max() / scale.abs().max().clamp_min(1e-12))
@@ -204,7 +215,7 @@ def agreement(ours: nn.Module, theirs: nn.Module, autocast: Callable) -> list[tu
     rows = [("logits", relative(low_ours, exact_theirs, exact_theirs), relative(low_theirs, exact_ours, exact_ours),
              relative(low_ours, low_theirs, exact_theirs))]  # fmt: skip
     grads = {
-        key: torch.cat([g.flatten() for g in _gradients(model, x, context)])
+        key: _gradients(model, x, context, rename=key.startswith("ours"))
         for key, model, context in (("ours", ours, autocast), ("theirs", theirs, autocast),
                                     ("ours32", ours, contextlib.nullcontext),
                                     ("theirs32", theirs, contextlib.nullcontext))
