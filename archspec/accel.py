@@ -42,7 +42,7 @@ Four paths make CPU work faster without changing what a model computes:
   fused (flash) kernel on the CPU; in bfloat16 and at short sequences that kernel is the slow way: on
   a 2-core AMD EPYC with AVX512-BF16, at SpectFormer-H-S's third-stage shape (batch 8, 10 heads, 196
   tokens) its forward took 4.3 ms where the product, softmax and product as three calls took 2.2, and
-  its forward and backward together at the fourth stage's shape 6.2 ms against 0.6. So an exact
+  its forward and backward together at the fourth stage's shape 7.1 ms against 1.0. So an exact
   :class:`~archspec.nn.Attention` is given an ``attend`` of its own that computes
   ``softmax(q kᵀ / √d + mask) v`` as three calls when the tensors are bfloat16 CPU tensors (under
   bfloat16 autocast, or a model built in bfloat16) on a CPU with native bfloat16 kernels, there is no
@@ -50,7 +50,8 @@ Four paths make CPU work faster without changing what a model computes:
   batch 8, 3136 × 196 ran faster fused), and nothing watches the operators. The probabilities are
   rounded to bfloat16 before the second product, as autocast rounds them in the plain formula;
   SpectFormer-H-S's bfloat16 logits stayed as far from the float32 ones as before (8.5e-3 of the
-  largest logit). Its batch-8 bfloat16 inference ran 1.08× and its training step 1.09× as fast.
+  largest logit). Its batch-8 bfloat16 inference went from 204 to 169 ms and its training step from
+  695 to 591 ms (``benchmarks/bf16_profile.py``, before and after, same machine).
   Elsewhere the class's own ``attend`` (SDPA) runs.
 
 * **Retained freed memory** (:func:`retain_freed_memory`), process-wide and therefore opt-in. glibc's
