@@ -45,31 +45,28 @@ def default_precision(device: str) -> str:
     return "bf16-mixed" if native_bfloat16(device) else "fp32"
 
 
+def _cpuinfo(field: str) -> str | None:
+    """The value of the first ``field`` line of ``/proc/cpuinfo``, or None (not Linux, or no such line)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith(field):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
 def cpu_name() -> str:
     """The CPU's model name as ``/proc/cpuinfo`` gives it, or the platform's word for it elsewhere."""
     import platform
 
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown CPU"
+    return _cpuinfo("model name") or platform.processor() or platform.machine() or "unknown CPU"
 
 
 def bfloat16_capability() -> str:
     """What the CPU offers for bfloat16, in words: the instruction sets it reports and whether oneDNN uses them."""
-    flags: set[str] = set()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            for line in info:
-                if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    break
-    except OSError:
-        pass
+    flags = set((_cpuinfo("flags") or "").split())
     sets = [name for flag, name in (("amx_bf16", "AMX"), ("avx512_bf16", "AVX512-BF16")) if flag in flags]
     if cpu_has_native_bfloat16():
         return f"native bfloat16 ({' and '.join(sets) or 'as oneDNN reports'})"
