@@ -602,6 +602,7 @@ def _search(args: argparse.Namespace, space: Any, storage: Any, storage_place: s
     if args.trials > 0:  # candidates are fitted to the data even when nothing is trained
         from archspec.data import scan, split
         from archspec.fit import FitConfig, FitError
+        from archspec.sweep import FitSweep
 
         try:
             config = FitConfig(
@@ -615,9 +616,7 @@ def _search(args: argparse.Namespace, space: Any, storage: Any, storage_place: s
         parts = split(catalog, args.val_fraction, seed=0)
         _say(catalog.describe())
         _say(parts.describe())
-        training = search.Training(
-            catalog, parts, config, args.seeds, _fit_size(args, catalog), args.device, args.no_budget
-        )
+        training = FitSweep(catalog, parts, config, args.seeds, _fit_size(args, catalog), args.device, args.no_budget)
         torch = _import_torch()
         if _device(torch, args.device, timed=True).type == "cpu":
             _retain_freed_memory()

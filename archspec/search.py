@@ -31,9 +31,8 @@ from archspec.spec import SpecFile
 if TYPE_CHECKING:
     import optuna
 
-    from archspec.data import Catalog, Split
-    from archspec.fit import FitConfig
     from archspec.nodes import Plan
+    from archspec.sweep import FitSweep
 
 OBJECTIVES = {"accuracy": "maximize", "gflops": "minimize", "params": "minimize", "latency": "minimize",
               "memory": "minimize"}  # fmt: skip
@@ -268,26 +267,14 @@ def propose(trial: optuna.Trial, space: Space) -> list[str]:
 
 
 @dataclass
-class Training:
-    """What each trial trains on, and how (the data and options of ``archspec fit``)."""
-
-    catalog: Catalog
-    split: Split
-    config: FitConfig
-    seeds: int = 1
-    size: tuple[int, int] | None = None
-    device: str = "cpu"
-    no_budget: bool = False
-
-
-@dataclass
 class Search:
     """One worker's search: the space, the study, what trials train on, and what they measure."""
 
     space: Space
     study: optuna.Study
     objectives: Objectives
-    training: Training | None = None
+    training: FitSweep | None = None
+    """What each trial trains on, and how (the data and options of ``archspec fit``)."""
     device: str = "cpu"
     on_trial: Callable[[optuna.trial.FrozenTrial], None] | None = None
     base: SpecFile = field(init=False)
@@ -395,7 +382,7 @@ class Search:
             return []
         from archspec.fit import adapt
 
-        return adapt(native, self.training.catalog, self.training.size)
+        return adapt(native, self.training.images, self.training.size)
 
     def _check_constraints(self, planned: Plan, activations_mib: float) -> None:
         limits = self.space.constraints
@@ -407,16 +394,11 @@ class Search:
             raise _Refused(
                 f"{activations_mib:.3g} MiB of activations, over max_activation_mib {limits.max_activation_mib:g}"
             )
-        if self.objectives.trains and self.training is not None and not self.training.no_budget:
-            from archspec.budget import BudgetError, check_budget
-            from archspec.feed import choose
+        if self.objectives.trains and self.training is not None:
+            from archspec.budget import BudgetError
 
-            batch = min(self.training.config.batch, len(self.training.split.train))
-            choice = choose(self.training.catalog, (planned.input.dims[1], planned.input.dims[2]), planned, batch)
             try:
-                check_budget(
-                    planned, "float32", batch, data_bytes=choice.data_bytes, training=True, remedy="--no-budget"
-                )
+                self.training.check_budget(planned, remedy="--no-budget")
             except BudgetError as exc:
                 raise _Refused(f"over the memory budget: {exc}") from None
 
@@ -437,7 +419,7 @@ class Search:
                     raise _PrunedInTraining(f"behind the median after epoch {metrics.epoch} ({metrics.val_acc:.2%})")
 
             config = replace(self.training.config, seed=seed)
-            result = fit(planned, self.training.catalog, self.training.split, config, self.training.device,
+            result = fit(planned, self.training.images, self.training.split, config, self.training.device,
                          on_epoch=report, loader="memory")  # fmt: skip
             accuracies.append(result.final.val_acc)
             seconds.append(result.wall_s)

@@ -67,7 +67,8 @@ class Row:
 
 @dataclass(frozen=True)
 class FitSweep:
-    """What ``sweep --fit`` trains every valid variant on, and how: each seed in ``range(seeds)`` once."""
+    """What ``sweep --fit`` trains every valid variant on (and ``search`` every trial), and how: each
+    seed in ``range(seeds)`` once."""
 
     images: Catalog | Images
     split: Split
@@ -77,6 +78,19 @@ class FitSweep:
     device: str = "cpu"
     force: bool = False
     """Train every variant, even those over the memory budget."""
+
+    def check_budget(self, planned: Plan, remedy: str) -> None:
+        """Refuse ``planned`` (:class:`archspec.budget.BudgetError`) where its model, a training batch and
+        the images held in memory exceed the memory budget, as ``archspec fit`` would; never with ``force``."""
+        if self.force:
+            return
+        from archspec.budget import check_budget
+        from archspec.feed import choose
+        from archspec.fit import catalog_of
+
+        batch = min(self.config.batch, len(self.split.train))
+        choice = choose(catalog_of(self.images), (planned.input.dims[1], planned.input.dims[2]), planned, batch)
+        check_budget(planned, "float32", batch, data_bytes=choice.data_bytes, training=True, remedy=remedy)
 
 
 def split_values(text: str) -> list[str]:
@@ -139,20 +153,14 @@ def _fit_variant(row: Row, planned: Plan, fitting: FitSweep) -> None:
     """
     from dataclasses import replace
 
-    from archspec.budget import BudgetError, check_budget
-    from archspec.feed import choose
-    from archspec.fit import FitError, catalog_of, fit
+    from archspec.budget import BudgetError
+    from archspec.fit import FitError, fit
 
-    batch = min(fitting.config.batch, len(fitting.split.train))
-    choice = choose(catalog_of(fitting.images), (planned.input.dims[1], planned.input.dims[2]), planned, batch)
-    if not fitting.force:
-        try:
-            check_budget(
-                planned, "float32", batch, data_bytes=choice.data_bytes, training=True, remedy="pass --no-budget"
-            )
-        except BudgetError as exc:
-            row.status = f"not trained: {exc}"
-            return
+    try:
+        fitting.check_budget(planned, remedy="pass --no-budget")
+    except BudgetError as exc:
+        row.status = f"not trained: {exc}"
+        return
     for seed in range(fitting.seeds):
         try:
             result = fit(planned, fitting.images, fitting.split, replace(fitting.config, seed=seed), fitting.device)

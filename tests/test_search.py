@@ -427,3 +427,31 @@ def test_a_storage_that_cannot_be_written_is_named_without_a_traceback(tmp_path,
         "write a readonly database [AS603]"
     )
     assert len(_report(space, str(database), capsys)["trials"]) == 1
+
+
+def test_candidates_over_the_memory_budget_are_refused_untrained_unless_lifted(tmp_path, capsys, monkeypatch):
+    from archspec import budget
+
+    space = _files(tmp_path)
+    storage = str(tmp_path / "s.db")
+    # 4 MiB: the 1.75 MiB of images load, but images, model and a batch of 128 exceed the 2 MiB budget
+    monkeypatch.setattr(budget, "available_bytes", lambda: 4 * 2**20)
+    argv = ["search", "--space", str(space), "--storage", storage, "--trials", "1", "--seed", "0", *TRAIN]
+    assert main(argv) == 1
+    assert (
+        capsys.readouterr()
+        .err.splitlines()[-2]
+        .startswith(
+            "error: the plan refused every one of the space's 18 candidates: the space and its constraints leave no "
+            "valid candidate; the last: over the memory budget: Tiny needs about"
+        )
+    )
+    report = _report(space, storage, capsys)
+    assert report["counts"]["COMPLETE"] == 0 and len(report["trials"]) >= 18
+    for trial in report["trials"]:
+        assert (trial["state"], trial["pruned_by"], trial["accuracies"]) == ("PRUNED", "plan", [])
+        assert trial["reason"].startswith("over the memory budget: ")
+        assert trial["reason"].endswith("; check the spec for a typo, or --no-budget")
+    assert main([*argv, "--no-budget"]) == 0  # lifted: the same candidates train
+    capsys.readouterr()
+    assert _report(space, storage, capsys)["counts"]["COMPLETE"] == 1
