@@ -13,6 +13,10 @@ machine load; the table gives the median time of each and, as the ratio other ÷
 archspec is faster), the median over rounds of the ratio of a round's two steps. Stochastic depth
 and the official model's token mixing are off in both.
 
+``--compile archspec`` times archspec's model through ``torch.compile`` against the other eager, and
+``--compile both`` compiles both; each compile's time (the warm-up step) is printed under the table.
+The agreement checks below run eager.
+
 ``--precision bf16-mixed`` runs both under the same bfloat16 autocast. Before timing, the script
 compares what the two compute under that precision: the logits of a batch in inference and the
 gradients of one training step, each against the float32 result of the other implementation. The
@@ -145,6 +149,8 @@ def main() -> None:
     parser.add_argument("--official-code", type=Path, metavar="DIR",
                         help="compare spectformer-h-s against the official code's spectformer_s in DIR")  # fmt: skip
     parser.add_argument("--cases", default="1,2,3,4", help="which cases, by number (default: all four)")
+    parser.add_argument("--compile", choices=("none", "archspec", "both"), default="none",
+                        help="time torch.compile'd models: archspec's only, or both (default: none)")  # fmt: skip
     parser.add_argument("--system-malloc", action="store_true", help="keep glibc's allocator settings")
     args = parser.parse_args()
     if not args.system_malloc:
@@ -152,11 +158,13 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     cases = [CASES[int(number) - 1] for number in args.cases.split(",")]
     other = "official" if args.official_code else "plain"
-    print(f"{machine_description()}; {args.precision}; {args.rounds} rounds\n")
+    compiled = {"none": "eager", "archspec": "archspec compiled, the other eager", "both": "both compiled"}
+    print(f"{machine_description()}; {args.precision}; {compiled[args.compile]}; {args.rounds} rounds\n")
     print(f"| spec | case | archspec (ms) | {other} (ms) | {other} ÷ archspec |")
     print("|---|---|---:|---:|---:|")
     names = args.spec or (["spectformer-h-s"] if args.official_code else sorted(PLAIN))
     checks = []
+    notes: list[str] = []
     for name in names:
         if args.official_code and name != "spectformer-h-s":
             raise SystemExit("--official-code holds SpectFormer-H-S only: give --spec spectformer-h-s")
@@ -166,7 +174,9 @@ def main() -> None:
         autocast = _autocast(args.precision)
         if args.precision != "fp32":
             checks.append((name, agreement(ours, theirs, autocast)))
-        compare(name, ours, theirs, cases, args.rounds, autocast)
+        notes += compare(name, ours, theirs, cases, args.rounds, autocast, args.compile)
+    if notes:
+        print("\n" + "\n".join(notes))
     for name, rows in checks:
         print(f"\n`{name}` under {args.precision}, each against the other implementation's float32 result:\n")
         print("| what | archspec vs fp32 | " + other + " vs fp32 | archspec vs " + other + " | within tolerance |")
@@ -233,21 +243,38 @@ def agreement(ours: nn.Module, theirs: nn.Module, autocast: Callable) -> list[tu
     return rows
 
 
-def compare(name: str, ours: nn.Module, theirs: nn.Module, cases: list, rounds: int, autocast: Callable) -> None:
+def compare(
+    name: str, ours: nn.Module, theirs: nn.Module, cases: list, rounds: int, autocast: Callable, compile: str = "none"
+) -> list[str]:
+    """Time the cases, alternating the two models. With ``compile`` (``archspec`` or ``both``) those models
+    run through ``torch.compile`` (a fresh compile per case, with fixed shapes); the compile happens in
+    the warm-up round. Returns a line per compiled model and case giving its warm-up (compile) time."""
+    notes: list[str] = []
     for label, batch, train in cases:
         x = torch.randn(batch, 3, 224, 224)
         models = [ours.train(train), theirs.train(train)]
+        compiled = [compile != "none", compile == "both"]
+        if any(compiled):
+            torch._dynamo.reset()
+        models = [torch.compile(m, dynamic=False) if c else m for m, c in zip(models, compiled, strict=True)]
+        warmup = [0.0, 0.0]
         optimizers = [torch.optim.SGD(m.parameters(), lr=1e-4) if train else None for m in models]
         times: list[list[float]] = [[], []]
         for round_ in range(rounds + 1):
             for i in (0, 1) if round_ % 2 == 0 else (1, 0):  # each goes first in every other round
                 start = time.perf_counter()
                 _step(models[i], x, optimizers[i], autocast)
-                if round_:  # the first round warms up
+                if round_:  # the first round warms up (and compiles)
                     times[i].append(time.perf_counter() - start)
+                else:
+                    warmup[i] = time.perf_counter() - start
         a, b = (statistics.median(t) * 1e3 for t in times)
         ratio = statistics.median(other / mine for mine, other in zip(*times, strict=True))
         print(f"| `{name}` | {label} | {a:.0f} | {b:.0f} | {ratio:.2f} |", flush=True)
+        for who, seconds, done in zip(("archspec", "the other"), warmup, compiled, strict=True):
+            if done:
+                notes.append(f"{label}: {who} compiled in {seconds:.0f} s (the warm-up step)")
+    return notes
 
 
 if __name__ == "__main__":
