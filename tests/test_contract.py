@@ -305,6 +305,40 @@ def test_feature_info_counts_stages_as_timm_does():
     assert archspec.create_model("pvt_v2_b0", features_only=True, out_indices=(-1,), device="meta").out_indices == (3,)
 
 
+MLP_HEADS = [name for name in SPECS if getattr(_plan(name).head.args, "hidden", None) is not None]
+
+
+def test_the_shipped_mlp_heads_say_what_their_features_are():
+    """timm's widths: MobileNetV3 and MaxViT keep their hidden layer without classes, MetaFormer does not."""
+    widths = {}
+    for name in MLP_HEADS:
+        model = archspec.create_model(name, device="meta")
+        widths[name] = (model.num_features, model.head_hidden_size)
+    assert widths == {
+        "caformer_s18": (512, 512),
+        "convformer_s18": (512, 512),
+        "maxvit_tiny_tf_224": (512, 512),
+        "mobilenetv3_large_100": (960, 1280),
+    }
+
+
+@pytest.mark.parametrize("name", MLP_HEADS)
+def test_an_mlp_head_without_classes_gives_what_pre_logits_gives(name):
+    model = _small(name).eval()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        logits = model(x)
+        pre = model.forward_head(model.forward_features(x), pre_logits=True)
+        assert pre.shape == (1, model.head_hidden_size)
+        if model.hidden_features:  # the classifier is fc2 alone and reads the hidden layer
+            torch.testing.assert_close(model.get_classifier()(pre), logits)
+        model.reset_classifier(0)
+        assert model.num_classes == 0
+        torch.testing.assert_close(model(x), pre)
+        model.reset_classifier(3)
+        assert model(x).shape == (1, 3) and model.num_classes == 3
+
+
 def test_num_classes_zero_gives_the_pooled_features():
     for name in ("caformer_s18", "spectformer-h-s", "deit_tiny_patch16_224"):
         model = archspec.create_model(name, num_classes=0, overrides=SMALL).eval()

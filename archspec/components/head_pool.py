@@ -21,12 +21,21 @@ if TYPE_CHECKING:
 
 
 class MlpHeadSpec(StrictModel):
-    """fc1 (width × ``ratio``, or ``hidden``) → act → norm → fc2 (classes)."""
+    """fc1 (width × ``ratio``, or ``hidden``) → act → norm → fc2 (classes).
+
+    ``features`` says what the model gives without its classifier (``reset_classifier(0)``,
+    ``num_classes=0``, ``forward_head(pre_logits=True)``): the ``pooled`` vector, the whole MLP being
+    the classifier (MetaFormer's head), or the ``hidden`` layer's output, fc2 alone being the
+    classifier (MobileNetV3's conv head, MaxViT's pre-logits layer), with ``drop`` then before fc2.
+    """
 
     ratio: float | None = Field(None, gt=0, le=64, description="fc1's width / input width (4 unless hidden is given)")
     hidden: int | None = Field(None, ge=1, le=1 << 16, description="fc1's width, instead of ratio")
     act: Slot[ActSpec] = Field(default_factory=default_component("act", "gelu"))
     norm: Slot[NormSpec] = Field(default_factory=default_component("norm", "layernorm", eps=1e-5))
+    features: Literal["pooled", "hidden"] = Field(
+        "pooled", description="what comes out without a classifier: the pooled vector, or fc1 → act → norm's output"
+    )
 
     @model_validator(mode="after")
     def _one_width(self) -> MlpHeadSpec:
@@ -53,6 +62,8 @@ class PoolHeadArgs:
     num_classes: int
     norm: str
     hidden: int | None
+    hidden_features: bool
+    """Whether the hidden layer stays when the classifier goes (``mlp.features: hidden``)."""
     drop: float
     conv: dict[str, int | bool] | None
 
@@ -113,6 +124,7 @@ class PoolHeadSpec(HeadSpec):
             num_classes=num_classes,
             norm=self.norm,
             hidden=hidden,
+            hidden_features=self.mlp is not None and self.mlp.features == "hidden",
             drop=self.drop,
             conv=conv,
         )
@@ -144,4 +156,6 @@ class PoolHeadSpec(HeadSpec):
 
             conv = init_kaiming(nn.Conv2d(c["cin"], c["cout"], 1, bias=c["bias"]))
             conv_head = ConvHead(conv, build_node(node.children[1]), build_node(node.children[2]))
-        return PoolModel(body, init_trunc_normal(head), a.norm == "before_pool", a.drop, conv_head)
+        return PoolModel(
+            body, init_trunc_normal(head), a.norm == "before_pool", a.drop, conv_head, hidden_features=a.hidden_features
+        )

@@ -48,7 +48,12 @@ class ConvHead(nn.Module):
 class PoolModel(Backbone):
     """Average the last tokens, then a classifier (``head``); the last stage's norm is applied after
     the pooling or, with ``norm_before_pool``, to every token before it. ``drop`` is dropout before
-    the classifier. A ``conv_head`` (a :class:`ConvHead`) runs on the normed tokens before the pooling."""
+    the classifier. A ``conv_head`` (a :class:`ConvHead`) runs on the normed tokens before the pooling.
+
+    With an :class:`MlpHead`, ``hidden_features`` makes its hidden layer part of the features: the
+    classifier is ``fc2`` alone, ``drop`` comes before it, and without classes (``reset_classifier(0)``,
+    ``forward_head(pre_logits=True)``) the hidden layer's output comes out, as timm's MobileNetV3 and
+    MaxViT give. Otherwise the whole MLP is the classifier, as in timm's MetaFormer."""
 
     global_pool = "avg"
 
@@ -59,12 +64,14 @@ class PoolModel(Backbone):
         norm_before_pool: bool = False,
         drop: float = 0.0,
         conv_head: ConvHead | None = None,
+        hidden_features: bool = False,
     ) -> None:
         super().__init__(body)
         self.conv_head = conv_head  # before the classifier, as it runs; None registers no module
         self.head = head
         self.norm_before_pool = norm_before_pool
         self.drop = drop
+        self.hidden_features = hidden_features and isinstance(head, MlpHead)
 
     @property
     def num_features(self) -> int:
@@ -73,14 +80,25 @@ class PoolModel(Backbone):
             return super().num_features
         return self.conv_head.width
 
+    @property
+    def head_hidden_size(self) -> int:
+        """Width of ``forward_head(x, pre_logits=True)``: the hidden layer's with ``hidden_features``."""
+        if self.hidden_features and isinstance(self.head, MlpHead):
+            return int(getattr(self.head.fc1, "out_features"))  # noqa: B009
+        return self.num_features
+
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:  # x: (B, N, C)
-        """Tokens → logits; with ``pre_logits``, the pooled and normed (B, C) vector the classifier reads."""
+        """Tokens → logits; with ``pre_logits``, the (B, C) vector the classifier reads: pooled and
+        normed, and through the hidden layer with ``hidden_features``."""
         if self.conv_head is not None:
             x = self.conv_head(self.final_norm(x)).mean(dim=1)
         elif self.norm_before_pool:
             x = self.final_norm(x).mean(dim=1)
         else:
             x = self.final_norm(x.mean(dim=1))
+        if self.hidden_features and isinstance(self.head, MlpHead):
+            x = self.head.norm(self.head.act(self.head.fc1(x)))
+            return x if pre_logits else self.head.fc2(F.dropout(x, self.drop, self.training))
         if pre_logits:
             return x
         return self.head(F.dropout(x, self.drop, self.training))
@@ -92,7 +110,7 @@ class PoolModel(Backbone):
         """Replace the classifier for ``num_classes`` classes (0 removes it: features come out)."""
         num_classes = _class_count(num_classes)
         _keep_pool(global_pool, self.global_pool)
-        if isinstance(self.head, MlpHead) and num_classes:
+        if isinstance(self.head, MlpHead) and (num_classes or self.hidden_features):
             self.head.fc2 = _classifier(self.head.fc2, num_classes)
         elif isinstance(self.head, MlpHead):  # no classes: the pooled features come out, as in timm
             self.head = _classifier(self.head.fc1, 0)
