@@ -11,6 +11,7 @@ import os
 
 from archspec.errors import ArchspecError
 from archspec.nodes import Node, Plan
+from archspec.units import memory_size
 
 BYTES = {"float64": 8, "float32": 4, "bfloat16": 2, "float16": 2}
 TRAINING_COPIES = 3
@@ -62,10 +63,6 @@ def activation_bytes(plan: Plan, bytes_per_value: int = 4) -> int:
     return bytes_per_value * sum(size(node) for node in nodes if node.kind not in ("layer", "part"))
 
 
-def _gib(value: float) -> str:
-    return f"{value / 2**30:.2f} GiB"
-
-
 def training_bytes(plan: Plan, batch: int, width: int = 4) -> int:
     """What training ``plan`` at ``batch`` keeps: the parameters with their gradients and AdamW's two
     moments, and :data:`TRAINING_COPIES` times a batch's activations, at ``width`` bytes a value."""
@@ -102,11 +99,11 @@ def check_budget(
     params = plan.params * width * (4 if training else 1)
     activations = activation_bytes(plan, width) * batch * (TRAINING_COPIES if training else 1)
     if params + activations + data_bytes > SHARE * available:
-        joint, data = (", ", f" and {_gib(data_bytes)} of images") if data_bytes else (" and ", "")
+        joint, data = (", ", f" and {memory_size(data_bytes)} of images") if data_bytes else (" and ", "")
         kept = ", with gradients and optimiser state" if training else ""
+        needs = f"about {memory_size(params)} of parameters ({plan.params:,} × {width} bytes{kept}){joint}"
+        budget = f"the budget of {memory_size(SHARE * available)} (half of the {memory_size(available)} available)"
         raise BudgetError(
-            f"{plan.name} needs about {_gib(params)} of parameters ({plan.params:,} × {width} bytes{kept}){joint}"
-            f"{_gib(activations)} of activations {'for training ' * training}at batch {batch}{data}, over the "
-            f"budget of {_gib(SHARE * available)} (half of the {_gib(available)} available); check the spec for "
-            f"a typo, or {remedy}"
+            f"{plan.name} needs {needs}{memory_size(activations)} of activations {'for training ' * training}at batch "
+            f"{batch}{data}, over {budget}; check the spec for a typo, or {remedy}"
         )

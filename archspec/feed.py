@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader, Dataset
 from archspec import budget
 from archspec.data import Catalog, DataError, Split
 from archspec.nodes import Plan
+from archspec.units import memory_size
 
 LOADERS = ("auto", "memory", "stream")
 EVAL_BATCH = 256
@@ -51,13 +52,9 @@ class Choice:
 
     def describe(self) -> str:
         if self.kind == "memory":
-            return f"data: held in memory ({_mib(self.data_bytes)}; {self.reason})"
+            return f"data: held in memory ({memory_size(self.data_bytes)}; {self.reason})"
         processes = f"{self.workers} worker process{'es' * (self.workers != 1)}" if self.workers else "this process"
         return f"data: streamed from disk, decoded by {processes} ({self.reason})"
-
-
-def _mib(count: int) -> str:
-    return f"{count / 2**30:.2f} GiB" if count >= 2**30 else f"{count / 2**20:.1f} MiB"
 
 
 def choose(
@@ -85,7 +82,7 @@ def choose(
     limit = budget.SHARE * available
     if stored + budget.training_bytes(plan, batch) <= limit:
         return Choice("memory", 0, stored, "it fits the memory budget")
-    over = f"in memory the images would take {_mib(stored)}, over the budget of {_mib(int(limit))}"
+    over = f"in memory the images would take {memory_size(stored)}, over the budget of {memory_size(int(limit))}"
     if catalog.kind != "folder":
         return Choice("memory", 0, stored, f"{catalog.kind} data is read whole; {over}")
     return Choice("stream", count, 0, over)

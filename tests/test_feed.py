@@ -54,9 +54,9 @@ def test_a_mixed_size_folder_trains_at_the_size_given(folder, spec_file, capsys)
         f"{folder}: 18 images, 4 sizes from 9×14 to 20×20 (height×width), 3 channels, 3 classes",
         "split: 15 train / 3 validation (seed 0)",
         f"variant: {spec_file} --set input.size=16",
-        "data: held in memory (0.0 MiB; it fits the memory budget)",
+        "data: held in memory (13.5 KiB; it fits the memory budget)",
     ]
-    assert json.loads(out)["loader"] == "data: held in memory (0.0 MiB; it fits the memory budget)"
+    assert json.loads(out)["loader"] == "data: held in memory (13.5 KiB; it fits the memory budget)"
 
 
 def test_without_a_size_mixed_images_go_in_at_the_specs_own_size(folder, tmp_path):
@@ -164,7 +164,7 @@ def test_sweep_fit_leaves_out_variants_over_the_budget(spec_file, monkeypatch):
     assert rows[0].status == "ok" and len(rows[0].val_acc) == 1
     assert rows[1].status == (
         "not trained: Tiny needs about 4.01 GiB of parameters (268,854,051 × 4 bytes, with gradients and optimiser "
-        "state), 0.00 GiB of activations for training at batch 9 and 0.00 GiB of images, over the budget of 0.50 GiB "
+        "state), 5.1 MiB of activations for training at batch 9 and 2.2 KiB of images, over the budget of 512.0 MiB "
         "(half of the 1.00 GiB available); check the spec for a typo, or pass --no-budget"
     )
 

@@ -376,7 +376,7 @@ def test_fit_prints_the_variant_split_epochs_and_results(tmp_path, spec_file, da
         "split: 39 train / 9 validation (seed 0)",
         f"variant: {spec_file} --set input.channels=1 --set input.size=8 --set num_classes=3",
     ]
-    assert lines[3] == "data: held in memory (0.0 MiB; it fits the memory budget)"
+    assert lines[3] == "data: held in memory (12.0 KiB; it fits the memory budget)"
     assert lines[4].startswith("epoch 1/2: train loss ")
     assert lines[5].startswith("epoch 2/2: train loss ")
     report = json.loads(out)

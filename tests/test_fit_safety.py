@@ -218,8 +218,8 @@ def test_the_data_counts_in_the_memory_budget(files, capsys, monkeypatch):
     monkeypatch.setattr(budget, "available_bytes", lambda: 2**30)
     assert _fit(files, "--size", "2048") == 1
     assert _errors(capsys) == [
-        "error: Tiny needs about 0.03 GiB of parameters (2,111,555 × 4 bytes, with gradients and optimiser state), "
-        "2.44 GiB of activations for training at batch 8 and 0.38 GiB of images, over the budget of 0.50 GiB (half "
+        "error: Tiny needs about 32.2 MiB of parameters (2,111,555 × 4 bytes, with gradients and optimiser state), "
+        "2.44 GiB of activations for training at batch 8 and 384.0 MiB of images, over the budget of 512.0 MiB (half "
         "of the 1.00 GiB available); check the spec for a typo, or lower --batch or --size, use --loader stream for "
         "an image folder, or pass --no-budget [AS401]"
     ]

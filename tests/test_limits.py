@@ -219,8 +219,8 @@ def test_sweep_measure_skips_variants_over_the_memory_budget(monkeypatch):
     monkeypatch.setattr(budget, "available_bytes", lambda: 2**20)
     rows = run_sweep(SPEC, ["stages.2.depth=4"], measure=True)
     assert [row.status for row in rows] == [
-        "not measured: SpectFormer needs about 0.05 GiB of parameters (12,941,734 × 4 bytes) and 0.03 GiB of "
-        "activations at batch 1, over the budget of 0.00 GiB (half of the 0.00 GiB available); check the spec for "
+        "not measured: SpectFormer needs about 49.4 MiB of parameters (12,941,734 × 4 bytes) and 28.1 MiB of "
+        "activations at batch 1, over the budget of 512.0 KiB (half of the 1.0 MiB available); check the spec for "
         "a typo, or measure it with archspec bench --no-budget"
     ]
     assert rows[0].latency_ms is None
@@ -231,8 +231,8 @@ def test_create_model_checks_the_memory_budget(monkeypatch):
     with pytest.raises(BudgetError) as info:
         archspec.create_model("spectformer")
     assert str(info.value) == (
-        "SpectFormer needs about 0.05 GiB of parameters (14,183,334 × 4 bytes) and 0.03 GiB of activations at "
-        "batch 1, over the budget of 0.00 GiB (half of the 0.00 GiB available); check the spec for a typo, or "
+        "SpectFormer needs about 54.1 MiB of parameters (14,183,334 × 4 bytes) and 30.5 MiB of activations at "
+        "batch 1, over the budget of 512.0 KiB (half of the 1.0 MiB available); check the spec for a typo, or "
         "pass check_memory=False"
     )
     model = archspec.create_model("spectformer", check_memory=False, device="meta")
@@ -257,7 +257,7 @@ def test_export_and_convert_check_the_memory_budget_before_building(command, tmp
         argv = ["convert", "spectformer", str(weights), "-o", str(tmp_path / "x.pt")]
     assert main(argv) == 1
     message = capsys.readouterr().err.splitlines()[0]
-    assert message.startswith("error: SpectFormer needs about 0.05 GiB of parameters (14,183,334 × 4 bytes)")
+    assert message.startswith("error: SpectFormer needs about 54.1 MiB of parameters (14,183,334 × 4 bytes)")
     assert message.endswith(
         f"check the spec for a typo, or {command} on a machine with more memory, or pass --no-budget [AS401]"
     )
