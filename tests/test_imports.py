@@ -116,5 +116,7 @@ def test_plan_arithmetic_imports_only_the_vocabulary():
     assert {m for m in runtime_imports(MODULES["archspec.budget"]) if m in MODULES} == {
         "archspec.errors",
         "archspec.nodes",
+        "archspec.units",
     }
+    assert {m for m in runtime_imports(MODULES["archspec.units"]) if m in MODULES} == set()
     assert "torch" not in MODULES["archspec.budget"].read_text()
